@@ -1,0 +1,55 @@
+# tsenor - build, test, demo. `make` builds everything into build/.
+CC      ?= cc
+CXX     ?= c++
+CFLAGS  ?= -O2
+WARN     = -Wall -Wextra -pedantic
+STD      = -std=c99
+OPENMP  ?= -fopenmp
+LDLIBS   = -lm
+BUILD    = build
+
+HEADER   = tsenor.h
+TEST_SRC = tests/test_tsenor.c tests/workloads.h $(HEADER)
+
+BINARIES = $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune \
+           $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
+           $(BUILD)/test_tsenor_cxx
+
+.PHONY: all test demo tune clean
+
+all: $(BINARIES)
+
+$(BUILD):
+	mkdir -p $(BUILD)
+
+# the library as users build it: SIMD kernels with runtime dispatch, OpenMP
+$(BUILD)/test_tsenor: $(TEST_SRC) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ tests/test_tsenor.c $(LDLIBS)
+# the portable fallback kernels (what a compiler without vector extensions runs)
+$(BUILD)/test_tsenor_plain_c: $(TEST_SRC) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_NO_SIMD -o $@ tests/test_tsenor.c $(LDLIBS)
+# no OpenMP: serial, same masks
+$(BUILD)/test_tsenor_serial: $(TEST_SRC) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) -Wno-unknown-pragmas -o $@ tests/test_tsenor.c $(LDLIBS)
+# the header compiled as C++
+$(BUILD)/test_tsenor_cxx: $(TEST_SRC) | $(BUILD)
+	$(CXX) -x c++ $(CFLAGS) -Wall -Wextra $(OPENMP) -o $@ tests/test_tsenor.c $(LDLIBS)
+
+$(BUILD)/demo: examples/demo.c tests/workloads.h $(HEADER) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/demo.c $(LDLIBS)
+$(BUILD)/minimal: examples/minimal.c $(HEADER) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/minimal.c $(LDLIBS)
+$(BUILD)/tune: bench/tune.c tests/workloads.h $(HEADER) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/tune.c $(LDLIBS)
+
+test: all
+	sh tests/run.sh $(BUILD)
+
+demo: $(BUILD)/demo
+	./$(BUILD)/demo
+
+tune: $(BUILD)/tune
+	./$(BUILD)/tune 256 2
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,28 @@
+#!/bin/sh
+# Runs every test build and the README snippet check; prints the summed closing line.
+# Usage: sh tests/run.sh BUILD_DIR
+build=${1:-build}
+passed=0
+failed=0
+for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx; do
+    echo "== $t"
+    out=$("./$build/$t" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -v '^ ' | grep -E 'FAIL|passed' | head -40
+    [ "$t" = test_tsenor ] && printf '%s\n' "$out" | grep -E '^(quality|  )'
+    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+    if [ -z "$line" ]; then
+        echo "$t: no result line (exit $rc)"
+        failed=$((failed + 1))
+        continue
+    fi
+    p=$(echo "$line" | cut -d' ' -f1)
+    f=$(echo "$line" | cut -d' ' -f3)
+    passed=$((passed + p))
+    failed=$((failed + f))
+    [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+done
+echo "== README snippet"
+if sh tests/readme_snippet.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,660 @@
+/* test_tsenor.c - correctness, optimality, quality and error-handling tests of tsenor.h.
+   Built several ways by the Makefile (SIMD + OpenMP, plain C kernels, serial, C++);
+   every build runs the same checks. Prints "N passed, N failed" last; exit 1 on failure.
+   Speed is not measured here (see bench/). */
+#define TSENOR_IMPLEMENTATION
+#include "../tsenor.h"
+#include "workloads.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_passed, g_failed;
+
+#define EXPECT(cond, ...)                                                    \
+    do {                                                                     \
+        if (cond) g_passed++;                                                \
+        else {                                                               \
+            g_failed++;                                                      \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
+            printf(__VA_ARGS__);                                             \
+            printf("\n");                                                    \
+        }                                                                    \
+    } while (0)
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) { printf("test: out of memory\n"); exit(2); }
+    return p;
+}
+
+static tsenor_options make_opt(int n, int m, tsenor_method method)
+{
+    tsenor_options o;
+    memset(&o, 0, sizeof o);
+    o.n = n;
+    o.m = m;
+    o.method = method;
+    return o;
+}
+
+static const char *method_name(tsenor_method m)
+{
+    switch (m) {
+    case TSENOR_METHOD_TSENOR: return "tsenor";
+    case TSENOR_METHOD_EXACT: return "exact";
+    case TSENOR_METHOD_GREEDY: return "greedy";
+    case TSENOR_METHOD_ROWWISE: return "rowwise";
+    default: return "default";
+    }
+}
+
+static double kept_sum(const float *w, size_t rows, size_t cols, size_t ld, const uint8_t *mask, size_t mask_ld)
+{
+    double s = 0.0;
+    size_t i, j;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++)
+            if (mask[i * mask_ld + j]) s += fabs((double)w[i * ld + j]);
+    return s;
+}
+
+/* ---- brute force: the best transposable n:m mask of one m x m block ---------------- */
+static double g_bf_best;
+static void bf_rec(const double *a, int m, int n, int row, int *colcnt, double acc)
+{
+    int subset;
+    if (row == m) {
+        if (acc > g_bf_best) g_bf_best = acc;
+        return;
+    }
+    for (subset = 0; subset < (1 << m); subset++) {
+        int j, bits = 0, ok = 1;
+        double add = 0.0;
+        for (j = 0; j < m; j++) bits += (subset >> j) & 1;
+        if (bits != n) continue;
+        for (j = 0; j < m && ok; j++)
+            if ((subset >> j) & 1) {
+                if (colcnt[j] >= n) ok = 0;
+                add += a[row * m + j];
+            }
+        /* prune: remaining rows must be able to fill every column to n */
+        if (!ok) continue;
+        for (j = 0; j < m; j++) colcnt[j] += (subset >> j) & 1;
+        for (j = 0; j < m && ok; j++)
+            if (n - colcnt[j] > m - row - 1) ok = 0;
+        if (ok) bf_rec(a, m, n, row + 1, colcnt, acc + add);
+        for (j = 0; j < m; j++) colcnt[j] -= (subset >> j) & 1;
+    }
+}
+
+static double brute_force_best(const double *a, int m, int n)
+{
+    int colcnt[16] = {0};
+    g_bf_best = -1.0;
+    bf_rec(a, m, n, 0, colcnt, 0.0);
+    return g_bf_best;
+}
+
+static void test_pattern_count_2_4(void)
+{
+    int s, count = 0;
+    for (s = 0; s < 65536; s++) {
+        int i, j, ok = 1;
+        for (i = 0; i < 4 && ok; i++) {
+            int r = 0, c = 0;
+            for (j = 0; j < 4; j++) { r += (s >> (i * 4 + j)) & 1; c += (s >> (j * 4 + i)) & 1; }
+            ok = r == 2 && c == 2;
+        }
+        count += ok;
+    }
+    EXPECT(count == 90, "transposable 2:4 patterns of a 4x4 block: %d, expected 90", count);
+}
+
+/* EXACT against brute-force enumeration on small blocks: every 2:4 pattern of 4x4 blocks
+   and full enumeration for 1:3, 2:5, 3:6, 2:6. Includes integer-valued blocks (ties). */
+static void test_exact_vs_brute_force(void)
+{
+    static const int pats[][3] = {{2, 4, 3000}, {1, 3, 500}, {2, 5, 300}, {3, 6, 40}, {2, 6, 40}, {1, 4, 300}};
+    size_t p;
+    wl_rng r;
+    r.s = 42;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1], trials = pats[p][2];
+        int t, worse = 0, invalid = 0;
+        double worst_gap = 0.0;
+        for (t = 0; t < trials; t++) {
+            float w[36];
+            double a[36], best, got = 0.0;
+            uint8_t mask[36];
+            tsenor_options o = make_opt(n, m, TSENOR_METHOD_EXACT);
+            int k;
+            for (k = 0; k < m * m; k++) {
+                /* a third of the blocks are small integers: many ties */
+                w[k] = t % 3 == 0 ? (float)(wl_next(&r) % 5) - 2.0f : (float)wl_normal(&r);
+                a[k] = fabs((double)w[k]);
+            }
+            if (tsenor_mask_f32(w, (size_t)m, (size_t)m, (size_t)m, mask, (size_t)m, &o, NULL) != TSENOR_OK ||
+                tsenor_check(mask, (size_t)m, (size_t)m, (size_t)m, n, m, 1) != TSENOR_OK) {
+                invalid++;
+                continue;
+            }
+            for (k = 0; k < m * m; k++) if (mask[k]) got += a[k];
+            best = brute_force_best(a, m, n);
+            if (got < best - 1e-9 * (1.0 + best)) {
+                worse++;
+                if (best - got > worst_gap) worst_gap = best - got;
+            }
+        }
+        EXPECT(invalid == 0, "exact %d:%d: %d invalid masks", n, m, invalid);
+        EXPECT(worse == 0, "exact %d:%d: %d of %d blocks below the brute-force optimum (gap %g)", n, m, worse,
+               trials, worst_gap);
+    }
+}
+
+/* Dual certificate on large blocks: after cancelling negative cycles, potentials u, v
+   with a_ij - u_i - v_j >= 0 on kept and <= 0 on pruned entries prove optimality. */
+static void test_exact_certificate(void)
+{
+    static const int pats[][2] = {{8, 16}, {16, 32}, {5, 24}, {32, 64}, {1, 64}, {63, 64}, {20, 48}};
+    size_t p;
+    wl_rng r;
+    r.s = 7;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1], mm = m * m;
+        int t;
+        for (t = 0; t < 6; t++) {
+            float *af = (float *)xmalloc(mm * sizeof(float)), gainbuf[2 * TSENOR_MAX_M];
+            double *ad = (double *)xmalloc(mm * sizeof(double)), u[TSENOR_MAX_M], v[TSENOR_MAX_M], dist[2 * TSENOR_MAX_M];
+            uint64_t *keys = (uint64_t *)xmalloc(mm * sizeof(uint64_t)), *tmp = (uint64_t *)xmalloc(mm * sizeof(uint64_t));
+            int pred[2 * TSENOR_MAX_M], queue[2 * TSENOR_MAX_M], layer[2 * TSENOR_MAX_M], epred[2 * TSENOR_MAX_M],
+                stamp[2 * TSENOR_MAX_M];
+            uint8_t *sel = (uint8_t *)xmalloc(mm);
+            _tsenor_round_scratch rs;
+            _tsenor_exact_scratch es;
+            double amax = 0.0, viol = 0.0, cert_obj = 0.0, api_obj = 0.0;
+            int k, i, j, bad_count = 0;
+            wl_dist dist_kind = (wl_dist)(t % WL_DIST_COUNT);
+            float *wblk = (float *)xmalloc(mm * sizeof(float));
+            uint8_t *api_mask = (uint8_t *)xmalloc(mm);
+            tsenor_options o = make_opt(n, m, TSENOR_METHOD_EXACT);
+
+            wl_fill(wblk, (size_t)m, (size_t)m, (size_t)m, dist_kind, wl_next(&r));
+            for (k = 0; k < mm; k++) {
+                ad[k] = fabs((double)wblk[k]);
+                if (ad[k] > amax) amax = ad[k];
+            }
+            for (k = 0; k < mm; k++) af[k] = (float)(ad[k] / amax);
+            rs.keys = keys; rs.keys_tmp = tmp; rs.gain = gainbuf; rs.pred = pred; rs.queue = queue; rs.layer = layer;
+            es.dist = dist; es.pred = epred; es.stamp = stamp;
+            memset(sel, 0, mm);
+            _tsenor_greedy(af, af, m, n, sel, &rs);
+            _tsenor_repair(af, m, n, sel, &rs);
+            _tsenor_exact_improve(ad, m, sel, &es, u, v);
+            for (i = 0; i < m; i++) {
+                int rc = 0, cc = 0;
+                for (j = 0; j < m; j++) { rc += sel[i * m + j]; cc += sel[j * m + i]; }
+                bad_count += rc != n || cc != n;
+            }
+            for (i = 0; i < m; i++)
+                for (j = 0; j < m; j++) {
+                    double red = ad[i * m + j] - u[i] - v[j];
+                    if (sel[i * m + j] && -red > viol) viol = -red;
+                    if (!sel[i * m + j] && red > viol) viol = red;
+                    if (sel[i * m + j]) cert_obj += ad[i * m + j];
+                }
+            EXPECT(bad_count == 0, "certificate %d:%d: selection is not perfect", n, m);
+            EXPECT(viol <= 1e-9 * amax, "certificate %d:%d (%s): reduced-value violation %g (max %g)", n, m,
+                   wl_dist_name(dist_kind), viol, amax);
+            /* the public EXACT call reaches the certified optimum too */
+            EXPECT(tsenor_mask_f32(wblk, (size_t)m, (size_t)m, (size_t)m, api_mask, (size_t)m, &o, NULL) == TSENOR_OK,
+                   "exact %d:%d failed", n, m);
+            for (k = 0; k < mm; k++) if (api_mask[k]) api_obj += ad[k];
+            EXPECT(fabs(api_obj - cert_obj) <= 1e-9 * cert_obj, "exact %d:%d: public call %.12g vs certified %.12g",
+                   n, m, api_obj, cert_obj);
+            free(af); free(ad); free(keys); free(tmp); free(sel); free(wblk); free(api_mask);
+        }
+    }
+}
+
+/* The quality bar of the issue: on Gaussian, Student-t(3) and outlier-column matrices,
+   TSENOR within 0.5% of EXACT (whole matrix and mean over blocks), no block over 5%,
+   TSENOR better than GREEDY, every mask valid. */
+static void test_quality_bar(void)
+{
+    static const int pats[4][2] = {{2, 4}, {4, 8}, {8, 16}, {16, 32}};
+    const size_t rows = 512, cols = 512;
+    float *w = (float *)xmalloc(rows * cols * sizeof(float));
+    uint8_t *mx = (uint8_t *)xmalloc(rows * cols), *mt = (uint8_t *)xmalloc(rows * cols),
+            *mg = (uint8_t *)xmalloc(rows * cols), *mr = (uint8_t *)xmalloc(rows * cols);
+    int p, d;
+    printf("quality (512x512, default options; relative error of pruned magnitude vs exact)\n");
+    printf("  %-6s %-13s %9s %9s %9s %9s\n", "n:m", "dist", "tsenor", "blk-mean", "worst-blk", "greedy");
+    for (p = 0; p < 4; p++) {
+        for (d = 0; d < WL_DIST_COUNT; d++) {
+            const int n = pats[p][0], m = pats[p][1];
+            tsenor_options ox = make_opt(n, m, TSENOR_METHOD_EXACT), ot = make_opt(n, m, TSENOR_METHOD_DEFAULT),
+                           og = make_opt(n, m, TSENOR_METHOD_GREEDY), orw = make_opt(n, m, TSENOR_METHOD_ROWWISE);
+            wl_error et, eg;
+            wl_fill(w, rows, cols, cols, (wl_dist)d, 100 + (uint64_t)(p * 10 + d));
+            EXPECT(tsenor_mask_f32(w, rows, cols, cols, mx, cols, &ox, NULL) == TSENOR_OK, "exact failed");
+            EXPECT(tsenor_mask_f32(w, rows, cols, cols, mt, cols, &ot, NULL) == TSENOR_OK, "tsenor failed");
+            EXPECT(tsenor_mask_f32(w, rows, cols, cols, mg, cols, &og, NULL) == TSENOR_OK, "greedy failed");
+            EXPECT(tsenor_mask_f32(w, rows, cols, cols, mr, cols, &orw, NULL) == TSENOR_OK, "rowwise failed");
+            EXPECT(tsenor_check(mx, rows, cols, cols, n, m, 1) == TSENOR_OK, "exact %d:%d mask invalid", n, m);
+            EXPECT(tsenor_check(mt, rows, cols, cols, n, m, 1) == TSENOR_OK, "tsenor %d:%d mask invalid", n, m);
+            EXPECT(tsenor_check(mg, rows, cols, cols, n, m, 1) == TSENOR_OK, "greedy %d:%d mask invalid", n, m);
+            EXPECT(tsenor_check(mr, rows, cols, cols, n, m, 0) == TSENOR_OK, "rowwise %d:%d row check", n, m);
+            et = wl_relative_error(w, rows, cols, cols, mt, mx, cols, m);
+            eg = wl_relative_error(w, rows, cols, cols, mg, mx, cols, m);
+            printf("  %2d:%-3d %-13s %8.4f%% %8.4f%% %8.3f%% %8.3f%%\n", n, m, wl_dist_name((wl_dist)d), 100 * et.matrix,
+                   100 * et.block_mean, 100 * et.worst_block, 100 * eg.matrix);
+            EXPECT(et.matrix >= -1e-12, "%d:%d %s: tsenor beats exact (%g): exact is not optimal", n, m,
+                   wl_dist_name((wl_dist)d), et.matrix);
+            EXPECT(et.matrix <= 0.005, "%d:%d %s: tsenor error %.4f%% > 0.5%%", n, m, wl_dist_name((wl_dist)d),
+                   100 * et.matrix);
+            EXPECT(et.block_mean <= 0.005, "%d:%d %s: tsenor mean block error %.4f%% > 0.5%%", n, m,
+                   wl_dist_name((wl_dist)d), 100 * et.block_mean);
+            EXPECT(et.worst_block <= 0.05, "%d:%d %s: worst block %.3f%% > 5%%", n, m, wl_dist_name((wl_dist)d),
+                   100 * et.worst_block);
+            EXPECT(et.matrix < eg.matrix, "%d:%d %s: tsenor (%.4f%%) not better than greedy (%.4f%%)", n, m,
+                   wl_dist_name((wl_dist)d), 100 * et.matrix, 100 * eg.matrix);
+        }
+    }
+    free(w); free(mx); free(mt); free(mg); free(mr);
+}
+
+/* Random shapes, leading dimensions, patterns (any 1 <= n < m <= 64) and methods:
+   valid masks, padding bytes of the mask untouched, report consistent, EXACT best. */
+static void test_random_shapes(void)
+{
+    wl_rng r;
+    int t;
+    r.s = 2024;
+    for (t = 0; t < 150; t++) {
+        static const int common_m[7] = {4, 8, 16, 3, 6, 12, 32};
+        const int m = t % 5 == 0 ? 2 + (int)(wl_next(&r) % 63) : common_m[wl_next(&r) % 7];
+        const int n = 1 + (int)(wl_next(&r) % (uint64_t)(m - 1));
+        const size_t rows = 1 + wl_next(&r) % (size_t)(3 * m + 5), cols = 1 + wl_next(&r) % (size_t)(3 * m + 5);
+        const size_t ld = cols + wl_next(&r) % 7, mask_ld = cols + wl_next(&r) % 5;
+        float *w = (float *)xmalloc(rows * ld * sizeof(float));
+        uint8_t *mask = (uint8_t *)xmalloc(rows * mask_ld);
+        double kept[5] = {0};
+        int meth, i;
+        size_t j;
+        wl_fill(w, rows, ld, ld, (wl_dist)(t % WL_DIST_COUNT), (uint64_t)t);
+        for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
+            tsenor_options o = make_opt(n, m, (tsenor_method)meth);
+            tsenor_report rep;
+            tsenor_status s;
+            int pad_ok = 1;
+            memset(mask, 0xAB, rows * mask_ld);
+            o.threads = 1 + t % 2;
+            s = tsenor_mask_f32(w, rows, cols, ld, mask, mask_ld, &o, &rep);
+            EXPECT(s == TSENOR_OK, "%zux%zu ld %zu %d:%d %s: status %d", rows, cols, ld, n, m,
+                   method_name((tsenor_method)meth), (int)s);
+            if (s != TSENOR_OK) continue;
+            EXPECT(tsenor_check(mask, rows, cols, mask_ld, n, m, meth != TSENOR_METHOD_ROWWISE) == TSENOR_OK,
+                   "%zux%zu %d:%d %s: mask breaks the pattern", rows, cols, n, m, method_name((tsenor_method)meth));
+            for (i = 0; i < (int)rows; i++)
+                for (j = cols; j < mask_ld; j++) pad_ok &= mask[(size_t)i * mask_ld + j] == 0xAB;
+            EXPECT(pad_ok, "%s wrote past cols into the mask padding", method_name((tsenor_method)meth));
+            kept[meth] = kept_sum(w, rows, cols, ld, mask, mask_ld);
+            EXPECT(fabs(rep.kept - kept[meth]) <= 1e-6 * (1.0 + kept[meth]) && rep.kept <= rep.total * (1 + 1e-12),
+                   "report kept %g vs %g, total %g", rep.kept, kept[meth], rep.total);
+            EXPECT(rep.blocks == ((rows + m - 1) / m) * ((cols + m - 1) / m), "report blocks %zu", rep.blocks);
+        }
+        EXPECT(kept[TSENOR_METHOD_EXACT] >= kept[TSENOR_METHOD_TSENOR] * (1 - 1e-9) &&
+               kept[TSENOR_METHOD_EXACT] >= kept[TSENOR_METHOD_GREEDY] * (1 - 1e-9),
+               "%zux%zu %d:%d: exact %g below tsenor %g or greedy %g", rows, cols, n, m, kept[TSENOR_METHOD_EXACT],
+               kept[TSENOR_METHOD_TSENOR], kept[TSENOR_METHOD_GREEDY]);
+        free(w);
+        free(mask);
+    }
+}
+
+/* f16 and bf16: masks equal those of the f32 call on the exactly widened values.
+   Random finite bit patterns: signs, subnormals and the full exponent range. */
+static float ref_f16_to_f32(uint16_t h)
+{
+    int e = (h >> 10) & 31, f = h & 1023;
+    float v = e == 0 ? ldexpf((float)f, -24) : ldexpf((float)(f + 1024), e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+static float ref_bf16_to_f32(uint16_t h)
+{
+    uint32_t b = (uint32_t)h << 16;
+    float v;
+    memcpy(&v, &b, 4);
+    return v;
+}
+
+static void test_half_dtypes(void)
+{
+    const size_t rows = 70, cols = 90;
+    uint16_t *h = (uint16_t *)xmalloc(rows * cols * 2);
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint8_t *m1 = (uint8_t *)xmalloc(rows * cols), *m2 = (uint8_t *)xmalloc(rows * cols);
+    wl_rng r;
+    int kind, meth, scale;
+    size_t k;
+    r.s = 99;
+    for (kind = 0; kind < 2; kind++) {
+        for (scale = 0; scale < 2; scale++) {
+            for (k = 0; k < rows * cols; k++) {
+                uint16_t bits;
+                if (scale == 0) {          /* any finite pattern */
+                    do bits = (uint16_t)wl_next(&r);
+                    while (kind == 0 ? (bits & 0x7c00) == 0x7c00 : (bits & 0x7f80) == 0x7f80);
+                } else {                   /* weight-like values around 1e-2 */
+                    float v = 0.02f * (float)wl_normal(&r);
+                    uint32_t b;
+                    memcpy(&b, &v, 4);
+                    if (kind == 1) bits = (uint16_t)(b >> 16);
+                    else {
+                        int e = (int)((b >> 23) & 255) - 127 + 15;
+                        bits = (uint16_t)((b >> 16) & 0x8000);
+                        if (e > 0 && e < 31) bits |= (uint16_t)((e << 10) | ((b >> 13) & 1023));
+                    }
+                }
+                h[k] = bits;
+                w[k] = kind == 0 ? ref_f16_to_f32(bits) : ref_bf16_to_f32(bits);
+            }
+            for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
+                tsenor_options o = make_opt(4, 8, (tsenor_method)meth);
+                tsenor_status s1, s2;
+                s1 = kind == 0 ? tsenor_mask_f16(h, rows, cols, cols, m1, cols, &o, NULL)
+                               : tsenor_mask_bf16(h, rows, cols, cols, m1, cols, &o, NULL);
+                s2 = tsenor_mask_f32(w, rows, cols, cols, m2, cols, &o, NULL);
+                EXPECT(s1 == TSENOR_OK && s2 == TSENOR_OK, "%s %s: status %d %d", kind ? "bf16" : "f16",
+                       method_name((tsenor_method)meth), (int)s1, (int)s2);
+                EXPECT(memcmp(m1, m2, rows * cols) == 0, "%s %s (%s values): mask differs from the f32 call",
+                       kind ? "bf16" : "f16", method_name((tsenor_method)meth), scale ? "weight-like" : "random-bit");
+                EXPECT(tsenor_check(m1, rows, cols, cols, 4, 8, meth != TSENOR_METHOD_ROWWISE) == TSENOR_OK,
+                       "%s %s: invalid mask", kind ? "bf16" : "f16", method_name((tsenor_method)meth));
+            }
+        }
+    }
+    free(h); free(w); free(m1); free(m2);
+}
+
+/* Same masks for 1, 2 and 3 threads, and for repeated calls. */
+static void test_thread_invariance(void)
+{
+    const size_t rows = 200, cols = 264;
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint8_t *ref = (uint8_t *)xmalloc(rows * cols), *got = (uint8_t *)xmalloc(rows * cols);
+    static const int pats[3][2] = {{2, 4}, {8, 16}, {5, 12}};
+    int meth, p, th;
+    wl_fill(w, rows, cols, cols, WL_STUDENT_T3, 5);
+    for (p = 0; p < 3; p++)
+        for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
+            tsenor_options o = make_opt(pats[p][0], pats[p][1], (tsenor_method)meth);
+            o.threads = 1;
+            tsenor_mask_f32(w, rows, cols, cols, ref, cols, &o, NULL);
+            for (th = 1; th <= 3; th++) {
+                o.threads = th;
+                memset(got, 7, rows * cols);
+                EXPECT(tsenor_mask_f32(w, rows, cols, cols, got, cols, &o, NULL) == TSENOR_OK, "status");
+                EXPECT(memcmp(ref, got, rows * cols) == 0, "%s %d:%d: %d threads give another mask",
+                       method_name((tsenor_method)meth), pats[p][0], pats[p][1], th);
+            }
+        }
+    free(w); free(ref); free(got);
+}
+
+/* Bad input: each gives its status and leaves the mask exactly as it was. */
+static void test_bad_input(void)
+{
+    const size_t rows = 32, cols = 32;
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint16_t *h = (uint16_t *)xmalloc(rows * cols * 2);
+    uint8_t *mask = (uint8_t *)xmalloc(rows * cols), *before = (uint8_t *)xmalloc(rows * cols);
+    tsenor_options o = make_opt(2, 4, TSENOR_METHOD_DEFAULT), bad;
+    tsenor_report rep;
+    size_t k;
+    int meth, pos;
+    wl_fill(w, rows, cols, cols, WL_GAUSSIAN, 3);
+    for (k = 0; k < rows * cols; k++) { before[k] = (uint8_t)(k * 37 + 11); h[k] = (uint16_t)(0x3c00 + k % 512); }
+
+#define EXPECT_REJECT(call, status, what)                                                 \
+    do {                                                                                  \
+        tsenor_status s_;                                                                 \
+        memcpy(mask, before, rows * cols);                                                \
+        s_ = (call);                                                                      \
+        EXPECT(s_ == (status), "%s: status %d, expected %d", what, (int)s_, (int)(status)); \
+        EXPECT(memcmp(mask, before, rows * cols) == 0, "%s: mask was modified", what);     \
+    } while (0)
+
+    EXPECT_REJECT(tsenor_mask_f32(NULL, rows, cols, cols, mask, cols, &o, &rep), TSENOR_ERR_INVALID_ARGUMENT, "w NULL");
+    EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, NULL, cols, &o, &rep), TSENOR_ERR_INVALID_ARGUMENT, "mask NULL");
+    EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, NULL, &rep), TSENOR_ERR_INVALID_ARGUMENT, "opt NULL");
+    EXPECT_REJECT(tsenor_mask_f32(w, 0, cols, cols, mask, cols, &o, &rep), TSENOR_ERR_INVALID_ARGUMENT, "rows 0");
+    EXPECT_REJECT(tsenor_mask_f32(w, rows, 0, cols, mask, cols, &o, &rep), TSENOR_ERR_INVALID_ARGUMENT, "cols 0");
+    EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols - 1, mask, cols, &o, &rep), TSENOR_ERR_INVALID_ARGUMENT, "ld < cols");
+    EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols - 1, &o, &rep), TSENOR_ERR_INVALID_ARGUMENT,
+                  "mask_ld < cols");
+    EXPECT_REJECT(tsenor_mask_f32(w, (size_t)1 << 40, (size_t)1 << 40, (size_t)1 << 40, mask, cols, &o, &rep),
+                  TSENOR_ERR_INVALID_ARGUMENT, "rows*ld overflows size_t");
+    EXPECT_REJECT(tsenor_mask_f32(w, 3, SIZE_MAX - 1, SIZE_MAX - 1, mask, SIZE_MAX - 1, &o, &rep),
+                  TSENOR_ERR_INVALID_ARGUMENT, "ld near SIZE_MAX");
+    EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, (uint8_t *)w + 8, cols, &o, &rep), TSENOR_ERR_INVALID_ARGUMENT,
+                  "mask overlaps the input");
+
+    {   /* options out of range */
+        static const int nm[][2] = {{0, 4}, {4, 4}, {5, 4}, {-1, 4}, {1, 1}, {1, 0}, {2, TSENOR_MAX_M + 1}, {1, -3}};
+        size_t i;
+        for (i = 0; i < sizeof nm / sizeof *nm; i++) {
+            char what[64];
+            bad = make_opt(nm[i][0], nm[i][1], TSENOR_METHOD_DEFAULT);
+            sprintf(what, "n=%d m=%d", nm[i][0], nm[i][1]);
+            EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, what);
+        }
+        bad = o; bad.method = (tsenor_method)99;
+        EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, "method 99");
+        bad = o; bad.method = (tsenor_method)-1;
+        EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, "method -1");
+        bad = o; bad.iterations = -1;
+        EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, "iterations -1");
+        bad = o; bad.tau = -0.5f;
+        EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, "tau < 0");
+        bad = o; bad.tau = (float)NAN;
+        EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, "tau NaN");
+        bad = o; bad.tau = 1e-9f;
+        EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, "tau 1e-9");
+        bad = o; bad.threads = -2;
+        EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, "threads -2");
+        bad = o; bad.tau_start = -1.0f;
+        EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, &rep), TSENOR_ERR_INVALID_ARGUMENT, "tau_start < 0");
+    }
+
+    /* NaN and +-Inf anywhere, for every method and dtype */
+    for (meth = TSENOR_METHOD_DEFAULT; meth <= TSENOR_METHOD_ROWWISE; meth++) {
+        tsenor_options om = make_opt(2, 4, (tsenor_method)meth);
+        for (pos = 0; pos < 3; pos++) {
+            const size_t at = pos == 0 ? 0 : pos == 1 ? rows * cols / 2 + 3 : rows * cols - 1;
+            float keep = w[at];
+            uint16_t hkeep = h[at];
+            int sp;
+            for (sp = 0; sp < 3; sp++) {
+                char what[96];
+                w[at] = sp == 0 ? (float)NAN : sp == 1 ? (float)INFINITY : -(float)INFINITY;
+                sprintf(what, "f32 %s at %zu, %s", sp == 0 ? "NaN" : sp == 1 ? "+Inf" : "-Inf", at,
+                        method_name((tsenor_method)meth));
+                EXPECT_REJECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &om, &rep), TSENOR_ERR_NONFINITE_INPUT, what);
+                h[at] = sp == 0 ? 0x7e00 : sp == 1 ? 0x7c00 : 0xfc00;
+                EXPECT_REJECT(tsenor_mask_f16(h, rows, cols, cols, mask, cols, &om, &rep), TSENOR_ERR_NONFINITE_INPUT,
+                              "f16 non-finite");
+                h[at] = sp == 0 ? 0x7fc1 : sp == 1 ? 0x7f80 : 0xff80;
+                EXPECT_REJECT(tsenor_mask_bf16(h, rows, cols, cols, mask, cols, &om, &rep), TSENOR_ERR_NONFINITE_INPUT,
+                              "bf16 non-finite");
+            }
+            w[at] = keep;
+            h[at] = hkeep;
+        }
+    }
+    /* a NaN in the ld padding is not part of the matrix: accepted */
+    {
+        float *wp = (float *)xmalloc(rows * (cols + 2) * 4);
+        for (k = 0; k < rows * (cols + 2); k++) wp[k] = (k % (cols + 2)) >= cols ? (float)NAN : 1.0f + (float)(k % 7);
+        memcpy(mask, before, rows * cols);
+        EXPECT(tsenor_mask_f32(wp, rows, cols, cols + 2, mask, cols, &o, &rep) == TSENOR_OK, "NaN in ld padding rejected");
+        free(wp);
+    }
+    free(w); free(h); free(mask); free(before);
+#undef EXPECT_REJECT
+}
+
+/* tsenor_check: accepts valid masks, catches each kind of break. */
+static void test_check(void)
+{
+    uint8_t mk[8 * 8];
+    int i, j;
+    /* circulant 2:4 pattern on an 8x8 matrix: valid */
+    for (i = 0; i < 8; i++) for (j = 0; j < 8; j++) mk[i * 8 + j] = ((j - i + 8) % 4) < 2;
+    EXPECT(tsenor_check(mk, 8, 8, 8, 2, 4, 1) == TSENOR_OK, "valid circulant rejected");
+    EXPECT(tsenor_check(mk, 8, 8, 8, 2, 4, 0) == TSENOR_OK, "valid circulant rejected (rows)");
+    mk[0] ^= 1;
+    EXPECT(tsenor_check(mk, 8, 8, 8, 2, 4, 1) == TSENOR_ERR_INVALID_MASK, "row/col count break not caught");
+    EXPECT(tsenor_check(mk, 8, 8, 8, 2, 4, 0) == TSENOR_ERR_INVALID_MASK, "row count break not caught");
+    mk[0] ^= 1;
+    /* swap inside a row: rows stay at 2, columns break */
+    { uint8_t t = mk[0]; mk[0] = mk[2]; mk[2] = t; }
+    EXPECT(tsenor_check(mk, 8, 8, 8, 2, 4, 1) == TSENOR_ERR_INVALID_MASK, "column break not caught");
+    EXPECT(tsenor_check(mk, 8, 8, 8, 2, 4, 0) == TSENOR_OK, "row-only check should pass");
+    { uint8_t t = mk[0]; mk[0] = mk[2]; mk[2] = t; }
+    mk[9] = 2;
+    EXPECT(tsenor_check(mk, 8, 8, 8, 2, 4, 1) == TSENOR_ERR_INVALID_MASK, "byte value 2 not caught");
+    mk[9] = 1;
+    /* partial edge blocks (6x6 view of the 8x8 mask, ld 8): at most n */
+    EXPECT(tsenor_check(mk, 6, 6, 8, 2, 4, 1) == TSENOR_OK, "partial blocks with <= n rejected");
+    memset(mk, 0, sizeof mk);
+    EXPECT(tsenor_check(mk, 3, 3, 8, 2, 4, 1) == TSENOR_OK, "empty partial block rejected");
+    mk[0] = mk[1] = mk[2] = 1;
+    EXPECT(tsenor_check(mk, 3, 3, 8, 2, 4, 1) == TSENOR_ERR_INVALID_MASK, "partial block row with > n not caught");
+    memset(mk, 0, sizeof mk);
+    mk[0] = mk[8] = mk[16] = 1;
+    EXPECT(tsenor_check(mk, 3, 3, 8, 2, 4, 1) == TSENOR_ERR_INVALID_MASK, "partial block column with > n not caught");
+    EXPECT(tsenor_check(mk, 3, 3, 8, 2, 4, 0) == TSENOR_OK, "row-only check counts columns");
+    EXPECT(tsenor_check(NULL, 3, 3, 8, 2, 4, 1) == TSENOR_ERR_INVALID_ARGUMENT, "NULL mask");
+    EXPECT(tsenor_check(mk, 3, 9, 8, 2, 4, 1) == TSENOR_ERR_INVALID_ARGUMENT, "mask_ld < cols");
+    EXPECT(tsenor_check(mk, 0, 3, 8, 2, 4, 1) == TSENOR_ERR_INVALID_ARGUMENT, "rows 0");
+    EXPECT(tsenor_check(mk, 3, 3, 8, 4, 4, 1) == TSENOR_ERR_INVALID_ARGUMENT, "n = m");
+    EXPECT(tsenor_check(mk, 3, 3, 8, 1, 65, 1) == TSENOR_ERR_INVALID_ARGUMENT, "m > max");
+}
+
+/* Degenerate values: zeros, ties, -0.0, subnormals, huge values, one nonzero, 1x1. */
+static void test_degenerate_values(void)
+{
+    const size_t rows = 48, cols = 48;
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint8_t *mask = (uint8_t *)xmalloc(rows * cols), *again = (uint8_t *)xmalloc(rows * cols);
+    int kind, meth;
+    size_t k;
+    for (kind = 0; kind < 7; kind++) {
+        static const char *names[7] = {"zeros", "ties", "-0.0", "subnormal", "1e38", "one nonzero", "mixed scales"};
+        for (k = 0; k < rows * cols; k++) {
+            switch (kind) {
+            case 0: w[k] = 0.0f; break;
+            case 1: w[k] = 0.5f; break;
+            case 2: w[k] = -0.0f; break;
+            case 3: w[k] = (float)(k % 13 + 1) * 1e-45f; break;
+            case 4: w[k] = (k % 2 ? 3e38f : -1e38f) * ((float)(k % 5 + 1) / 5.0f); break;
+            case 5: w[k] = k == 777 ? 1.0f : 0.0f; break;
+            default: w[k] = (float)(k % 9) * (k % 3 == 0 ? 1e30f : k % 3 == 1 ? 1e-30f : 1.0f); break;
+            }
+        }
+        for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
+            static const int pats[2][2] = {{2, 4}, {8, 16}};
+            int p;
+            for (p = 0; p < 2; p++) {
+                tsenor_options o = make_opt(pats[p][0], pats[p][1], (tsenor_method)meth);
+                tsenor_report rep;
+                EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &rep) == TSENOR_OK, "%s %s: status",
+                       names[kind], method_name((tsenor_method)meth));
+                EXPECT(tsenor_check(mask, rows, cols, cols, pats[p][0], pats[p][1], meth != TSENOR_METHOD_ROWWISE) ==
+                           TSENOR_OK, "%s %s %d:%d: invalid mask", names[kind], method_name((tsenor_method)meth),
+                       pats[p][0], pats[p][1]);
+                EXPECT(rep.kept == rep.kept && rep.total == rep.total, "%s: NaN in report", names[kind]);
+                tsenor_mask_f32(w, rows, cols, cols, again, cols, &o, NULL);
+                EXPECT(memcmp(mask, again, rows * cols) == 0, "%s %s: not deterministic", names[kind],
+                       method_name((tsenor_method)meth));
+                if (kind == 5)
+                    EXPECT(mask[777] == 1, "%s %s: the only nonzero was pruned", names[kind], method_name((tsenor_method)meth));
+            }
+        }
+    }
+    {   /* 1x1 and single rows/columns: partial blocks keep at most n */
+        float one = -3.0f;
+        uint8_t mk = 9;
+        tsenor_options o = make_opt(1, 2, TSENOR_METHOD_DEFAULT);
+        EXPECT(tsenor_mask_f32(&one, 1, 1, 1, &mk, 1, &o, NULL) == TSENOR_OK && mk <= 1, "1x1");
+        EXPECT(tsenor_check(&mk, 1, 1, 1, 1, 2, 1) == TSENOR_OK, "1x1 check");
+    }
+    free(w); free(mask); free(again);
+}
+
+/* ROWWISE keeps exactly the top n of every group (ties to the lower index). */
+static void test_rowwise_is_topn(void)
+{
+    const size_t rows = 13, cols = 50;
+    float w[13 * 50];
+    uint8_t mask[13 * 50];
+    tsenor_options o = make_opt(3, 8, TSENOR_METHOD_ROWWISE);
+    size_t i, g;
+    int bad = 0;
+    wl_fill(w, rows, cols, cols, WL_GAUSSIAN, 77);
+    w[5] = w[6];   /* a tie */
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, NULL) == TSENOR_OK, "rowwise status");
+    for (i = 0; i < rows; i++)
+        for (g = 0; g < cols; g += 8) {
+            size_t len = cols - g < 8 ? cols - g : 8, a, b;
+            for (a = 0; a < len; a++) {
+                int beat = 0;
+                for (b = 0; b < len; b++) {
+                    float va = fabsf(w[i * cols + g + a]), vb = fabsf(w[i * cols + g + b]);
+                    beat += vb > va || (vb == va && b < a);
+                }
+                bad += mask[i * cols + g + a] != (beat < 3);
+            }
+        }
+    EXPECT(bad == 0, "rowwise: %d entries differ from top-n", bad);
+}
+
+static void test_misc_api(void)
+{
+    int s;
+    tsenor_options o = make_opt(8, 16, TSENOR_METHOD_DEFAULT), res;
+    for (s = 0; s <= (int)TSENOR_ERR_INVALID_MASK + 1; s++)
+        EXPECT(tsenor_status_string((tsenor_status)s) != NULL && tsenor_status_string((tsenor_status)s)[0],
+               "status %d has no string", s);
+    EXPECT(tsenor_status_string((tsenor_status)-7) != NULL, "unknown status string NULL");
+    EXPECT(strcmp(tsenor_version(), "0.1.0") == 0 || TSENOR_VERSION_MAJOR != 0 || TSENOR_VERSION_MINOR != 1,
+           "version string %s", tsenor_version());
+    EXPECT(tsenor_resolve_options(&o, &res) == TSENOR_OK && res.method == TSENOR_METHOD_TSENOR && res.iterations > 0 &&
+               res.tau > 0.0f && res.local_search_steps > 0 && res.threads >= 1,
+           "resolve_options defaults");
+    o.n = 0;
+    EXPECT(tsenor_resolve_options(&o, &res) == TSENOR_ERR_INVALID_ARGUMENT, "resolve_options bad n");
+}
+
+int main(void)
+{
+    test_pattern_count_2_4();
+    test_exact_vs_brute_force();
+    test_exact_certificate();
+    test_check();
+    test_misc_api();
+    test_rowwise_is_topn();
+    test_bad_input();
+    test_degenerate_values();
+    test_half_dtypes();
+    test_thread_invariance();
+    test_random_shapes();
+    test_quality_bar();
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}

@@ -1,0 +1,1254 @@
+/* tsenor.h - transposable N:M sparse masks for neural-network weights.
+   v0.1.0, MIT licence (text at the end of this file).
+
+   A transposable N:M mask keeps exactly N of every M weights along the rows AND the
+   columns of every M x M block, so that both W*S (forward pass) and (W*S)^T (backward
+   pass) run on sparse tensor cores. This header finds the mask that keeps the most
+   magnitude with TSENOR (Meng, Makni, Mazumder, arXiv 2505.23949): every block is an
+   entropy-regularised capacitated transport problem solved by Dykstra's algorithm, then
+   rounded (greedy, repair, local search) to a binary mask.
+
+   USAGE (one minute)
+
+     In exactly ONE C or C++ file:
+         #define TSENOR_IMPLEMENTATION
+         #include "tsenor.h"
+     everywhere else just #include "tsenor.h". Build with -fopenmp to use all cores
+     (optional: without OpenMP the library runs serially and gives the same masks).
+
+         tsenor_options opt = {0};          zeros mean "good defaults"
+         opt.n = 8; opt.m = 16;             keep 8 of every 16, rows and columns
+         tsenor_report rep;
+         tsenor_status s = tsenor_mask_f32(w, rows, cols, cols, mask, cols, &opt, &rep);
+         if (s != TSENOR_OK) fprintf(stderr, "tsenor: %s\n", tsenor_status_string(s));
+
+     mask[i*mask_ld + j] is then 1 (keep) or 0 (prune). f16 and bf16 inputs are passed
+     as their raw uint16_t bits (tsenor_mask_f16, tsenor_mask_bf16).
+
+   METHODS (tsenor_options.method)
+     TSENOR_METHOD_TSENOR   (default) Dykstra on the entropic problem + rounding + local
+                            search; ~0.1% from the optimum with default options.
+     TSENOR_METHOD_EXACT    the optimal transposable mask of every block (min-cost flow:
+                            feasible start, then negative-cycle cancelling to optimality).
+     TSENOR_METHOD_GREEDY   greedy by magnitude under row/column budgets, then repair so
+                            that every row and column keeps exactly N (ASP-style 2-D).
+     TSENOR_METHOD_ROWWISE  ordinary N:M (top N of every M consecutive entries of a row);
+                            not transposable, the baseline.
+
+   CUSTOMISATION (define before the #include that carries TSENOR_IMPLEMENTATION)
+     TSENOR_MALLOC(size) / TSENOR_FREE(ptr)   allocator (default malloc/free)
+     TSENOR_ASSERT(x)                         internal invariants (default assert)
+     TSENOR_STATIC                            make every function static to this file
+     TSENOR_DEF                               linkage of the public functions
+     TSENOR_NO_SIMD                           plain C kernels (no vector extensions)
+     TSENOR_NO_RUNTIME_DISPATCH               no cpuid dispatch on x86
+
+   Every public call validates its input and returns a tsenor_status; on any status
+   other than TSENOR_OK the caller's mask buffer is left exactly as it was.
+*/
+#ifndef TSENOR_H
+#define TSENOR_H
+
+#define TSENOR_VERSION_MAJOR 0
+#define TSENOR_VERSION_MINOR 1
+#define TSENOR_VERSION_PATCH 0
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef TSENOR_DEF
+#ifdef TSENOR_STATIC
+#define TSENOR_DEF static
+#else
+#define TSENOR_DEF extern
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==================================================================================
+   Contract (../shared/API.md): names and meanings here never change.
+   ================================================================================== */
+
+#define TSENOR_MAX_M 64
+
+typedef enum tsenor_status {
+    TSENOR_OK = 0,
+    TSENOR_ERR_INVALID_ARGUMENT,  /* NULL pointer, bad n/m, ld < cols, size overflow, ...   */
+    TSENOR_ERR_NONFINITE_INPUT,   /* NaN or +-Inf in the input                              */
+    TSENOR_ERR_OUT_OF_MEMORY,
+    TSENOR_ERR_DEVICE,            /* GPU backend: no device, CUDA error                     */
+    TSENOR_ERR_INVALID_MASK       /* tsenor_check: the mask breaks the pattern              */
+} tsenor_status;
+
+typedef enum tsenor_method {
+    TSENOR_METHOD_DEFAULT = 0,    /* = TSENOR_METHOD_TSENOR                                 */
+    TSENOR_METHOD_TSENOR,         /* entropy-regularised OT (Dykstra) + rounding + local search */
+    TSENOR_METHOD_EXACT,          /* the optimal transposable mask of every block           */
+    TSENOR_METHOD_GREEDY,         /* greedy by magnitude under row/column budgets (ASP 2-D) */
+    TSENOR_METHOD_ROWWISE         /* standard N:M, not transposable: top N of every M
+                                     consecutive entries of a row                           */
+} tsenor_method;
+
+typedef struct tsenor_options {   /* zero-initialised + n, m set = good defaults */
+    int n, m;                     /* keep n of every m: 1 <= n < m <= TSENOR_MAX_M          */
+    tsenor_method method;         /* 0 = default                                            */
+    int iterations;               /* Dykstra iterations, 0 = default                        */
+    float tau;                    /* entropy regularisation, relative to the block's max |w|;
+                                     0 = default                                            */
+    int local_search_steps;       /* 0 = default, < 0 = none                                */
+    int threads;                  /* 0 = all available                                      */
+    /* additions beyond the contract (zero = default) */
+    float tau_start;              /* first tau of the epsilon-scaling schedule, relative to
+                                     the block max; tau_start <= tau disables annealing     */
+} tsenor_options;
+
+typedef struct tsenor_report {    /* filled on TSENOR_OK when the pointer is not NULL */
+    double kept;                  /* sum |w| kept                                           */
+    double total;                 /* sum |w|                                                */
+    size_t blocks;                /* M x M blocks solved                                    */
+    double seconds;               /* wall time of the call                                  */
+    /* additions beyond the contract */
+    const char *backend;          /* what ran: "cpu-avx512", "cpu-avx2", "cpu-generic", ... */
+    int threads;                  /* threads used                                           */
+} tsenor_report;
+
+/* The masks: w is row-major with leading dimension ld (elements), mask likewise with
+   mask_ld. report may be NULL. */
+TSENOR_DEF tsenor_status tsenor_mask_f32 (const float    *w, size_t rows, size_t cols, size_t ld,
+                                          uint8_t *mask, size_t mask_ld,
+                                          const tsenor_options *opt, tsenor_report *report);
+TSENOR_DEF tsenor_status tsenor_mask_f16 (const uint16_t *w, size_t rows, size_t cols, size_t ld,
+                                          uint8_t *mask, size_t mask_ld,
+                                          const tsenor_options *opt, tsenor_report *report);
+TSENOR_DEF tsenor_status tsenor_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
+                                          uint8_t *mask, size_t mask_ld,
+                                          const tsenor_options *opt, tsenor_report *report);
+
+/* TSENOR_OK when mask (0/1 bytes) satisfies N:M: transposable != 0 checks rows and
+   columns of every block, transposable == 0 checks the row groups only. Edge blocks
+   (partial at the right or bottom) may keep fewer than n per row/column, never more. */
+TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t cols, size_t mask_ld,
+                                      int n, int m, int transposable);
+
+TSENOR_DEF const char *tsenor_status_string(tsenor_status status);   /* never NULL */
+
+/* ==================================================================================
+   Additions beyond the contract.
+   ================================================================================== */
+
+/* "TSENOR_VERSION_MAJOR.MINOR.PATCH" of the compiled implementation. */
+TSENOR_DEF const char *tsenor_version(void);
+
+/* The default options the library would use for this n:m (method TSENOR), with every
+   zero field of *opt filled in; lets callers print or tune from the defaults. Returns
+   TSENOR_ERR_INVALID_ARGUMENT for a bad n/m or out-of-range fields. */
+TSENOR_DEF tsenor_status tsenor_resolve_options(const tsenor_options *opt, tsenor_options *resolved);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TSENOR_H */
+
+/* ==================================================================================
+   Implementation
+   ================================================================================== */
+#if defined(TSENOR_IMPLEMENTATION) && !defined(TSENOR_IMPLEMENTATION_INCLUDED)
+#define TSENOR_IMPLEMENTATION_INCLUDED
+
+#include <string.h>
+#include <float.h>
+
+#if !defined(TSENOR_MALLOC) || !defined(TSENOR_FREE)
+#include <stdlib.h>
+#undef TSENOR_MALLOC
+#undef TSENOR_FREE
+#define TSENOR_MALLOC(size) malloc(size)
+#define TSENOR_FREE(ptr) free(ptr)
+#endif
+#ifndef TSENOR_ASSERT
+#include <assert.h>
+#define TSENOR_ASSERT(x) assert(x)
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#if !defined(_OPENMP)
+#include <time.h>
+#if defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#endif
+#endif
+
+#ifdef __cplusplus
+#define _TSENOR_RESTRICT __restrict
+#else
+#define _TSENOR_RESTRICT restrict
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define _TSENOR_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define _TSENOR_ALWAYS_INLINE static inline
+#endif
+
+#define _TSENOR_LANES 16          /* blocks solved side by side, one per vector lane  */
+#define _TSENOR_ALIGN 64
+
+/* ---------------------------------------------------------------------------------
+   Defaults: every zero option becomes a measured default here, and only here.
+   How they were chosen: bench/tune.c sweeps tau x iterations x local-search steps on
+   Gaussian, Student-t(3) and outlier-column matrices and compares with the exact
+   optimum (README, "How the defaults were chosen").
+   --------------------------------------------------------------------------------- */
+#define _TSENOR_DEFAULT_TAU          0.01f
+#define _TSENOR_DEFAULT_TAU_START    0.16f
+#define _TSENOR_DEFAULT_ITERATIONS   100
+#define _TSENOR_DEFAULT_LS_PER_M     4       /* local-search swaps per block: 4*m      */
+
+typedef enum _tsenor_dtype { _TSENOR_F32, _TSENOR_F16, _TSENOR_BF16 } _tsenor_dtype;
+
+typedef struct _tsenor_config {
+    int n, m;
+    tsenor_method method;         /* never DEFAULT after resolution                   */
+    int iterations;
+    float tau, tau_start;
+    int local_search_steps;       /* 0 = none                                         */
+    int threads;
+} _tsenor_config;
+
+static tsenor_status _tsenor_resolve(const tsenor_options *opt, _tsenor_config *cfg)
+{
+    if (!opt) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (opt->m < 2 || opt->m > TSENOR_MAX_M || opt->n < 1 || opt->n >= opt->m)
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if ((int)opt->method < (int)TSENOR_METHOD_DEFAULT || (int)opt->method > (int)TSENOR_METHOD_ROWWISE)
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if (opt->iterations < 0 || opt->threads < 0) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!(opt->tau >= 0.0f) || opt->tau > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT; /* NaN too */
+    if (opt->tau != 0.0f && opt->tau < 1e-4f) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!(opt->tau_start >= 0.0f) || opt->tau_start > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;
+
+    cfg->n = opt->n;
+    cfg->m = opt->m;
+    cfg->method = opt->method == TSENOR_METHOD_DEFAULT ? TSENOR_METHOD_TSENOR : opt->method;
+    cfg->iterations = opt->iterations ? opt->iterations : _TSENOR_DEFAULT_ITERATIONS;
+    cfg->tau = opt->tau != 0.0f ? opt->tau : _TSENOR_DEFAULT_TAU;
+    cfg->tau_start = opt->tau_start != 0.0f ? opt->tau_start : _TSENOR_DEFAULT_TAU_START;
+    if (cfg->tau_start < cfg->tau) cfg->tau_start = cfg->tau;
+    cfg->local_search_steps = opt->local_search_steps < 0 ? 0
+                            : opt->local_search_steps ? opt->local_search_steps
+                            : _TSENOR_DEFAULT_LS_PER_M * opt->m;
+    cfg->threads = opt->threads;
+#ifdef _OPENMP
+    if (cfg->threads == 0) cfg->threads = omp_get_max_threads();
+    if (cfg->threads < 1) cfg->threads = 1;
+#else
+    cfg->threads = 1;
+#endif
+    return TSENOR_OK;
+}
+
+TSENOR_DEF tsenor_status tsenor_resolve_options(const tsenor_options *opt, tsenor_options *resolved)
+{
+    _tsenor_config cfg;
+    tsenor_status s;
+    if (!resolved) return TSENOR_ERR_INVALID_ARGUMENT;
+    s = _tsenor_resolve(opt, &cfg);
+    if (s != TSENOR_OK) return s;
+    resolved->n = cfg.n;
+    resolved->m = cfg.m;
+    resolved->method = cfg.method;
+    resolved->iterations = cfg.iterations;
+    resolved->tau = cfg.tau;
+    resolved->tau_start = cfg.tau_start;
+    resolved->local_search_steps = cfg.local_search_steps ? cfg.local_search_steps : -1;
+    resolved->threads = cfg.threads;
+    return TSENOR_OK;
+}
+
+TSENOR_DEF const char *tsenor_status_string(tsenor_status status)
+{
+    switch (status) {
+    case TSENOR_OK: return "ok";
+    case TSENOR_ERR_INVALID_ARGUMENT: return "invalid argument (NULL pointer, bad n/m, ld < cols, size overflow or bad option)";
+    case TSENOR_ERR_NONFINITE_INPUT: return "input holds NaN or infinity";
+    case TSENOR_ERR_OUT_OF_MEMORY: return "out of memory";
+    case TSENOR_ERR_DEVICE: return "GPU device error";
+    case TSENOR_ERR_INVALID_MASK: return "mask breaks the N:M pattern";
+    }
+    return "unknown status";
+}
+
+#define _TSENOR_STR2(x) #x
+#define _TSENOR_STR(x) _TSENOR_STR2(x)
+TSENOR_DEF const char *tsenor_version(void)
+{
+    return _TSENOR_STR(TSENOR_VERSION_MAJOR) "." _TSENOR_STR(TSENOR_VERSION_MINOR) "."
+           _TSENOR_STR(TSENOR_VERSION_PATCH);
+}
+
+static double _tsenor_now(void)
+{
+#if defined(_OPENMP)
+    return omp_get_wtime();
+#elif defined(_WIN32)
+    LARGE_INTEGER f, c;
+    QueryPerformanceFrequency(&f);
+    QueryPerformanceCounter(&c);
+    return (double)c.QuadPart / (double)f.QuadPart;
+#elif defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && defined(TIME_UTC)
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#else
+    return (double)clock() / (double)CLOCKS_PER_SEC;   /* serial build: CPU time = wall time */
+#endif
+}
+
+/* ---------------------------------------------------------------------------------
+   Input: |w| from f32 / f16 / bf16 bits, and the finiteness scan.
+   --------------------------------------------------------------------------------- */
+static float _tsenor_f32_from_bits(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+static float _tsenor_abs_f16(uint16_t h)
+{
+    uint32_t e = (h >> 10) & 0x1fu, f = h & 0x3ffu;
+    if (e == 0) return (float)f * 5.9604644775390625e-8f;   /* subnormal: f * 2^-24 */
+    return _tsenor_f32_from_bits(((e + 112u) << 23) | (f << 13));
+}
+
+static float _tsenor_abs_bf16(uint16_t h)
+{
+    return _tsenor_f32_from_bits((uint32_t)(h & 0x7fffu) << 16);
+}
+
+/* |w[index]| as float, for any dtype; exact (f16 and bf16 widen exactly). */
+static float _tsenor_abs_at(const void *w, _tsenor_dtype dt, size_t index)
+{
+    if (dt == _TSENOR_F32) {
+        uint32_t bits;
+        memcpy(&bits, (const float *)w + index, sizeof bits);
+        return _tsenor_f32_from_bits(bits & 0x7fffffffu);
+    }
+    if (dt == _TSENOR_F16) return _tsenor_abs_f16(((const uint16_t *)w)[index]);
+    return _tsenor_abs_bf16(((const uint16_t *)w)[index]);
+}
+
+/* |w| of count consecutive entries starting at row offset `at`, into dst[k*stride]. */
+static void _tsenor_load_abs(const void *w, _tsenor_dtype dt, size_t at, int count,
+                             float *dst, int stride)
+{
+    int k;
+    if (dt == _TSENOR_F32) {
+        const uint32_t *p = (const uint32_t *)w + at;
+        for (k = 0; k < count; k++) dst[k * stride] = _tsenor_f32_from_bits(p[k] & 0x7fffffffu);
+    } else if (dt == _TSENOR_F16) {
+        const uint16_t *p = (const uint16_t *)w + at;
+        for (k = 0; k < count; k++) dst[k * stride] = _tsenor_abs_f16(p[k]);
+    } else {
+        const uint16_t *p = (const uint16_t *)w + at;
+        for (k = 0; k < count; k++) dst[k * stride] = _tsenor_abs_bf16(p[k]);
+    }
+}
+
+/* 1 when every entry of row r is finite (checks exponent bits: no float compares, so
+   -ffast-math cannot optimise it away). */
+static int _tsenor_row_finite(const void *w, _tsenor_dtype dt, size_t at, size_t cols)
+{
+    size_t j;
+    unsigned bad = 0;
+    if (dt == _TSENOR_F32) {
+        const uint32_t *p = (const uint32_t *)w + at;
+        for (j = 0; j < cols; j++) bad |= (p[j] & 0x7f800000u) == 0x7f800000u;
+    } else {
+        const uint16_t *p = (const uint16_t *)w + at;
+        uint16_t expo = dt == _TSENOR_F16 ? 0x7c00u : 0x7f80u;
+        for (j = 0; j < cols; j++) bad |= (p[j] & expo) == expo;
+    }
+    return !bad;
+}
+
+static int _tsenor_all_finite(const void *w, _tsenor_dtype dt, size_t rows, size_t cols,
+                              size_t ld, int threads)
+{
+    long r, nrows = (long)rows;
+    int bad = 0;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(|:bad) if(rows * cols > 65536)
+#endif
+    for (r = 0; r < nrows; r++)
+        bad |= !_tsenor_row_finite(w, dt, (size_t)r * ld, cols);
+    return !bad;
+}
+
+/* ---------------------------------------------------------------------------------
+   SIMD layer. A vector holds one float of each of _TSENOR_LANES blocks; the block
+   kernels below are written once with these macros. With GCC/Clang the vector type is
+   a generic vector that the compiler lowers to AVX-512, AVX2 or NEON (whatever the
+   function is compiled for); the x86 entry points are compiled once per ISA with
+   target attributes and picked at run time by cpuid. Elsewhere (TSENOR_NO_SIMD or
+   another compiler) the same macros expand to loops over a struct.
+   Macros, not functions: GCC warns (-Wpsabi) about 64-byte vectors passed by value.
+   --------------------------------------------------------------------------------- */
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(TSENOR_NO_SIMD)
+#define _TSENOR_VECTOR_EXTENSIONS 1
+typedef float _tsenor_vf __attribute__((vector_size(4 * _TSENOR_LANES), aligned(_TSENOR_ALIGN)));
+typedef int32_t _tsenor_vi __attribute__((vector_size(4 * _TSENOR_LANES), aligned(_TSENOR_ALIGN)));
+#define _TSENOR_VDECLARE_ZERO const _tsenor_vf _tsenor_vzero = {0}
+#define _TSENOR_VLOAD(p) (*(const _tsenor_vf *)(const void *)(p))
+#define _TSENOR_VSTORE(p, v) (*(_tsenor_vf *)(void *)(p) = (v))
+#define _TSENOR_VSET1(s) (_tsenor_vzero + (float)(s))
+#define _TSENOR_VADD(a, b) ((a) + (b))
+#define _TSENOR_VSUB(a, b) ((a) - (b))
+#define _TSENOR_VMUL(a, b) ((a) * (b))
+#define _TSENOR_VDIV(a, b) ((a) / (b))
+#define _TSENOR_VSELECT(c, a, b) ((_tsenor_vf)(((_tsenor_vi)(a) & (c)) | ((_tsenor_vi)(b) & ~(c))))
+#define _TSENOR_VMIN(a, b) _TSENOR_VSELECT((_tsenor_vi)((a) < (b)), a, b)
+#define _TSENOR_VMAX(a, b) _TSENOR_VSELECT((_tsenor_vi)((a) > (b)), a, b)
+
+/* e^x for x in [-87, 69] (callers clamp): Cody-Waite reduction x = k ln2 + f, then a
+   degree-6 Taylor polynomial on |f| <= ln2/2 (relative error < 2e-7); 2^k is built in
+   the exponent bits. k is rounded by adding 1.5*2^23, which leaves it in the low bits. */
+#define _TSENOR_VEXP(out, xin)                                                           \
+    do {                                                                                 \
+        const _tsenor_vf x_ = (xin);                                                     \
+        const _tsenor_vf t_ = x_ * 1.44269504088896341f + 12582912.0f;                   \
+        const _tsenor_vf k_ = t_ - 12582912.0f;                                          \
+        const _tsenor_vf f_ = (x_ - k_ * 0.693359375f) - k_ * -2.12194440e-4f;           \
+        _tsenor_vf p_ = f_ * (1.0f / 720.0f) + (1.0f / 120.0f);                          \
+        p_ = p_ * f_ + (1.0f / 24.0f);                                                   \
+        p_ = p_ * f_ + (1.0f / 6.0f);                                                    \
+        p_ = p_ * f_ + 0.5f;                                                             \
+        p_ = p_ * f_ + 1.0f;                                                             \
+        p_ = p_ * f_ + 1.0f;                                                             \
+        (out) = p_ * (_tsenor_vf)((((_tsenor_vi)t_ - 0x4B400000) + 127) << 23);          \
+    } while (0)
+
+/* ln x for normal x > 0: x = 2^e * r with r in [sqrt(1/2), sqrt(2)), ln r = 2 atanh(s),
+   s = (r-1)/(r+1), |s| < 0.172, odd series to s^9 (relative error < 1e-7). */
+#define _TSENOR_VLOG(out, xin)                                                           \
+    do {                                                                                 \
+        const _tsenor_vi b_ = (_tsenor_vi)(xin);                                         \
+        _tsenor_vf r_ = (_tsenor_vf)((b_ & 0x007fffff) | 0x3f800000);                    \
+        const _tsenor_vi big_ = (_tsenor_vi)(r_ > 1.41421356f);                          \
+        const _tsenor_vi e_ = ((b_ >> 23) - 127) - big_;                                 \
+        const _tsenor_vf ef_ = (_tsenor_vf)(e_ + 0x4B400000) - 12582912.0f;              \
+        _tsenor_vf s_, s2_, p_;                                                          \
+        r_ = _TSENOR_VSELECT(big_, r_ * 0.5f, r_);                                       \
+        s_ = (r_ - 1.0f) / (r_ + 1.0f);                                                  \
+        s2_ = s_ * s_;                                                                   \
+        p_ = s2_ * (1.0f / 9.0f) + (1.0f / 7.0f);                                        \
+        p_ = p_ * s2_ + (1.0f / 5.0f);                                                   \
+        p_ = p_ * s2_ + (1.0f / 3.0f);                                                   \
+        p_ = p_ * s2_ + 1.0f;                                                            \
+        (out) = ef_ * 0.693147180559945309f + 2.0f * s_ * p_;                            \
+    } while (0)
+#else
+#include <math.h>
+typedef struct { float v[_TSENOR_LANES]; } _tsenor_vf;
+#define _TSENOR_VDEF_BINARY(name, expr)                                                  \
+    static inline _tsenor_vf name(_tsenor_vf a, _tsenor_vf b)                            \
+    { _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = (expr); return r; }
+#define _TSENOR_VDEF_UNARY(name, expr)                                                   \
+    static inline _tsenor_vf name(_tsenor_vf a)                                          \
+    { _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = (expr); return r; }
+_TSENOR_VDEF_BINARY(_tsenor_vadd_s, a.v[l] + b.v[l])
+_TSENOR_VDEF_BINARY(_tsenor_vsub_s, a.v[l] - b.v[l])
+_TSENOR_VDEF_BINARY(_tsenor_vmul_s, a.v[l] * b.v[l])
+_TSENOR_VDEF_BINARY(_tsenor_vdiv_s, a.v[l] / b.v[l])
+_TSENOR_VDEF_BINARY(_tsenor_vmin_s, a.v[l] < b.v[l] ? a.v[l] : b.v[l])
+_TSENOR_VDEF_BINARY(_tsenor_vmax_s, a.v[l] > b.v[l] ? a.v[l] : b.v[l])
+_TSENOR_VDEF_UNARY(_tsenor_vexp_s, expf(a.v[l]))
+_TSENOR_VDEF_UNARY(_tsenor_vlog_s, logf(a.v[l]))
+static inline _tsenor_vf _tsenor_vset1_s(float s)
+{ _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = s; return r; }
+#define _TSENOR_VDECLARE_ZERO enum { _tsenor_vzero_unused = 0 }
+#define _TSENOR_VLOAD(p) (*(const _tsenor_vf *)(const void *)(p))
+#define _TSENOR_VSTORE(p, x) (*(_tsenor_vf *)(void *)(p) = (x))
+#define _TSENOR_VSET1(s) _tsenor_vset1_s((float)(s))
+#define _TSENOR_VADD _tsenor_vadd_s
+#define _TSENOR_VSUB _tsenor_vsub_s
+#define _TSENOR_VMUL _tsenor_vmul_s
+#define _TSENOR_VDIV _tsenor_vdiv_s
+#define _TSENOR_VMIN _tsenor_vmin_s
+#define _TSENOR_VMAX _tsenor_vmax_s
+#define _TSENOR_VEXP(out, x) ((out) = _tsenor_vexp_s(x))
+#define _TSENOR_VLOG(out, x) ((out) = _tsenor_vlog_s(x))
+#endif
+
+/* ---------------------------------------------------------------------------------
+   Block solver: entropic capacitated transport by Dykstra's algorithm, 16 blocks at a
+   time in a lane-interleaved layout: entry (i,j) of lane l lives at [(i*m + j)*16 + l].
+
+   Per block, with a = |w| / max|w| in [0,1], the plan X solves
+       max <X,a> + tau*H(X)   s.t. row sums = n, column sums = n, 0 <= X <= 1.
+   Dykstra alternates KL projections: scale rows to n, scale columns to n, clip at 1
+   with the multiplicative correction Q (the only non-affine set): Y = X*Q, X = min(Y,1),
+   Q = Y/X = max(Y,1).
+
+   Numerical form (exp(a/tau) overflows float for small tau): after every clip the
+   state is a function of Y = exp((a_ij - alpha_i - beta_j)/tau) alone, and we track the
+   potentials alpha, beta (row scaling by r adds -tau*ln r to alpha; columns likewise).
+   X itself stays in [floor, 1]. At the start of each stage the state is rebuilt from
+   the potentials ("absorption"), which restores any ratio the floor cut off and lets
+   tau change between stages: epsilon-scaling, tau falls geometrically from tau_start to
+   tau, which converges in far fewer iterations than a fixed small tau.
+   --------------------------------------------------------------------------------- */
+#define _TSENOR_PLAN_FLOOR 1e-30f     /* e^-69: X never underflows, no 0/0           */
+#define _TSENOR_Y_CAP 1e30f           /* Q <= 1e30: X*Q never overflows              */
+
+typedef struct _tsenor_lanes {        /* one group's arrays, 64-byte aligned          */
+    float *a;                         /* m*m*L  |w| / block max                        */
+    float *x;                         /* m*m*L  the plan                               */
+    float *q;                         /* m*m*L  Dykstra's correction for the clip      */
+    float *alpha, *beta;              /* m*L    row and column potentials              */
+    float *colsum;                    /* m*L                                           */
+} _tsenor_lanes;
+
+typedef struct _tsenor_schedule {
+    int m, n;
+    int iterations;                   /* total, over all stages                        */
+    float tau, tau_start;             /* relative to the block max                     */
+} _tsenor_schedule;
+
+/* Normalises a (lanes layout, m x m) to [0,1] per lane; all-zero blocks stay zero. */
+_TSENOR_ALWAYS_INLINE void _tsenor_normalize_kernel(float *_TSENOR_RESTRICT a, int mm)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    _tsenor_vf mx = _TSENOR_VSET1(0.0f), inv;
+    int k, l;
+    float s[_TSENOR_LANES];
+    for (k = 0; k < mm; k++) mx = _TSENOR_VMAX(mx, _TSENOR_VLOAD(a + k * L));
+    _TSENOR_VSTORE(s, mx);
+    for (l = 0; l < L; l++) s[l] = s[l] > 0.0f ? 1.0f / s[l] : 0.0f;
+    inv = _TSENOR_VLOAD(s);
+    for (k = 0; k < mm; k++) _TSENOR_VSTORE(a + k * L, _TSENOR_VMUL(_TSENOR_VLOAD(a + k * L), inv));
+}
+
+/* Rebuilds X and Q from the potentials at temperature tau. */
+_TSENOR_ALWAYS_INLINE void _tsenor_absorb_kernel(const _tsenor_lanes *g, int m, float tau)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    const float *_TSENOR_RESTRICT a = g->a;
+    float *_TSENOR_RESTRICT x = g->x;
+    float *_TSENOR_RESTRICT q = g->q;
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), inv_tau = _TSENOR_VSET1(1.0f / tau);
+    const _tsenor_vf lo = _TSENOR_VSET1(-87.0f), hi = _TSENOR_VSET1(69.0f);
+    const _tsenor_vf floor_ = _TSENOR_VSET1(_TSENOR_PLAN_FLOOR);
+    int i, j;
+    for (i = 0; i < m; i++) {
+        const _tsenor_vf al = _TSENOR_VLOAD(g->alpha + i * L);
+        for (j = 0; j < m; j++) {
+            const int k = (i * m + j) * L;
+            _tsenor_vf y, e = _TSENOR_VSUB(_TSENOR_VSUB(_TSENOR_VLOAD(a + k), al), _TSENOR_VLOAD(g->beta + j * L));
+            e = _TSENOR_VMUL(e, inv_tau);
+            e = _TSENOR_VMIN(_TSENOR_VMAX(e, lo), hi);
+            _TSENOR_VEXP(y, e);
+            _TSENOR_VSTORE(x + k, _TSENOR_VMIN(_TSENOR_VMAX(y, floor_), one));
+            _TSENOR_VSTORE(q + k, _TSENOR_VMAX(y, one));
+        }
+    }
+}
+
+/* Dykstra with epsilon-scaling; g->x receives the plan. */
+_TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const _tsenor_schedule *sc)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES, m = sc->m;
+    float *_TSENOR_RESTRICT x = g->x;
+    float *_TSENOR_RESTRICT q = g->q;
+    float *_TSENOR_RESTRICT colsum = g->colsum;
+    const float *_TSENOR_RESTRICT a = g->a;
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), vn = _TSENOR_VSET1((float)sc->n);
+    const _tsenor_vf floor_ = _TSENOR_VSET1(_TSENOR_PLAN_FLOOR), ycap = _TSENOR_VSET1(_TSENOR_Y_CAP);
+    const _tsenor_vf tiny = _TSENOR_VSET1((float)m * _TSENOR_PLAN_FLOOR);
+    int i, j, it, stage, stages, done = 0;
+
+    /* starting potentials: column maxima, then each row's best remaining offset, so
+       that the first kernel is <= 1 with a 1 in every row and column */
+    for (j = 0; j < m; j++) {
+        _tsenor_vf c = _TSENOR_VLOAD(a + j * L);
+        for (i = 1; i < m; i++) c = _TSENOR_VMAX(c, _TSENOR_VLOAD(a + (i * m + j) * L));
+        _TSENOR_VSTORE(g->beta + j * L, c);
+    }
+    for (i = 0; i < m; i++) {
+        _tsenor_vf r = _TSENOR_VSET1(-2.0f);
+        for (j = 0; j < m; j++)
+            r = _TSENOR_VMAX(r, _TSENOR_VSUB(_TSENOR_VLOAD(a + (i * m + j) * L), _TSENOR_VLOAD(g->beta + j * L)));
+        _TSENOR_VSTORE(g->alpha + i * L, r);
+    }
+
+    /* stages halve tau from tau_start down to tau; the last stage gets what is left */
+    stages = 1;
+    while (stages < 12 && sc->tau_start > sc->tau * (float)(1 << (stages - 1)) * 1.5f) stages++;
+    for (stage = 0; stage < stages; stage++) {
+        const float tau = stage == stages - 1 ? sc->tau : sc->tau * (float)(1 << (stages - 1 - stage));
+        const int its = stage == stages - 1 ? sc->iterations - done : sc->iterations / (2 * stages);
+        const _tsenor_vf vtau = _TSENOR_VSET1(tau);
+        _tsenor_absorb_kernel(g, m, tau);
+        for (it = 0; it < its; it++) {
+            /* rows to n; column sums on the way */
+            for (j = 0; j < m; j++) _TSENOR_VSTORE(colsum + j * L, _TSENOR_VSET1(0.0f));
+            for (i = 0; i < m; i++) {
+                _tsenor_vf s = _TSENOR_VSET1(0.0f), r, lr;
+                for (j = 0; j < m; j++) s = _TSENOR_VADD(s, _TSENOR_VLOAD(x + (i * m + j) * L));
+                r = _TSENOR_VDIV(vn, _TSENOR_VMAX(s, tiny));
+                _TSENOR_VLOG(lr, r);
+                _TSENOR_VSTORE(g->alpha + i * L, _TSENOR_VSUB(_TSENOR_VLOAD(g->alpha + i * L), _TSENOR_VMUL(vtau, lr)));
+                for (j = 0; j < m; j++) {
+                    const int k = (i * m + j) * L;
+                    const _tsenor_vf v = _TSENOR_VMUL(_TSENOR_VLOAD(x + k), r);
+                    _TSENOR_VSTORE(x + k, v);
+                    _TSENOR_VSTORE(colsum + j * L, _TSENOR_VADD(_TSENOR_VLOAD(colsum + j * L), v));
+                }
+            }
+            /* columns to n, then the clip at 1 with Dykstra's correction */
+            for (j = 0; j < m; j++) {
+                _tsenor_vf c = _TSENOR_VDIV(vn, _TSENOR_VMAX(_TSENOR_VLOAD(colsum + j * L), tiny)), lc;
+                _TSENOR_VLOG(lc, c);
+                _TSENOR_VSTORE(g->beta + j * L, _TSENOR_VSUB(_TSENOR_VLOAD(g->beta + j * L), _TSENOR_VMUL(vtau, lc)));
+                _TSENOR_VSTORE(colsum + j * L, c);
+            }
+            for (i = 0; i < m; i++) {
+                for (j = 0; j < m; j++) {
+                    const int k = (i * m + j) * L;
+                    const _tsenor_vf y = _TSENOR_VMUL(_TSENOR_VMUL(_TSENOR_VLOAD(x + k), _TSENOR_VLOAD(colsum + j * L)),
+                                                      _TSENOR_VLOAD(q + k));
+                    _TSENOR_VSTORE(x + k, _TSENOR_VMIN(_TSENOR_VMAX(y, floor_), one));
+                    _TSENOR_VSTORE(q + k, _TSENOR_VMIN(_TSENOR_VMAX(y, one), ycap));
+                }
+            }
+        }
+        done += its;
+    }
+}
+
+/* One entry point per ISA; each inlines the kernels above and is compiled for its ISA. */
+typedef void (*_tsenor_group_kernel_fn)(const _tsenor_lanes *g, const _tsenor_schedule *sc, int run_dykstra);
+
+#define _TSENOR_GROUP_KERNEL_BODY                                                        \
+    {                                                                                    \
+        _tsenor_normalize_kernel(g->a, sc->m * sc->m);                                   \
+        if (run_dykstra) _tsenor_dykstra_kernel(g, sc);                                  \
+    }
+
+static void _tsenor_group_kernel_generic(const _tsenor_lanes *g, const _tsenor_schedule *sc, int run_dykstra)
+_TSENOR_GROUP_KERNEL_BODY
+
+#if defined(_TSENOR_VECTOR_EXTENSIONS) && (defined(__x86_64__) || defined(__i386__)) && \
+    !defined(__AVX512F__) && !defined(TSENOR_NO_RUNTIME_DISPATCH)
+#define _TSENOR_X86_DISPATCH 1
+__attribute__((target("avx2,fma"), flatten))
+static void _tsenor_group_kernel_avx2(const _tsenor_lanes *g, const _tsenor_schedule *sc, int run_dykstra)
+_TSENOR_GROUP_KERNEL_BODY
+
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"), flatten))
+static void _tsenor_group_kernel_avx512(const _tsenor_lanes *g, const _tsenor_schedule *sc, int run_dykstra)
+_TSENOR_GROUP_KERNEL_BODY
+#endif
+
+static _tsenor_group_kernel_fn _tsenor_pick_kernel(const char **name)
+{
+#if defined(_TSENOR_X86_DISPATCH)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+        *name = "cpu-avx512";
+        return _tsenor_group_kernel_avx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        *name = "cpu-avx2";
+        return _tsenor_group_kernel_avx2;
+    }
+    *name = "cpu-generic";
+#elif defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX512F__)
+    *name = "cpu-avx512";
+#elif defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX2__)
+    *name = "cpu-avx2";
+#elif defined(_TSENOR_VECTOR_EXTENSIONS) && (defined(__ARM_NEON) || defined(__aarch64__))
+    *name = "cpu-neon";
+#elif defined(_TSENOR_VECTOR_EXTENSIONS)
+    *name = "cpu-generic";
+#else
+    *name = "cpu-scalar";
+#endif
+    return _tsenor_group_kernel_generic;
+}
+
+/* ---------------------------------------------------------------------------------
+   Rounding: plan -> binary mask with exactly n per row and column of the (padded)
+   block. Greedy in descending plan order, then repair of what greedy left short by
+   augmenting paths, then best-improvement 2x2 swaps.
+   --------------------------------------------------------------------------------- */
+typedef struct _tsenor_round_scratch {
+    uint64_t *keys, *keys_tmp;    /* m*m sort keys                                    */
+    float *gain;                  /* 2m path gains (repair)                            */
+    int *pred, *queue, *layer;    /* 2m each                                           */
+    int rc[TSENOR_MAX_M], cc[TSENOR_MAX_M];
+} _tsenor_round_scratch;
+
+/* Sorts keys descending (stable). Bottom-up merge sort: deterministic, O(k log k). */
+static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
+{
+    int width, lo;
+    uint64_t *src = keys, *dst = tmp;
+    for (width = 1; width < count; width *= 2) {
+        for (lo = 0; lo < count; lo += 2 * width) {
+            int mid = lo + width < count ? lo + width : count;
+            int hi = lo + 2 * width < count ? lo + 2 * width : count;
+            int p = lo, r = mid, o = lo;
+            while (p < mid && r < hi) dst[o++] = src[p] >= src[r] ? src[p++] : src[r++];
+            while (p < mid) dst[o++] = src[p++];
+            while (r < hi) dst[o++] = src[r++];
+        }
+        { uint64_t *t = src; src = dst; dst = t; }
+    }
+    if (src != keys) memcpy(keys, src, (size_t)count * sizeof *keys);
+}
+
+static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits;
+}
+
+/* Greedy: takes entries in descending order of (primary, secondary, -index) while their
+   row and column have budget left. sel must be zeroed. */
+static void _tsenor_greedy(const float *primary, const float *secondary, int m, int n,
+                           uint8_t *sel, _tsenor_round_scratch *s)
+{
+    const int mm = m * m;
+    int k, taken = 0;
+    /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~index:
+       ties resolve to the lower index. */
+    for (k = 0; k < mm; k++)
+        s->keys[k] = ((uint64_t)_tsenor_float_key(primary[k]) << 32) |
+                     ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
+                     (uint64_t)(4095 - k);
+    _tsenor_sort_desc(s->keys, s->keys_tmp, mm);
+    memset(s->rc, 0, sizeof s->rc);
+    memset(s->cc, 0, sizeof s->cc);
+    for (k = 0; k < mm && taken < m * n; k++) {
+        int idx = 4095 - (int)(s->keys[k] & 4095u), i = idx / m, j = idx % m;
+        if (s->rc[i] < n && s->cc[j] < n) {
+            sel[idx] = 1;
+            s->rc[i]++;
+            s->cc[j]++;
+            taken++;
+        }
+    }
+}
+
+/* Repair: while a row keeps fewer than n, augment along the best-gain shortest path
+   from a short row to a short column in the residual graph (row->col over unselected
+   entries, col->row over selected ones). A length-1 path adds one entry; length 3 is
+   the add-add-remove swap; longer paths are rare. One always exists while the
+   selection is not perfect (max-flow), so this terminates with every row and column
+   at exactly n. Nodes: rows 0..m-1, columns m..2m-1. */
+static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_round_scratch *s)
+{
+    int *pred = s->pred, *layer = s->layer, *queue = s->queue;
+    float *gain = s->gain;
+    for (;;) {
+        int v, head = 0, tail = 0, best = -1, depth;
+        for (v = 0; v < m; v++) if (s->rc[v] < n) break;
+        if (v == m) return;
+        for (v = 0; v < 2 * m; v++) { layer[v] = -1; pred[v] = -1; }
+        for (v = 0; v < m; v++)
+            if (s->rc[v] < n) { layer[v] = 0; gain[v] = 0.0f; queue[tail++] = v; }
+        /* layered BFS: process one full layer at a time, keep the best gain per node */
+        for (depth = 0; head < tail && best < 0; depth++) {
+            int layer_end = tail;
+            for (; head < layer_end; head++) {
+                int u = queue[head];
+                if (u < m) {                       /* row u -> column j, unselected */
+                    int j;
+                    for (j = 0; j < m; j++) {
+                        int c = m + j;
+                        float g = gain[u] + a[u * m + j];
+                        if (sel[u * m + j]) continue;
+                        if (layer[c] < 0) { layer[c] = depth + 1; gain[c] = g; pred[c] = u; queue[tail++] = c; }
+                        else if (layer[c] == depth + 1 && g > gain[c]) { gain[c] = g; pred[c] = u; }
+                    }
+                } else {                           /* column -> row i, selected */
+                    int i, j = u - m;
+                    for (i = 0; i < m; i++) {
+                        float g = gain[u] - a[i * m + j];
+                        if (!sel[i * m + j]) continue;
+                        if (layer[i] < 0) { layer[i] = depth + 1; gain[i] = g; pred[i] = u; queue[tail++] = i; }
+                        else if (layer[i] == depth + 1 && g > gain[i]) { gain[i] = g; pred[i] = u; }
+                    }
+                }
+            }
+            for (v = head; v < tail; v++) {
+                int c = queue[v];
+                if (c >= m && s->cc[c - m] < n && (best < 0 || gain[c] > gain[best])) best = c;
+            }
+        }
+        TSENOR_ASSERT(best >= 0);
+        if (best < 0) return;
+        s->cc[best - m]++;
+        for (v = best; pred[v] >= 0; v = pred[v]) {
+            int u = pred[v];
+            if (u < m) sel[u * m + (v - m)] = 1;     /* row u -> column v: add    */
+            else sel[v * m + (u - m)] = 0;           /* column u -> row v: remove */
+            if (pred[u] < 0) s->rc[u]++;             /* the path's start row      */
+        }
+    }
+}
+
+/* Local search: repeatedly applies the best 2x2 swap (drop (i,j),(k,l), keep (i,l),(k,j))
+   that raises the kept magnitude, at most `steps` swaps. For a row pair (i,k) the gain
+   splits into a term of j alone and a term of l alone, so a full scan is O(m^3). */
+static void _tsenor_local_search(const float *a, int m, uint8_t *sel, int steps)
+{
+    const float min_gain = 1e-6f;      /* a is normalised to [0,1]; ignore rounding noise */
+    int step;
+    for (step = 0; step < steps; step++) {
+        float best = min_gain;
+        int bi = -1, bk = -1, bj = -1, bl = -1, i, k, j;
+        for (i = 0; i < m; i++) {
+            const float *ai = a + i * m;
+            const uint8_t *si = sel + i * m;
+            for (k = i + 1; k < m; k++) {
+                const float *ak = a + k * m;
+                const uint8_t *sk = sel + k * m;
+                float g1 = -FLT_MAX, g2 = -FLT_MAX;
+                int j1 = -1, j2 = -1;
+                for (j = 0; j < m; j++) {
+                    if (si[j] && !sk[j]) {         /* j moves from row i to row k */
+                        float g = ak[j] - ai[j];
+                        if (g > g1) { g1 = g; j1 = j; }
+                    } else if (sk[j] && !si[j]) {  /* j moves from row k to row i */
+                        float g = ai[j] - ak[j];
+                        if (g > g2) { g2 = g; j2 = j; }
+                    }
+                }
+                if (j1 >= 0 && j2 >= 0 && g1 + g2 > best) {
+                    best = g1 + g2; bi = i; bk = k; bj = j1; bl = j2;
+                }
+            }
+        }
+        if (bi < 0) return;
+        sel[bi * m + bj] = 0; sel[bk * m + bj] = 1;
+        sel[bk * m + bl] = 0; sel[bi * m + bl] = 1;
+    }
+}
+
+/* ---------------------------------------------------------------------------------
+   Exact solver. The block problem is a min-cost flow (rows supply n, columns demand n,
+   unit arcs). Two perfect selections differ by a circulation of the row/column arcs,
+   so a feasible selection is optimal iff its residual graph has no negative cycle.
+   We start from greedy + repair + local search and cancel negative cycles found by
+   Bellman-Ford (in double, on the exact |w|) until none is left. The final distances
+   are the dual certificate: with u_i = d(row i), v_j = -d(col j), every kept entry has
+   a_ij - u_i - v_j >= 0 and every pruned entry <= 0.
+   --------------------------------------------------------------------------------- */
+typedef struct _tsenor_exact_scratch {
+    double *dist;                 /* 2m */
+    int *pred, *stamp;            /* 2m */
+} _tsenor_exact_scratch;
+
+/* Cancels negative cycles until optimal. a: exact |w| (m*m, double). sel: a perfect
+   selection, improved in place. row_pot/col_pot (may be NULL): the certificate.
+   Returns the number of cycles cancelled. */
+static int _tsenor_exact_improve(const double *a, int m, uint8_t *sel, _tsenor_exact_scratch *s,
+                                 double *row_pot, double *col_pot)
+{
+    double *d = s->dist;
+    int *pred = s->pred, *stamp = s->stamp;
+    double amax = 0.0, eps;
+    int k, cycles = 0, V = 2 * m;
+    for (k = 0; k < m * m; k++) if (a[k] > amax) amax = a[k];
+    eps = amax * 1e-12;
+
+    for (;;) {
+        int pass, changed = 1, cycle_at = -1;
+        for (k = 0; k < V; k++) { d[k] = 0.0; pred[k] = -1; }
+        for (pass = 0; changed && cycle_at < 0; pass++) {
+            int i, j, v;
+            changed = 0;
+            for (i = 0; i < m; i++) {
+                for (j = 0; j < m; j++) {
+                    const double w = a[i * m + j];
+                    if (!sel[i * m + j]) {        /* row i -> col j, cost -w */
+                        if (d[i] - w < d[m + j] - eps) { d[m + j] = d[i] - w; pred[m + j] = i; changed = 1; }
+                    } else {                      /* col j -> row i, cost +w */
+                        if (d[m + j] + w < d[i] - eps) { d[i] = d[m + j] + w; pred[i] = m + j; changed = 1; }
+                    }
+                }
+            }
+            if (!changed) break;
+            /* a cycle in the predecessor graph is a negative cycle */
+            for (v = 0; v < V; v++) stamp[v] = -1;
+            for (v = 0; v < V && cycle_at < 0; v++) {
+                int u = v;
+                while (u >= 0 && stamp[u] < 0) { stamp[u] = v; u = pred[u]; }
+                if (u >= 0 && stamp[u] == v) cycle_at = u;
+            }
+            if (pass > 4 * V) break;                /* cannot happen; guards float noise */
+        }
+        if (cycle_at < 0) break;
+        {
+            /* walk the cycle once to check its gain, then flip it */
+            double gain = 0.0;
+            int u = cycle_at;
+            do {
+                int p = pred[u];
+                gain += p < m ? a[p * m + (u - m)] : -a[u * m + (p - m)];
+                u = p;
+            } while (u != cycle_at);
+            if (!(gain > eps)) break;              /* float noise only: already optimal */
+            u = cycle_at;
+            do {
+                int p = pred[u];
+                if (p < m) sel[p * m + (u - m)] = 1; else sel[u * m + (p - m)] = 0;
+                u = p;
+            } while (u != cycle_at);
+            cycles++;
+        }
+    }
+    if (row_pot) for (k = 0; k < m; k++) row_pot[k] = d[k];
+    if (col_pot) for (k = 0; k < m; k++) col_pot[k] = -d[m + k];
+    return cycles;
+}
+
+/* ---------------------------------------------------------------------------------
+   Row-wise N:M (not transposable): top n of every m consecutive entries of a row;
+   ties go to the lower index. A partial group at the right edge keeps min(n, len).
+   --------------------------------------------------------------------------------- */
+static void _tsenor_rowwise_row(const void *w, _tsenor_dtype dt, size_t at, size_t cols,
+                                int n, int m, uint8_t *out, double *kept, double *total)
+{
+    float v[TSENOR_MAX_M];
+    size_t g;
+    for (g = 0; g < cols; g += (size_t)m) {
+        int len = cols - g < (size_t)m ? (int)(cols - g) : m, j, k;
+        _tsenor_load_abs(w, dt, at + g, len, v, 1);
+        for (j = 0; j < len; j++) {
+            int rank = 0;                  /* entries that beat j */
+            for (k = 0; k < len; k++) rank += v[k] > v[j] || (v[k] == v[j] && k < j);
+            out[g + (size_t)j] = rank < n;
+            *total += v[j];
+            if (rank < n) *kept += v[j];
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------
+   Drivers: validation, per-thread scratch, the parallel loop over groups of blocks.
+   --------------------------------------------------------------------------------- */
+typedef struct _tsenor_problem {
+    const void *w;
+    _tsenor_dtype dt;
+    size_t rows, cols, ld, mask_ld;
+    uint8_t *mask;
+    size_t block_rows, block_cols, blocks, groups;
+    _tsenor_config cfg;
+    _tsenor_group_kernel_fn kernel;
+} _tsenor_problem;
+
+typedef struct _tsenor_thread {   /* everything one thread needs: O(m^2) */
+    _tsenor_lanes lanes;                   /* lanes layout, aligned              */
+    float *plan, *ablk;                    /* one block, contiguous              */
+    double *aexact;                        /* one block, exact |w|               */
+    uint8_t *sel;
+    _tsenor_round_scratch round;
+    _tsenor_exact_scratch exact;
+    double kept, total;
+} _tsenor_thread;
+
+static size_t _tsenor_align_up(size_t v) { return (v + _TSENOR_ALIGN - 1) & ~(size_t)(_TSENOR_ALIGN - 1); }
+
+/* Bytes of one thread's scratch, laid out by _tsenor_thread_bind. */
+static size_t _tsenor_thread_bytes(int m)
+{
+    const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES;
+    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 3 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
+           2 * _tsenor_align_up(mm * sizeof(float)) + _tsenor_align_up(mm * sizeof(double)) +
+           _tsenor_align_up(mm) + 2 * _tsenor_align_up(mm * sizeof(uint64_t)) +
+           _tsenor_align_up(2 * (size_t)m * sizeof(float)) + 3 * _tsenor_align_up(2 * (size_t)m * sizeof(int)) +
+           _tsenor_align_up(2 * (size_t)m * sizeof(double)) + 2 * _tsenor_align_up(2 * (size_t)m * sizeof(int));
+}
+
+static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
+{
+    const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES;
+#define _TSENOR_TAKE(type, field, count) \
+    (field = (type *)(void *)p, p += _tsenor_align_up((count) * sizeof(type)))
+    _TSENOR_TAKE(float, t->lanes.a, mm * L);
+    _TSENOR_TAKE(float, t->lanes.x, mm * L);
+    _TSENOR_TAKE(float, t->lanes.q, mm * L);
+    _TSENOR_TAKE(float, t->lanes.alpha, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.beta, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.colsum, (size_t)m * L);
+    _TSENOR_TAKE(float, t->plan, mm);
+    _TSENOR_TAKE(float, t->ablk, mm);
+    _TSENOR_TAKE(double, t->aexact, mm);
+    _TSENOR_TAKE(uint8_t, t->sel, mm);
+    _TSENOR_TAKE(uint64_t, t->round.keys, mm);
+    _TSENOR_TAKE(uint64_t, t->round.keys_tmp, mm);
+    _TSENOR_TAKE(float, t->round.gain, 2 * (size_t)m);
+    _TSENOR_TAKE(int, t->round.pred, 2 * (size_t)m);
+    _TSENOR_TAKE(int, t->round.queue, 2 * (size_t)m);
+    _TSENOR_TAKE(int, t->round.layer, 2 * (size_t)m);
+    _TSENOR_TAKE(double, t->exact.dist, 2 * (size_t)m);
+    _TSENOR_TAKE(int, t->exact.pred, 2 * (size_t)m);
+    _TSENOR_TAKE(int, t->exact.stamp, 2 * (size_t)m);
+#undef _TSENOR_TAKE
+    t->kept = t->total = 0.0;
+}
+
+/* Solves the 16 blocks of group g and writes their masks. */
+static void _tsenor_solve_group(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
+{
+    const int m = P->cfg.m, n = P->cfg.n, mm = m * m, L = _TSENOR_LANES;
+    const size_t first = g * (size_t)L;
+    const int lanes = P->blocks - first < (size_t)L ? (int)(P->blocks - first) : L;
+    int l, i, j, k;
+
+    /* gather |w| of every lane's block; padding and unused lanes are zero */
+    memset(t->lanes.a, 0, (size_t)mm * L * sizeof(float));
+    for (l = 0; l < lanes; l++) {
+        const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
+        const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
+        const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
+        for (i = 0; i < hr; i++)
+            _tsenor_load_abs(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0, hc, t->lanes.a + (size_t)i * m * L + l, L);
+    }
+    {
+        _tsenor_schedule sc;
+        sc.m = m; sc.n = n;
+        sc.iterations = P->cfg.iterations;
+        sc.tau = P->cfg.tau;
+        sc.tau_start = P->cfg.tau_start;
+        P->kernel(&t->lanes, &sc, P->cfg.method == TSENOR_METHOD_TSENOR);
+    }
+
+    for (l = 0; l < lanes; l++) {
+        const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
+        const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
+        const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
+        const float *primary = P->cfg.method == TSENOR_METHOD_TSENOR ? t->plan : t->ablk;
+        for (k = 0; k < mm; k++) {
+            t->ablk[k] = t->lanes.a[k * L + l];
+            t->plan[k] = t->lanes.x[k * L + l];
+        }
+        memset(t->sel, 0, (size_t)mm);
+        _tsenor_greedy(primary, t->ablk, m, n, t->sel, &t->round);
+        _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+        if (P->cfg.method == TSENOR_METHOD_TSENOR)
+            _tsenor_local_search(t->ablk, m, t->sel, P->cfg.local_search_steps);
+        if (P->cfg.method == TSENOR_METHOD_EXACT) {
+            _tsenor_local_search(t->ablk, m, t->sel, 4 * m);   /* cheap: fewer cycles to cancel */
+            for (k = 0; k < mm; k++) t->aexact[k] = 0.0;
+            for (i = 0; i < hr; i++)
+                for (j = 0; j < hc; j++)
+                    t->aexact[i * m + j] = _tsenor_abs_at(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0 + (size_t)j);
+            _tsenor_exact_improve(t->aexact, m, t->sel, &t->exact, NULL, NULL);
+        }
+        /* write the mask; sums from the exact input values */
+        for (i = 0; i < hr; i++) {
+            uint8_t *out = P->mask + (r0 + (size_t)i) * P->mask_ld + c0;
+            const size_t at = (r0 + (size_t)i) * P->ld + c0;
+            for (j = 0; j < hc; j++) {
+                const double v = (double)_tsenor_abs_at(P->w, P->dt, at + (size_t)j);
+                out[j] = t->sel[i * m + j];
+                t->total += v;
+                if (t->sel[i * m + j]) t->kept += v;
+            }
+        }
+    }
+}
+
+static int _tsenor_overflows(size_t rows, size_t cols, size_t ld)
+{
+    /* the last element's index (rows-1)*ld + cols - 1 must fit in size_t, with bytes */
+    if (rows - 1 > 0 && ld > (SIZE_MAX - cols) / (rows - 1)) return 1;
+    return (rows - 1) * ld + cols > SIZE_MAX / 4;
+}
+
+static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, size_t cols, size_t ld,
+                                  uint8_t *mask, size_t mask_ld, const tsenor_options *opt,
+                                  tsenor_report *report)
+{
+    const double t0 = _tsenor_now();
+    _tsenor_problem P;
+    tsenor_status status;
+    const char *backend = "cpu-generic";
+    double kept = 0.0, total = 0.0;
+    int threads_used = 1;
+
+    memset(&P, 0, sizeof P);
+    status = _tsenor_resolve(opt, &P.cfg);
+    if (status != TSENOR_OK) return status;
+    if (!w || !mask || rows == 0 || cols == 0 || ld < cols || mask_ld < cols)
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_overflows(rows, cols, ld) || _tsenor_overflows(rows, cols, mask_ld))
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    {   /* the mask must not overlap the input: we read w while writing mask */
+        const size_t esize = dt == _TSENOR_F32 ? 4 : 2;
+        const uintptr_t w0 = (uintptr_t)w, w1 = w0 + ((rows - 1) * ld + cols) * esize;
+        const uintptr_t m0 = (uintptr_t)mask, m1 = m0 + (rows - 1) * mask_ld + cols;
+        if (m0 < w1 && w0 < m1) return TSENOR_ERR_INVALID_ARGUMENT;
+    }
+    if (!_tsenor_all_finite(w, dt, rows, cols, ld, P.cfg.threads)) return TSENOR_ERR_NONFINITE_INPUT;
+
+    P.w = w; P.dt = dt; P.rows = rows; P.cols = cols; P.ld = ld; P.mask = mask; P.mask_ld = mask_ld;
+    P.block_rows = (rows + (size_t)P.cfg.m - 1) / (size_t)P.cfg.m;
+    P.block_cols = (cols + (size_t)P.cfg.m - 1) / (size_t)P.cfg.m;
+    P.blocks = P.block_rows * P.block_cols;
+    P.groups = (P.blocks + _TSENOR_LANES - 1) / _TSENOR_LANES;
+
+    if (P.cfg.method == TSENOR_METHOD_ROWWISE) {
+        long r, nrows = (long)rows;
+        backend = "cpu";
+        threads_used = P.cfg.threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(P.cfg.threads) schedule(static) reduction(+:kept, total) if(rows * cols > 65536)
+#endif
+        for (r = 0; r < nrows; r++)
+            _tsenor_rowwise_row(w, dt, (size_t)r * ld, cols, P.cfg.n, P.cfg.m,
+                                mask + (size_t)r * mask_ld, &kept, &total);
+    } else {
+        const size_t per_thread = _tsenor_align_up(_tsenor_thread_bytes(P.cfg.m));
+        int T = P.cfg.threads, tid;
+        unsigned char *raw, *base;
+        _tsenor_thread *ts;
+        if ((size_t)T > P.groups) T = (int)P.groups;
+        if (T < 1) T = 1;
+        raw = (unsigned char *)TSENOR_MALLOC((size_t)T * per_thread + _TSENOR_ALIGN);
+        ts = (_tsenor_thread *)TSENOR_MALLOC((size_t)T * sizeof *ts);
+        if (!raw || !ts) {
+            if (raw) TSENOR_FREE(raw);
+            if (ts) TSENOR_FREE(ts);
+            return TSENOR_ERR_OUT_OF_MEMORY;
+        }
+        base = raw + (_TSENOR_ALIGN - (uintptr_t)raw % _TSENOR_ALIGN) % _TSENOR_ALIGN;
+        for (tid = 0; tid < T; tid++) _tsenor_thread_bind(&ts[tid], base + (size_t)tid * per_thread, P.cfg.m);
+        P.kernel = _tsenor_pick_kernel(&backend);
+        threads_used = T;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(T)
+#endif
+        {
+            long g, ngroups = (long)P.groups;
+#ifdef _OPENMP
+            _tsenor_thread *me = &ts[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+#else
+            _tsenor_thread *me = &ts[0];
+#endif
+            for (g = 0; g < ngroups; g++) _tsenor_solve_group(&P, (size_t)g, me);
+        }
+        for (tid = 0; tid < T; tid++) { kept += ts[tid].kept; total += ts[tid].total; }
+        TSENOR_FREE(ts);
+        TSENOR_FREE(raw);
+    }
+    if (report) {
+        report->kept = kept;
+        report->total = total;
+        report->blocks = P.blocks;
+        report->backend = backend;
+        report->threads = threads_used;
+        report->seconds = _tsenor_now() - t0;
+    }
+    return TSENOR_OK;
+}
+
+TSENOR_DEF tsenor_status tsenor_mask_f32(const float *w, size_t rows, size_t cols, size_t ld,
+                                         uint8_t *mask, size_t mask_ld,
+                                         const tsenor_options *opt, tsenor_report *report)
+{
+    return _tsenor_mask(w, _TSENOR_F32, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+TSENOR_DEF tsenor_status tsenor_mask_f16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
+                                         uint8_t *mask, size_t mask_ld,
+                                         const tsenor_options *opt, tsenor_report *report)
+{
+    return _tsenor_mask(w, _TSENOR_F16, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+TSENOR_DEF tsenor_status tsenor_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
+                                          uint8_t *mask, size_t mask_ld,
+                                          const tsenor_options *opt, tsenor_report *report)
+{
+    return _tsenor_mask(w, _TSENOR_BF16, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t cols, size_t mask_ld,
+                                      int n, int m, int transposable)
+{
+    size_t r0, c0;
+    if (!mask || rows == 0 || cols == 0 || mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (m < 2 || m > TSENOR_MAX_M || n < 1 || n >= m) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_overflows(rows, cols, mask_ld)) return TSENOR_ERR_INVALID_ARGUMENT;
+    for (r0 = 0; r0 < rows; r0 += (size_t)m) {
+        const int hr = rows - r0 < (size_t)m ? (int)(rows - r0) : m;
+        for (c0 = 0; c0 < cols; c0 += (size_t)m) {
+            const int hc = cols - c0 < (size_t)m ? (int)(cols - c0) : m;
+            const int full_rows = hc == m && (!transposable || hr == m);
+            int col_count[TSENOR_MAX_M], i, j;
+            for (j = 0; j < hc; j++) col_count[j] = 0;
+            for (i = 0; i < hr; i++) {
+                const uint8_t *row = mask + (r0 + (size_t)i) * mask_ld + c0;
+                int count = 0;
+                for (j = 0; j < hc; j++) {
+                    if (row[j] > 1) return TSENOR_ERR_INVALID_MASK;
+                    count += row[j];
+                    col_count[j] += row[j];
+                }
+                if (count > n || (full_rows && count != n)) return TSENOR_ERR_INVALID_MASK;
+            }
+            if (transposable)
+                for (j = 0; j < hc; j++)
+                    if (col_count[j] > n || (hr == m && hc == m && col_count[j] != n))
+                        return TSENOR_ERR_INVALID_MASK;
+        }
+    }
+    return TSENOR_OK;
+}
+
+#endif /* TSENOR_IMPLEMENTATION */
+
+/*
+------------------------------------------------------------------------------
+MIT License
+
+Copyright (c) 2026 the tsenor authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of
+this software and associated documentation files (the "Software"), to deal in
+the Software without restriction, including without limitation the rights to
+use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies
+of the Software, and to permit persons to whom the Software is furnished to do
+so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+------------------------------------------------------------------------------
+*/
