@@ -418,6 +418,7 @@ typedef int32_t _tsenor_vi __attribute__((vector_size(4 * _TSENOR_LANES), aligne
 #define _TSENOR_VSELECT(c, a, b) ((_tsenor_vf)(((_tsenor_vi)(a) & (c)) | ((_tsenor_vi)(b) & ~(c))))
 #define _TSENOR_VMIN(a, b) _TSENOR_VSELECT((_tsenor_vi)((a) < (b)), a, b)
 #define _TSENOR_VMAX(a, b) _TSENOR_VSELECT((_tsenor_vi)((a) > (b)), a, b)
+#define _TSENOR_VBLEND_GT(x, y, a, b) _TSENOR_VSELECT((_tsenor_vi)((x) > (y)), a, b)   /* x > y ? a : b */
 
 /* e^x for x in [-87, 69] (callers clamp): Cody-Waite reduction x = k ln2 + f, then a
    degree-6 Taylor polynomial on |f| <= ln2/2 (relative error < 2e-7); 2^k is built in
@@ -473,6 +474,8 @@ _TSENOR_VDEF_BINARY(_tsenor_vmin_s, a.v[l] < b.v[l] ? a.v[l] : b.v[l])
 _TSENOR_VDEF_BINARY(_tsenor_vmax_s, a.v[l] > b.v[l] ? a.v[l] : b.v[l])
 _TSENOR_VDEF_UNARY(_tsenor_vexp_s, expf(a.v[l]))
 _TSENOR_VDEF_UNARY(_tsenor_vlog_s, logf(a.v[l]))
+static inline _tsenor_vf _tsenor_vblend_gt_s(_tsenor_vf x, _tsenor_vf y, _tsenor_vf a, _tsenor_vf b)
+{ _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = x.v[l] > y.v[l] ? a.v[l] : b.v[l]; return r; }
 static inline _tsenor_vf _tsenor_vset1_s(float s)
 { _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = s; return r; }
 #define _TSENOR_VDECLARE_ZERO enum { _tsenor_vzero_unused = 0 }
@@ -485,6 +488,7 @@ static inline _tsenor_vf _tsenor_vset1_s(float s)
 #define _TSENOR_VDIV _tsenor_vdiv_s
 #define _TSENOR_VMIN _tsenor_vmin_s
 #define _TSENOR_VMAX _tsenor_vmax_s
+#define _TSENOR_VBLEND_GT _tsenor_vblend_gt_s
 #define _TSENOR_VEXP(out, x) ((out) = _tsenor_vexp_s(x))
 #define _TSENOR_VLOG(out, x) ((out) = _tsenor_vlog_s(x))
 #endif
@@ -496,32 +500,42 @@ static inline _tsenor_vf _tsenor_vset1_s(float s)
    Per block, with a = |w| / max|w| in [0,1], the plan X solves
        max <X,a> + tau*H(X)   s.t. row sums = n, column sums = n, 0 <= X <= 1.
    Dykstra alternates KL projections: scale rows to n, scale columns to n, clip at 1
-   with the multiplicative correction Q (the only non-affine set): Y = X*Q, X = min(Y,1),
-   Q = Y/X = max(Y,1).
+   with a multiplicative correction Q for the clip (the only non-affine set):
+   Y = X*Q, X = min(Y,1), Q = Y/X = max(Y,1).
 
-   Numerical form (exp(a/tau) overflows float for small tau): after every clip the
-   state is a function of Y = exp((a_ij - alpha_i - beta_j)/tau) alone, and we track the
-   potentials alpha, beta (row scaling by r adds -tau*ln r to alpha; columns likewise).
-   X itself stays in [floor, 1]. At the start of each stage the state is rebuilt from
-   the potentials ("absorption"), which restores any ratio the floor cut off and lets
-   tau change between stages: epsilon-scaling, tau falls geometrically from tau_start to
-   tau, which converges in far fewer iterations than a fixed small tau.
+   Scaling form. After every clip X = min(Y,1) and Q = max(Y,1), so X*Q = Y and one
+   sweep (rows by r, columns by c, clip) maps Y to diag(r) Y diag(c) exactly, with
+       r_i = n / sum_j min(Y_ij,1),   c_j = n / sum_i r_i min(Y_ij,1).
+   Hence Y = K (x) U V^T with a fixed kernel K: Dykstra, correction included, needs only
+   the scaling vectors U, V; no m x m array is written inside the iterations.
+
+   Stability. K = exp((a_ij - alpha_i - beta_j)/tau) is built from potentials
+   alpha, beta (in units of a) and clamped to [e^-87, e^69]; when U or V drift far from 1,
+   and at the end of every stage, they are absorbed into the potentials
+   (alpha -= tau ln U, beta -= tau ln V) and K is rebuilt. The first potentials are the
+   column maxima and each row's best remaining offset, so the first K is <= 1 with a 1
+   in every row and column.
+
+   Epsilon-scaling. tau halves per stage from tau_start down to tau (the last stage runs
+   the remaining iterations): a small tau alone converges slowly; warm-started through
+   the potentials it converges in a few sweeps per stage.
    --------------------------------------------------------------------------------- */
-#define _TSENOR_PLAN_FLOOR 1e-30f     /* e^-69: X never underflows, no 0/0           */
-#define _TSENOR_Y_CAP 1e30f           /* Q <= 1e30: X*Q never overflows              */
+#define _TSENOR_SCALE_LIMIT 1e12f     /* |ln U| beyond ~27.6: absorb                    */
 
-typedef struct _tsenor_lanes {        /* one group's arrays, 64-byte aligned          */
-    float *a;                         /* m*m*L  |w| / block max                        */
-    float *x;                         /* m*m*L  the plan                               */
-    float *q;                         /* m*m*L  Dykstra's correction for the clip      */
-    float *alpha, *beta;              /* m*L    row and column potentials              */
-    float *colsum;                    /* m*L                                           */
+typedef struct _tsenor_lanes {        /* one group's arrays, 64-byte aligned            */
+    float *a;                         /* m*m*L  |w| / block max                          */
+    float *x;                         /* m*m*L  the kernel K, then the plan min(Y,1)     */
+    float *sel;                       /* m*m*L  the selection (0/1), for local search    */
+    float *alpha, *beta;              /* m*L    row and column potentials                */
+    float *u, *v;                     /* m*L    row and column scalings                  */
+    float *colsum;                    /* m*L                                             */
+    float *rowcnt, *colcnt;           /* m*L    counts of the threshold selection        */
 } _tsenor_lanes;
 
 typedef struct _tsenor_schedule {
-    int m, n;
-    int iterations;                   /* total, over all stages                        */
-    float tau, tau_start;             /* relative to the block max                     */
+    int n;
+    int iterations;                   /* total, over all stages                          */
+    float tau, tau_start;             /* relative to the block max                       */
 } _tsenor_schedule;
 
 /* Normalises a (lanes layout, m x m) to [0,1] per lane; all-zero blocks stay zero. */
@@ -539,52 +553,107 @@ _TSENOR_ALWAYS_INLINE void _tsenor_normalize_kernel(float *_TSENOR_RESTRICT a, i
     for (k = 0; k < mm; k++) _TSENOR_VSTORE(a + k * L, _TSENOR_VMUL(_TSENOR_VLOAD(a + k * L), inv));
 }
 
-/* Rebuilds X and Q from the potentials at temperature tau. */
-_TSENOR_ALWAYS_INLINE void _tsenor_absorb_kernel(const _tsenor_lanes *g, int m, float tau)
+/* Folds the scalings into the potentials at temperature tau_old (U = V = 1 after). */
+_TSENOR_ALWAYS_INLINE void _tsenor_fold_scalings(const _tsenor_lanes *g, int m, float tau_old)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    const _tsenor_vf vtau = _TSENOR_VSET1(tau_old), one = _TSENOR_VSET1(1.0f);
+    int i;
+    for (i = 0; i < m; i++) {
+        _tsenor_vf lu, lv;
+        _TSENOR_VLOG(lu, _TSENOR_VLOAD(g->u + i * L));
+        _TSENOR_VLOG(lv, _TSENOR_VLOAD(g->v + i * L));
+        _TSENOR_VSTORE(g->alpha + i * L, _TSENOR_VSUB(_TSENOR_VLOAD(g->alpha + i * L), _TSENOR_VMUL(vtau, lu)));
+        _TSENOR_VSTORE(g->beta + i * L, _TSENOR_VSUB(_TSENOR_VLOAD(g->beta + i * L), _TSENOR_VMUL(vtau, lv)));
+        _TSENOR_VSTORE(g->u + i * L, one);
+        _TSENOR_VSTORE(g->v + i * L, one);
+    }
+}
+
+/* K = exp((a - alpha_i - beta_j)/tau), clamped. */
+_TSENOR_ALWAYS_INLINE void _tsenor_build_kernel(const _tsenor_lanes *g, int m, float tau)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
     const float *_TSENOR_RESTRICT a = g->a;
     float *_TSENOR_RESTRICT x = g->x;
-    float *_TSENOR_RESTRICT q = g->q;
-    const _tsenor_vf one = _TSENOR_VSET1(1.0f), inv_tau = _TSENOR_VSET1(1.0f / tau);
+    const _tsenor_vf inv_tau = _TSENOR_VSET1(1.0f / tau);
     const _tsenor_vf lo = _TSENOR_VSET1(-87.0f), hi = _TSENOR_VSET1(69.0f);
-    const _tsenor_vf floor_ = _TSENOR_VSET1(_TSENOR_PLAN_FLOOR);
     int i, j;
     for (i = 0; i < m; i++) {
         const _tsenor_vf al = _TSENOR_VLOAD(g->alpha + i * L);
         for (j = 0; j < m; j++) {
             const int k = (i * m + j) * L;
             _tsenor_vf y, e = _TSENOR_VSUB(_TSENOR_VSUB(_TSENOR_VLOAD(a + k), al), _TSENOR_VLOAD(g->beta + j * L));
-            e = _TSENOR_VMUL(e, inv_tau);
-            e = _TSENOR_VMIN(_TSENOR_VMAX(e, lo), hi);
+            e = _TSENOR_VMIN(_TSENOR_VMAX(_TSENOR_VMUL(e, inv_tau), lo), hi);
             _TSENOR_VEXP(y, e);
-            _TSENOR_VSTORE(x + k, _TSENOR_VMIN(_TSENOR_VMAX(y, floor_), one));
-            _TSENOR_VSTORE(q + k, _TSENOR_VMAX(y, one));
+            _TSENOR_VSTORE(x + k, y);
         }
     }
 }
 
-/* Dykstra with epsilon-scaling; g->x receives the plan. */
-_TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const _tsenor_schedule *sc)
+/* One Dykstra sweep in scaling form; returns 1 when a scaling left [1/LIMIT, LIMIT]. */
+_TSENOR_ALWAYS_INLINE int _tsenor_sweep(const _tsenor_lanes *g, int m, int n)
 {
     _TSENOR_VDECLARE_ZERO;
-    const int L = _TSENOR_LANES, m = sc->m;
-    float *_TSENOR_RESTRICT x = g->x;
-    float *_TSENOR_RESTRICT q = g->q;
+    const int L = _TSENOR_LANES;
+    const float *_TSENOR_RESTRICT K = g->x;
+    const float *_TSENOR_RESTRICT v = g->v;
+    float *_TSENOR_RESTRICT u = g->u;
     float *_TSENOR_RESTRICT colsum = g->colsum;
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), vn = _TSENOR_VSET1((float)n);
+    const _tsenor_vf tiny = _TSENOR_VSET1(1e-30f);
+    _tsenor_vf hi = _TSENOR_VSET1(1.0f), lo = _TSENOR_VSET1(1.0f);
+    float hl[2 * _TSENOR_LANES];
+    int i, j, l;
+    for (j = 0; j < m; j++) _TSENOR_VSTORE(colsum + j * L, _TSENOR_VSET1(0.0f));
+    for (i = 0; i < m; i++) {
+        const _tsenor_vf ui = _TSENOR_VLOAD(u + i * L);
+        _tsenor_vf s = _TSENOR_VSET1(0.0f), r;
+        for (j = 0; j < m; j++)
+            s = _TSENOR_VADD(s, _TSENOR_VMIN(_TSENOR_VMUL(_TSENOR_VMUL(_TSENOR_VLOAD(K + (i * m + j) * L), ui),
+                                                          _TSENOR_VLOAD(v + j * L)), one));
+        r = _TSENOR_VDIV(vn, _TSENOR_VMAX(s, tiny));
+        for (j = 0; j < m; j++) {
+            const _tsenor_vf z = _TSENOR_VMIN(_TSENOR_VMUL(_TSENOR_VMUL(_TSENOR_VLOAD(K + (i * m + j) * L), ui),
+                                                           _TSENOR_VLOAD(v + j * L)), one);
+            _TSENOR_VSTORE(colsum + j * L, _TSENOR_VADD(_TSENOR_VLOAD(colsum + j * L), _TSENOR_VMUL(z, r)));
+        }
+        r = _TSENOR_VMUL(ui, r);
+        _TSENOR_VSTORE(u + i * L, r);
+        hi = _TSENOR_VMAX(hi, r);
+        lo = _TSENOR_VMIN(lo, r);
+    }
+    for (j = 0; j < m; j++) {
+        const _tsenor_vf c = _TSENOR_VMUL(_TSENOR_VLOAD(v + j * L),
+                                          _TSENOR_VDIV(vn, _TSENOR_VMAX(_TSENOR_VLOAD(colsum + j * L), tiny)));
+        _TSENOR_VSTORE(g->v + j * L, c);
+        hi = _TSENOR_VMAX(hi, c);
+        lo = _TSENOR_VMIN(lo, c);
+    }
+    _TSENOR_VSTORE(hl, hi);
+    _TSENOR_VSTORE(hl + _TSENOR_LANES, lo);
+    for (l = 0; l < L; l++)
+        if (hl[l] > _TSENOR_SCALE_LIMIT || hl[L + l] < 1.0f / _TSENOR_SCALE_LIMIT) return 1;
+    return 0;
+}
+
+/* Dykstra with epsilon-scaling; g->x receives the plan min(Y,1). */
+_TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const _tsenor_schedule *sc, int m)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
     const float *_TSENOR_RESTRICT a = g->a;
-    const _tsenor_vf one = _TSENOR_VSET1(1.0f), vn = _TSENOR_VSET1((float)sc->n);
-    const _tsenor_vf floor_ = _TSENOR_VSET1(_TSENOR_PLAN_FLOOR), ycap = _TSENOR_VSET1(_TSENOR_Y_CAP);
-    const _tsenor_vf tiny = _TSENOR_VSET1((float)m * _TSENOR_PLAN_FLOOR);
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f);
     int i, j, it, stage, stages, done = 0;
 
-    /* starting potentials: column maxima, then each row's best remaining offset, so
-       that the first kernel is <= 1 with a 1 in every row and column */
     for (j = 0; j < m; j++) {
         _tsenor_vf c = _TSENOR_VLOAD(a + j * L);
         for (i = 1; i < m; i++) c = _TSENOR_VMAX(c, _TSENOR_VLOAD(a + (i * m + j) * L));
         _TSENOR_VSTORE(g->beta + j * L, c);
+        _TSENOR_VSTORE(g->u + j * L, one);
+        _TSENOR_VSTORE(g->v + j * L, one);
     }
     for (i = 0; i < m; i++) {
         _tsenor_vf r = _TSENOR_VSET1(-2.0f);
@@ -593,100 +662,54 @@ _TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const 
         _TSENOR_VSTORE(g->alpha + i * L, r);
     }
 
-    /* stages halve tau from tau_start down to tau; the last stage gets what is left */
     stages = 1;
     while (stages < 12 && sc->tau_start > sc->tau * (float)(1 << (stages - 1)) * 1.5f) stages++;
     for (stage = 0; stage < stages; stage++) {
         const float tau = stage == stages - 1 ? sc->tau : sc->tau * (float)(1 << (stages - 1 - stage));
         const int its = stage == stages - 1 ? sc->iterations - done : sc->iterations / (2 * stages);
-        const _tsenor_vf vtau = _TSENOR_VSET1(tau);
-        _tsenor_absorb_kernel(g, m, tau);
+        _tsenor_build_kernel(g, m, tau);
         for (it = 0; it < its; it++) {
-            /* rows to n; column sums on the way */
-            for (j = 0; j < m; j++) _TSENOR_VSTORE(colsum + j * L, _TSENOR_VSET1(0.0f));
-            for (i = 0; i < m; i++) {
-                _tsenor_vf s = _TSENOR_VSET1(0.0f), r, lr;
-                for (j = 0; j < m; j++) s = _TSENOR_VADD(s, _TSENOR_VLOAD(x + (i * m + j) * L));
-                r = _TSENOR_VDIV(vn, _TSENOR_VMAX(s, tiny));
-                _TSENOR_VLOG(lr, r);
-                _TSENOR_VSTORE(g->alpha + i * L, _TSENOR_VSUB(_TSENOR_VLOAD(g->alpha + i * L), _TSENOR_VMUL(vtau, lr)));
-                for (j = 0; j < m; j++) {
-                    const int k = (i * m + j) * L;
-                    const _tsenor_vf v = _TSENOR_VMUL(_TSENOR_VLOAD(x + k), r);
-                    _TSENOR_VSTORE(x + k, v);
-                    _TSENOR_VSTORE(colsum + j * L, _TSENOR_VADD(_TSENOR_VLOAD(colsum + j * L), v));
-                }
-            }
-            /* columns to n, then the clip at 1 with Dykstra's correction */
-            for (j = 0; j < m; j++) {
-                _tsenor_vf c = _TSENOR_VDIV(vn, _TSENOR_VMAX(_TSENOR_VLOAD(colsum + j * L), tiny)), lc;
-                _TSENOR_VLOG(lc, c);
-                _TSENOR_VSTORE(g->beta + j * L, _TSENOR_VSUB(_TSENOR_VLOAD(g->beta + j * L), _TSENOR_VMUL(vtau, lc)));
-                _TSENOR_VSTORE(colsum + j * L, c);
-            }
-            for (i = 0; i < m; i++) {
-                for (j = 0; j < m; j++) {
-                    const int k = (i * m + j) * L;
-                    const _tsenor_vf y = _TSENOR_VMUL(_TSENOR_VMUL(_TSENOR_VLOAD(x + k), _TSENOR_VLOAD(colsum + j * L)),
-                                                      _TSENOR_VLOAD(q + k));
-                    _TSENOR_VSTORE(x + k, _TSENOR_VMIN(_TSENOR_VMAX(y, floor_), one));
-                    _TSENOR_VSTORE(q + k, _TSENOR_VMIN(_TSENOR_VMAX(y, one), ycap));
-                }
+            if (_tsenor_sweep(g, m, sc->n) && it + 1 < its) {
+                _tsenor_fold_scalings(g, m, tau);
+                _tsenor_build_kernel(g, m, tau);
             }
         }
         done += its;
+        if (stage < stages - 1) _tsenor_fold_scalings(g, m, tau);
+    }
+    /* the plan: X = min(K U V, 1), in place of K */
+    for (i = 0; i < m; i++) {
+        const _tsenor_vf ui = _TSENOR_VLOAD(g->u + i * L);
+        for (j = 0; j < m; j++) {
+            const int k = (i * m + j) * L;
+            _TSENOR_VSTORE(g->x + k, _TSENOR_VMIN(_TSENOR_VMUL(_TSENOR_VMUL(_TSENOR_VLOAD(g->x + k), ui),
+                                                               _TSENOR_VLOAD(g->v + j * L)), one));
+        }
     }
 }
 
-/* One entry point per ISA; each inlines the kernels above and is compiled for its ISA. */
-typedef void (*_tsenor_group_kernel_fn)(const _tsenor_lanes *g, const _tsenor_schedule *sc, int run_dykstra);
-
-#define _TSENOR_GROUP_KERNEL_BODY                                                        \
-    {                                                                                    \
-        _tsenor_normalize_kernel(g->a, sc->m * sc->m);                                   \
-        if (run_dykstra) _tsenor_dykstra_kernel(g, sc);                                  \
-    }
-
-static void _tsenor_group_kernel_generic(const _tsenor_lanes *g, const _tsenor_schedule *sc, int run_dykstra)
-_TSENOR_GROUP_KERNEL_BODY
-
-#if defined(_TSENOR_VECTOR_EXTENSIONS) && (defined(__x86_64__) || defined(__i386__)) && \
-    !defined(__AVX512F__) && !defined(TSENOR_NO_RUNTIME_DISPATCH)
-#define _TSENOR_X86_DISPATCH 1
-__attribute__((target("avx2,fma"), flatten))
-static void _tsenor_group_kernel_avx2(const _tsenor_lanes *g, const _tsenor_schedule *sc, int run_dykstra)
-_TSENOR_GROUP_KERNEL_BODY
-
-__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"), flatten))
-static void _tsenor_group_kernel_avx512(const _tsenor_lanes *g, const _tsenor_schedule *sc, int run_dykstra)
-_TSENOR_GROUP_KERNEL_BODY
-#endif
-
-static _tsenor_group_kernel_fn _tsenor_pick_kernel(const char **name)
+/* Threshold selection sel = (x > 1/2) and its row/column counts. Greedy in descending
+   plan order accepts every entry of this set whenever no row or column of it holds
+   more than n (none can be refused before the set is exhausted), so the rounding
+   starts from it and sorts only what is left. */
+_TSENOR_ALWAYS_INLINE void _tsenor_threshold_kernel(const _tsenor_lanes *g, int m)
 {
-#if defined(_TSENOR_X86_DISPATCH)
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-        *name = "cpu-avx512";
-        return _tsenor_group_kernel_avx512;
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    const _tsenor_vf half = _TSENOR_VSET1(0.5f), one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f);
+    int i, j;
+    for (j = 0; j < m; j++) _TSENOR_VSTORE(g->colcnt + j * L, zero);
+    for (i = 0; i < m; i++) {
+        _tsenor_vf rc = zero;
+        for (j = 0; j < m; j++) {
+            const int k = (i * m + j) * L;
+            const _tsenor_vf s = _TSENOR_VBLEND_GT(_TSENOR_VLOAD(g->x + k), half, one, zero);
+            _TSENOR_VSTORE(g->sel + k, s);
+            rc = _TSENOR_VADD(rc, s);
+            _TSENOR_VSTORE(g->colcnt + j * L, _TSENOR_VADD(_TSENOR_VLOAD(g->colcnt + j * L), s));
+        }
+        _TSENOR_VSTORE(g->rowcnt + i * L, rc);
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        *name = "cpu-avx2";
-        return _tsenor_group_kernel_avx2;
-    }
-    *name = "cpu-generic";
-#elif defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX512F__)
-    *name = "cpu-avx512";
-#elif defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX2__)
-    *name = "cpu-avx2";
-#elif defined(_TSENOR_VECTOR_EXTENSIONS) && (defined(__ARM_NEON) || defined(__aarch64__))
-    *name = "cpu-neon";
-#elif defined(_TSENOR_VECTOR_EXTENSIONS)
-    *name = "cpu-generic";
-#else
-    *name = "cpu-scalar";
-#endif
-    return _tsenor_group_kernel_generic;
 }
 
 /* ---------------------------------------------------------------------------------
@@ -711,7 +734,13 @@ static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
             int mid = lo + width < count ? lo + width : count;
             int hi = lo + 2 * width < count ? lo + 2 * width : count;
             int p = lo, r = mid, o = lo;
-            while (p < mid && r < hi) dst[o++] = src[p] >= src[r] ? src[p++] : src[r++];
+            while (p < mid && r < hi) {          /* branch-free: the comparison is random */
+                const uint64_t x = src[p], y = src[r];
+                const int take_x = x >= y;
+                dst[o++] = take_x ? x : y;
+                p += take_x;
+                r += 1 - take_x;
+            }
             while (p < mid) dst[o++] = src[p++];
             while (r < hi) dst[o++] = src[r++];
         }
@@ -728,22 +757,27 @@ static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
 }
 
 /* Greedy: takes entries in descending order of (primary, secondary, -index) while their
-   row and column have budget left. sel must be zeroed. */
+   row and column have budget left. sel holds a preselection (often empty) that greedy
+   would take first: every row and column of it keeps <= n and its entries rank above
+   all others. Only entries that can still be taken are sorted. */
 static void _tsenor_greedy(const float *primary, const float *secondary, int m, int n,
                            uint8_t *sel, _tsenor_round_scratch *s)
 {
     const int mm = m * m;
-    int k, taken = 0;
+    int k, count = 0, taken = 0;
+    memset(s->rc, 0, sizeof s->rc);
+    memset(s->cc, 0, sizeof s->cc);
+    for (k = 0; k < mm; k++)
+        if (sel[k]) { s->rc[k / m]++; s->cc[k % m]++; taken++; }
     /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~index:
        ties resolve to the lower index. */
     for (k = 0; k < mm; k++)
-        s->keys[k] = ((uint64_t)_tsenor_float_key(primary[k]) << 32) |
-                     ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
-                     (uint64_t)(4095 - k);
-    _tsenor_sort_desc(s->keys, s->keys_tmp, mm);
-    memset(s->rc, 0, sizeof s->rc);
-    memset(s->cc, 0, sizeof s->cc);
-    for (k = 0; k < mm && taken < m * n; k++) {
+        if (!sel[k] && s->rc[k / m] < n && s->cc[k % m] < n)
+            s->keys[count++] = ((uint64_t)_tsenor_float_key(primary[k]) << 32) |
+                               ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
+                               (uint64_t)(4095 - k);
+    _tsenor_sort_desc(s->keys, s->keys_tmp, count);
+    for (k = 0; k < count && taken < m * n; k++) {
         int idx = 4095 - (int)(s->keys[k] & 4095u), i = idx / m, j = idx % m;
         if (s->rc[i] < n && s->cc[j] < n) {
             sel[idx] = 1;
@@ -812,41 +846,81 @@ static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_r
     }
 }
 
-/* Local search: repeatedly applies the best 2x2 swap (drop (i,j),(k,l), keep (i,l),(k,j))
-   that raises the kept magnitude, at most `steps` swaps. For a row pair (i,k) the gain
-   splits into a term of j alone and a term of l alone, so a full scan is O(m^3). */
-static void _tsenor_local_search(const float *a, int m, uint8_t *sel, int steps)
+/* Local search: best-improvement 2x2 swaps (drop (i,j),(k,l), keep (k,j),(i,l)) that
+   raise the kept magnitude, at most `steps` per block, 16 blocks at a time. For a row
+   pair (i,k) with d_j = a_kj - a_ij the best swap gains
+       max{ d_j : j kept in row i only } - min{ d_l : l kept in row k only },
+   so one scan over all pairs is O(m^3) vertical vector operations for 16 blocks. */
+#define _TSENOR_LS_MIN_GAIN 1e-6f     /* a is normalised to [0,1]: ignore rounding noise */
+
+_TSENOR_ALWAYS_INLINE void _tsenor_swap_scan_kernel(const _tsenor_lanes *g, int m, float *best_gain, float *best_pair)
 {
-    const float min_gain = 1e-6f;      /* a is normalised to [0,1]; ignore rounding noise */
-    int step;
-    for (step = 0; step < steps; step++) {
-        float best = min_gain;
-        int bi = -1, bk = -1, bj = -1, bl = -1, i, k, j;
-        for (i = 0; i < m; i++) {
-            const float *ai = a + i * m;
-            const uint8_t *si = sel + i * m;
-            for (k = i + 1; k < m; k++) {
-                const float *ak = a + k * m;
-                const uint8_t *sk = sel + k * m;
-                float g1 = -FLT_MAX, g2 = -FLT_MAX;
-                int j1 = -1, j2 = -1;
-                for (j = 0; j < m; j++) {
-                    if (si[j] && !sk[j]) {         /* j moves from row i to row k */
-                        float g = ak[j] - ai[j];
-                        if (g > g1) { g1 = g; j1 = j; }
-                    } else if (sk[j] && !si[j]) {  /* j moves from row k to row i */
-                        float g = ai[j] - ak[j];
-                        if (g > g2) { g2 = g; j2 = j; }
-                    }
-                }
-                if (j1 >= 0 && j2 >= 0 && g1 + g2 > best) {
-                    best = g1 + g2; bi = i; bk = k; bj = j1; bl = j2;
-                }
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    const float *_TSENOR_RESTRICT a = g->a;
+    const float *_TSENOR_RESTRICT s = g->sel;
+    const _tsenor_vf big = _TSENOR_VSET1(1e30f), nbig = _TSENOR_VSET1(-1e30f);
+    const _tsenor_vf half = _TSENOR_VSET1(0.5f), nhalf = _TSENOR_VSET1(-0.5f);
+    _tsenor_vf best = nbig, pair = _TSENOR_VSET1(-1.0f);
+    int i, k, j;
+    for (i = 0; i < m; i++) {
+        for (k = i + 1; k < m; k++) {
+            _tsenor_vf gmax = nbig, gmin = big, gain;
+            for (j = 0; j < m; j++) {
+                const int ij = (i * m + j) * L, kj = (k * m + j) * L;
+                const _tsenor_vf ds = _TSENOR_VSUB(_TSENOR_VLOAD(s + ij), _TSENOR_VLOAD(s + kj));
+                const _tsenor_vf d = _TSENOR_VSUB(_TSENOR_VLOAD(a + kj), _TSENOR_VLOAD(a + ij));
+                gmax = _TSENOR_VMAX(gmax, _TSENOR_VBLEND_GT(ds, half, d, nbig));
+                gmin = _TSENOR_VMIN(gmin, _TSENOR_VBLEND_GT(nhalf, ds, d, big));
+            }
+            gain = _TSENOR_VSUB(gmax, gmin);
+            pair = _TSENOR_VBLEND_GT(gain, best, _TSENOR_VSET1((float)(i * m + k)), pair);
+            best = _TSENOR_VMAX(best, gain);
+        }
+    }
+    _TSENOR_VSTORE(best_gain, best);
+    _TSENOR_VSTORE(best_pair, pair);
+}
+
+/* Applies lane l's swap for row pair (i,k): the j and l of the scan, lowest index on ties. */
+static void _tsenor_apply_swap(const _tsenor_lanes *g, int m, int l, int i, int k)
+{
+    const int L = _TSENOR_LANES;
+    float dmax = -FLT_MAX, dmin = FLT_MAX;
+    int j, j1 = -1, j2 = -1;
+    for (j = 0; j < m; j++) {
+        const int ij = (i * m + j) * L + l, kj = (k * m + j) * L + l;
+        const float d = g->a[kj] - g->a[ij];
+        if (g->sel[ij] > 0.5f && g->sel[kj] < 0.5f && d > dmax) { dmax = d; j1 = j; }
+        if (g->sel[kj] > 0.5f && g->sel[ij] < 0.5f && d < dmin) { dmin = d; j2 = j; }
+    }
+    TSENOR_ASSERT(j1 >= 0 && j2 >= 0);
+    if (j1 < 0 || j2 < 0) return;
+    g->sel[(i * m + j1) * L + l] = 0.0f;
+    g->sel[(k * m + j1) * L + l] = 1.0f;
+    g->sel[(k * m + j2) * L + l] = 0.0f;
+    g->sel[(i * m + j2) * L + l] = 1.0f;
+}
+
+_TSENOR_ALWAYS_INLINE void _tsenor_local_search_group(const _tsenor_lanes *g, int m, int lanes, int steps)
+{
+    float gain[_TSENOR_LANES], pair[_TSENOR_LANES];
+    int left[_TSENOR_LANES], l;
+    for (l = 0; l < _TSENOR_LANES; l++) left[l] = l < lanes ? steps : 0;
+    for (;;) {
+        int any = 0;
+        _tsenor_swap_scan_kernel(g, m, gain, pair);
+        for (l = 0; l < lanes; l++) {
+            if (left[l] > 0 && gain[l] > _TSENOR_LS_MIN_GAIN) {
+                const int p = (int)pair[l];
+                _tsenor_apply_swap(g, m, l, p / m, p % m);
+                left[l]--;
+                any = 1;
+            } else {
+                left[l] = 0;
             }
         }
-        if (bi < 0) return;
-        sel[bi * m + bj] = 0; sel[bk * m + bj] = 1;
-        sel[bk * m + bl] = 0; sel[bi * m + bl] = 1;
+        if (!any) return;
     }
 }
 
@@ -960,7 +1034,6 @@ typedef struct _tsenor_problem {
     uint8_t *mask;
     size_t block_rows, block_cols, blocks, groups;
     _tsenor_config cfg;
-    _tsenor_group_kernel_fn kernel;
 } _tsenor_problem;
 
 typedef struct _tsenor_thread {   /* everything one thread needs: O(m^2) */
@@ -979,7 +1052,7 @@ static size_t _tsenor_align_up(size_t v) { return (v + _TSENOR_ALIGN - 1) & ~(si
 static size_t _tsenor_thread_bytes(int m)
 {
     const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES;
-    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 3 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
+    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 7 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
            2 * _tsenor_align_up(mm * sizeof(float)) + _tsenor_align_up(mm * sizeof(double)) +
            _tsenor_align_up(mm) + 2 * _tsenor_align_up(mm * sizeof(uint64_t)) +
            _tsenor_align_up(2 * (size_t)m * sizeof(float)) + 3 * _tsenor_align_up(2 * (size_t)m * sizeof(int)) +
@@ -993,10 +1066,14 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
     (field = (type *)(void *)p, p += _tsenor_align_up((count) * sizeof(type)))
     _TSENOR_TAKE(float, t->lanes.a, mm * L);
     _TSENOR_TAKE(float, t->lanes.x, mm * L);
-    _TSENOR_TAKE(float, t->lanes.q, mm * L);
+    _TSENOR_TAKE(float, t->lanes.sel, mm * L);
     _TSENOR_TAKE(float, t->lanes.alpha, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.beta, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.u, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.v, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.colsum, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.rowcnt, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.colcnt, (size_t)m * L);
     _TSENOR_TAKE(float, t->plan, mm);
     _TSENOR_TAKE(float, t->ablk, mm);
     _TSENOR_TAKE(double, t->aexact, mm);
@@ -1014,48 +1091,102 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
     t->kept = t->total = 0.0;
 }
 
-/* Solves the 16 blocks of group g and writes their masks. */
-static void _tsenor_solve_group(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
+/* Moves one lane's block between the lanes layout and a contiguous m*m array. */
+static void _tsenor_lane_extract(const float *lanes_arr, int mm, int l, float *dst)
+{
+    int k;
+    for (k = 0; k < mm; k++) dst[k] = lanes_arr[k * _TSENOR_LANES + l];
+}
+
+static void _tsenor_lane_sel_get(const float *sel, int mm, int l, uint8_t *dst)
+{
+    int k;
+    for (k = 0; k < mm; k++) dst[k] = sel[k * _TSENOR_LANES + l] > 0.5f;
+}
+
+static void _tsenor_lane_sel_put(float *sel, int mm, int l, const uint8_t *src)
+{
+    int k;
+    for (k = 0; k < mm; k++) sel[k * _TSENOR_LANES + l] = src[k] ? 1.0f : 0.0f;
+}
+
+/* The vector kernels with m as a compile-time constant for the common sizes, so the
+   compiler unrolls the inner loops (m = 4, 8, 16, 32); any other m runs the generic loop. */
+#define _TSENOR_WITH_CONSTANT_M(m, call_with_M) \
+    switch (m) {                                \
+    case 4: { enum { M = 4 }; call_with_M; } break;   \
+    case 8: { enum { M = 8 }; call_with_M; } break;   \
+    case 16: { enum { M = 16 }; call_with_M; } break; \
+    case 32: { enum { M = 32 }; call_with_M; } break; \
+    default: { const int M = m; call_with_M; } break; \
+    }
+
+/* Solves the 16 blocks of group g and writes their masks. Compiled once per ISA. */
+_TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
 {
     const int m = P->cfg.m, n = P->cfg.n, mm = m * m, L = _TSENOR_LANES;
+    const tsenor_method method = P->cfg.method;
     const size_t first = g * (size_t)L;
     const int lanes = P->blocks - first < (size_t)L ? (int)(P->blocks - first) : L;
+    _tsenor_lanes *G = &t->lanes;
     int l, i, j, k;
 
     /* gather |w| of every lane's block; padding and unused lanes are zero */
-    memset(t->lanes.a, 0, (size_t)mm * L * sizeof(float));
+    memset(G->a, 0, (size_t)mm * L * sizeof(float));
     for (l = 0; l < lanes; l++) {
         const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
         const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
         const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
         for (i = 0; i < hr; i++)
-            _tsenor_load_abs(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0, hc, t->lanes.a + (size_t)i * m * L + l, L);
+            _tsenor_load_abs(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0, hc, G->a + (size_t)i * m * L + l, L);
     }
-    {
+    _tsenor_normalize_kernel(G->a, mm);
+
+    if (method == TSENOR_METHOD_TSENOR) {
         _tsenor_schedule sc;
-        sc.m = m; sc.n = n;
+        sc.n = n;
         sc.iterations = P->cfg.iterations;
         sc.tau = P->cfg.tau;
         sc.tau_start = P->cfg.tau_start;
-        P->kernel(&t->lanes, &sc, P->cfg.method == TSENOR_METHOD_TSENOR);
+        _TSENOR_WITH_CONSTANT_M(m, (_tsenor_dykstra_kernel(G, &sc, M), _tsenor_threshold_kernel(G, M)));
+        /* rounding: lanes whose threshold selection is already perfect are done */
+        for (l = 0; l < lanes; l++) {
+            int perfect = 1, feasible = 1;
+            for (i = 0; i < m; i++) {
+                const float rc = G->rowcnt[i * L + l], cc = G->colcnt[i * L + l];
+                perfect &= rc == (float)n && cc == (float)n;
+                feasible &= rc <= (float)n && cc <= (float)n;
+            }
+            if (perfect) continue;
+            _tsenor_lane_extract(G->x, mm, l, t->plan);
+            _tsenor_lane_extract(G->a, mm, l, t->ablk);
+            if (feasible) _tsenor_lane_sel_get(G->sel, mm, l, t->sel);
+            else memset(t->sel, 0, (size_t)mm);
+            _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
+            _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+            _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
+        }
+        if (P->cfg.local_search_steps > 0)
+            _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, P->cfg.local_search_steps));
+    } else {
+        /* greedy by magnitude + repair (GREEDY; EXACT's starting point) */
+        for (l = 0; l < lanes; l++) {
+            _tsenor_lane_extract(G->a, mm, l, t->ablk);
+            memset(t->sel, 0, (size_t)mm);
+            _tsenor_greedy(t->ablk, t->ablk, m, n, t->sel, &t->round);
+            _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+            _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
+        }
+        /* a cheap local search leaves fewer negative cycles for the exact solver */
+        if (method == TSENOR_METHOD_EXACT) _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, 4 * m));
     }
 
     for (l = 0; l < lanes; l++) {
         const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
         const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
         const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
-        const float *primary = P->cfg.method == TSENOR_METHOD_TSENOR ? t->plan : t->ablk;
-        for (k = 0; k < mm; k++) {
-            t->ablk[k] = t->lanes.a[k * L + l];
-            t->plan[k] = t->lanes.x[k * L + l];
-        }
-        memset(t->sel, 0, (size_t)mm);
-        _tsenor_greedy(primary, t->ablk, m, n, t->sel, &t->round);
-        _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
-        if (P->cfg.method == TSENOR_METHOD_TSENOR)
-            _tsenor_local_search(t->ablk, m, t->sel, P->cfg.local_search_steps);
-        if (P->cfg.method == TSENOR_METHOD_EXACT) {
-            _tsenor_local_search(t->ablk, m, t->sel, 4 * m);   /* cheap: fewer cycles to cancel */
+        _tsenor_lane_sel_get(G->sel, mm, l, t->sel);
+        if (method == TSENOR_METHOD_EXACT) {
             for (k = 0; k < mm; k++) t->aexact[k] = 0.0;
             for (i = 0; i < hr; i++)
                 for (j = 0; j < hc; j++)
@@ -1074,6 +1205,58 @@ static void _tsenor_solve_group(const _tsenor_problem *P, size_t g, _tsenor_thre
             }
         }
     }
+}
+
+typedef void (*_tsenor_group_solver_fn)(const _tsenor_problem *P, size_t g, _tsenor_thread *t);
+
+static void _tsenor_solve_group_generic(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
+{
+    _tsenor_solve_group_impl(P, g, t);
+}
+
+#if defined(_TSENOR_VECTOR_EXTENSIONS) && (defined(__x86_64__) || defined(__i386__)) && \
+    !defined(__AVX512F__) && !defined(TSENOR_NO_RUNTIME_DISPATCH)
+#define _TSENOR_X86_DISPATCH 1
+__attribute__((target("avx2,fma"), flatten))
+static void _tsenor_solve_group_avx2(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
+{
+    _tsenor_solve_group_impl(P, g, t);
+}
+
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"), flatten))
+static void _tsenor_solve_group_avx512(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
+{
+    _tsenor_solve_group_impl(P, g, t);
+}
+#endif
+
+/* Picks the widest ISA this CPU runs (x86: cpuid at run time; elsewhere what the
+   compiler targets) and names it for the report. */
+static _tsenor_group_solver_fn _tsenor_pick_solver(const char **name)
+{
+#if defined(_TSENOR_X86_DISPATCH)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+        *name = "cpu-avx512";
+        return _tsenor_solve_group_avx512;
+    }
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        *name = "cpu-avx2";
+        return _tsenor_solve_group_avx2;
+    }
+    *name = "cpu-generic";
+#elif defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX512F__)
+    *name = "cpu-avx512";
+#elif defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX2__)
+    *name = "cpu-avx2";
+#elif defined(_TSENOR_VECTOR_EXTENSIONS) && (defined(__ARM_NEON) || defined(__aarch64__))
+    *name = "cpu-neon";
+#elif defined(_TSENOR_VECTOR_EXTENSIONS)
+    *name = "cpu-generic";
+#else
+    *name = "cpu-scalar";
+#endif
+    return _tsenor_solve_group_generic;
 }
 
 static int _tsenor_overflows(size_t rows, size_t cols, size_t ld)
@@ -1130,6 +1313,7 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
         int T = P.cfg.threads, tid;
         unsigned char *raw, *base;
         _tsenor_thread *ts;
+        _tsenor_group_solver_fn solve;
         if ((size_t)T > P.groups) T = (int)P.groups;
         if (T < 1) T = 1;
         raw = (unsigned char *)TSENOR_MALLOC((size_t)T * per_thread + _TSENOR_ALIGN);
@@ -1141,7 +1325,7 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
         }
         base = raw + (_TSENOR_ALIGN - (uintptr_t)raw % _TSENOR_ALIGN) % _TSENOR_ALIGN;
         for (tid = 0; tid < T; tid++) _tsenor_thread_bind(&ts[tid], base + (size_t)tid * per_thread, P.cfg.m);
-        P.kernel = _tsenor_pick_kernel(&backend);
+        solve = _tsenor_pick_solver(&backend);
         threads_used = T;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(T)
@@ -1154,7 +1338,7 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
 #else
             _tsenor_thread *me = &ts[0];
 #endif
-            for (g = 0; g < ngroups; g++) _tsenor_solve_group(&P, (size_t)g, me);
+            for (g = 0; g < ngroups; g++) solve(&P, (size_t)g, me);
         }
         for (tid = 0; tid < T; tid++) { kept += ts[tid].kept; total += ts[tid].total; }
         TSENOR_FREE(ts);
