@@ -1004,23 +1004,25 @@ static int _tsenor_exact_improve(const double *a, int m, uint8_t *sel, _tsenor_e
 
 /* ---------------------------------------------------------------------------------
    Row-wise N:M (not transposable): top n of every m consecutive entries of a row;
-   ties go to the lower index. A partial group at the right edge keeps min(n, len).
+   ties go to the lower index; a partial group at the right edge keeps min(n, len).
+   16 groups of a row at a time, one per lane: entry j of every group is one vector,
+   and its rank is counted with vertical compares (O(m) vector ops per entry).
    --------------------------------------------------------------------------------- */
-static void _tsenor_rowwise_row(const void *w, _tsenor_dtype dt, size_t at, size_t cols,
-                                int n, int m, uint8_t *out, double *kept, double *total)
+_TSENOR_ALWAYS_INLINE void _tsenor_rank_kernel(const float *_TSENOR_RESTRICT v, float *_TSENOR_RESTRICT keep,
+                                               int m, int n)
 {
-    float v[TSENOR_MAX_M];
-    size_t g;
-    for (g = 0; g < cols; g += (size_t)m) {
-        int len = cols - g < (size_t)m ? (int)(cols - g) : m, j, k;
-        _tsenor_load_abs(w, dt, at + g, len, v, 1);
-        for (j = 0; j < len; j++) {
-            int rank = 0;                  /* entries that beat j */
-            for (k = 0; k < len; k++) rank += v[k] > v[j] || (v[k] == v[j] && k < j);
-            out[g + (size_t)j] = rank < n;
-            *total += v[j];
-            if (rank < n) *kept += v[j];
-        }
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), vn = _TSENOR_VSET1((float)n);
+    int j, k;
+    for (j = 0; j < m; j++) {
+        const _tsenor_vf vj = _TSENOR_VLOAD(v + j * L);
+        _tsenor_vf beaten_by = zero;
+        for (k = 0; k < j; k++)           /* earlier entries win ties */
+            beaten_by = _TSENOR_VADD(beaten_by, _TSENOR_VBLEND_GT(vj, _TSENOR_VLOAD(v + k * L), zero, one));
+        for (k = j + 1; k < m; k++)
+            beaten_by = _TSENOR_VADD(beaten_by, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(v + k * L), vj, one, zero));
+        _TSENOR_VSTORE(keep + j * L, _TSENOR_VBLEND_GT(vn, beaten_by, one, zero));
     }
 }
 
@@ -1121,7 +1123,40 @@ static void _tsenor_lane_sel_put(float *sel, int mm, int l, const uint8_t *src)
     default: { const int M = m; call_with_M; } break; \
     }
 
-/* Solves the 16 blocks of group g and writes their masks. Compiled once per ISA. */
+/* One row of ROWWISE: 16 groups per pass. Padding is -1 so that it never outranks
+   a real entry. */
+_TSENOR_ALWAYS_INLINE void _tsenor_solve_row_impl(const _tsenor_problem *P, size_t r, _tsenor_thread *t)
+{
+    const int m = P->cfg.m, n = P->cfg.n, L = _TSENOR_LANES;
+    const size_t groups = (P->cols + (size_t)m - 1) / (size_t)m, at = r * P->ld;
+    uint8_t *out = P->mask + r * P->mask_ld;
+    float *v = t->lanes.a, *keep = t->lanes.sel;
+    size_t g0;
+    for (g0 = 0; g0 < groups; g0 += (size_t)L) {
+        const int lanes = groups - g0 < (size_t)L ? (int)(groups - g0) : L;
+        int l, j;
+        for (j = 0; j < m * L; j++) v[j] = -1.0f;
+        for (l = 0; l < lanes; l++) {
+            const size_t c0 = (g0 + (size_t)l) * (size_t)m;
+            const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
+            _tsenor_load_abs(P->w, P->dt, at + c0, len, v + l, L);
+        }
+        _TSENOR_WITH_CONSTANT_M(m, _tsenor_rank_kernel(v, keep, M, n));
+        for (l = 0; l < lanes; l++) {
+            const size_t c0 = (g0 + (size_t)l) * (size_t)m;
+            const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
+            for (j = 0; j < len; j++) {
+                const float a = v[j * L + l];
+                const int k = keep[j * L + l] > 0.5f;
+                out[c0 + (size_t)j] = (uint8_t)k;
+                t->total += a;
+                if (k) t->kept += a;
+            }
+        }
+    }
+}
+
+/* Solves the 16 blocks of group g and writes their masks. */
 _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
 {
     const int m = P->cfg.m, n = P->cfg.n, mm = m * m, L = _TSENOR_LANES;
@@ -1207,42 +1242,43 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     }
 }
 
-typedef void (*_tsenor_group_solver_fn)(const _tsenor_problem *P, size_t g, _tsenor_thread *t);
+/* A unit of work: a group of 16 blocks, or one row for ROWWISE. Compiled once per ISA. */
+typedef void (*_tsenor_unit_solver_fn)(const _tsenor_problem *P, size_t unit, _tsenor_thread *t);
 
-static void _tsenor_solve_group_generic(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
-{
-    _tsenor_solve_group_impl(P, g, t);
-}
+#define _TSENOR_SOLVE_UNIT_BODY                                                          \
+    {                                                                                    \
+        if (P->cfg.method == TSENOR_METHOD_ROWWISE) _tsenor_solve_row_impl(P, unit, t);  \
+        else _tsenor_solve_group_impl(P, unit, t);                                       \
+    }
+
+static void _tsenor_solve_unit_generic(const _tsenor_problem *P, size_t unit, _tsenor_thread *t)
+_TSENOR_SOLVE_UNIT_BODY
 
 #if defined(_TSENOR_VECTOR_EXTENSIONS) && (defined(__x86_64__) || defined(__i386__)) && \
     !defined(__AVX512F__) && !defined(TSENOR_NO_RUNTIME_DISPATCH)
 #define _TSENOR_X86_DISPATCH 1
 __attribute__((target("avx2,fma"), flatten))
-static void _tsenor_solve_group_avx2(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
-{
-    _tsenor_solve_group_impl(P, g, t);
-}
+static void _tsenor_solve_unit_avx2(const _tsenor_problem *P, size_t unit, _tsenor_thread *t)
+_TSENOR_SOLVE_UNIT_BODY
 
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"), flatten))
-static void _tsenor_solve_group_avx512(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
-{
-    _tsenor_solve_group_impl(P, g, t);
-}
+static void _tsenor_solve_unit_avx512(const _tsenor_problem *P, size_t unit, _tsenor_thread *t)
+_TSENOR_SOLVE_UNIT_BODY
 #endif
 
 /* Picks the widest ISA this CPU runs (x86: cpuid at run time; elsewhere what the
    compiler targets) and names it for the report. */
-static _tsenor_group_solver_fn _tsenor_pick_solver(const char **name)
+static _tsenor_unit_solver_fn _tsenor_pick_solver(const char **name)
 {
 #if defined(_TSENOR_X86_DISPATCH)
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
         *name = "cpu-avx512";
-        return _tsenor_solve_group_avx512;
+        return _tsenor_solve_unit_avx512;
     }
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         *name = "cpu-avx2";
-        return _tsenor_solve_group_avx2;
+        return _tsenor_solve_unit_avx2;
     }
     *name = "cpu-generic";
 #elif defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX512F__)
@@ -1256,7 +1292,7 @@ static _tsenor_group_solver_fn _tsenor_pick_solver(const char **name)
 #else
     *name = "cpu-scalar";
 #endif
-    return _tsenor_solve_group_generic;
+    return _tsenor_solve_unit_generic;
 }
 
 static int _tsenor_overflows(size_t rows, size_t cols, size_t ld)
@@ -1298,23 +1334,14 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
     P.blocks = P.block_rows * P.block_cols;
     P.groups = (P.blocks + _TSENOR_LANES - 1) / _TSENOR_LANES;
 
-    if (P.cfg.method == TSENOR_METHOD_ROWWISE) {
-        long r, nrows = (long)rows;
-        backend = "cpu";
-        threads_used = P.cfg.threads;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(P.cfg.threads) schedule(static) reduction(+:kept, total) if(rows * cols > 65536)
-#endif
-        for (r = 0; r < nrows; r++)
-            _tsenor_rowwise_row(w, dt, (size_t)r * ld, cols, P.cfg.n, P.cfg.m,
-                                mask + (size_t)r * mask_ld, &kept, &total);
-    } else {
+    {
         const size_t per_thread = _tsenor_align_up(_tsenor_thread_bytes(P.cfg.m));
         int T = P.cfg.threads, tid;
         unsigned char *raw, *base;
         _tsenor_thread *ts;
-        _tsenor_group_solver_fn solve;
-        if ((size_t)T > P.groups) T = (int)P.groups;
+        _tsenor_unit_solver_fn solve;
+        const size_t units = P.cfg.method == TSENOR_METHOD_ROWWISE ? rows : P.groups;
+        if ((size_t)T > units) T = (int)units;
         if (T < 1) T = 1;
         raw = (unsigned char *)TSENOR_MALLOC((size_t)T * per_thread + _TSENOR_ALIGN);
         ts = (_tsenor_thread *)TSENOR_MALLOC((size_t)T * sizeof *ts);
@@ -1331,14 +1358,14 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
 #pragma omp parallel num_threads(T)
 #endif
         {
-            long g, ngroups = (long)P.groups;
+            long u, nunits = (long)units;
 #ifdef _OPENMP
             _tsenor_thread *me = &ts[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
 #else
             _tsenor_thread *me = &ts[0];
 #endif
-            for (g = 0; g < ngroups; g++) solve(&P, (size_t)g, me);
+            for (u = 0; u < nunits; u++) solve(&P, (size_t)u, me);
         }
         for (tid = 0; tid < T; tid++) { kept += ts[tid].kept; total += ts[tid].total; }
         TSENOR_FREE(ts);
