@@ -11,11 +11,11 @@ BUILD    = build
 HEADER   = tsenor.h
 TEST_SRC = tests/test_tsenor.c tests/workloads.h $(HEADER)
 
-BINARIES = $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune \
+BINARIES = $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
            $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
            $(BUILD)/test_tsenor_cxx
 
-.PHONY: all test demo tune clean
+.PHONY: all test demo tune bench bench-quick clean
 
 all: $(BINARIES)
 
@@ -42,6 +42,9 @@ $(BUILD)/minimal: examples/minimal.c $(HEADER) | $(BUILD)
 $(BUILD)/tune: bench/tune.c tests/workloads.h $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/tune.c $(LDLIBS)
 
+$(BUILD)/bench: bench/bench.c tests/workloads.h $(HEADER) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/bench.c $(LDLIBS)
+
 test: all
 	sh tests/run.sh $(BUILD)
 
@@ -50,6 +53,13 @@ demo: $(BUILD)/demo
 
 tune: $(BUILD)/tune
 	./$(BUILD)/tune 256 2
+
+# speed lives here, never in the tests (bench/RESULTS.md has the numbers and the machine)
+bench: $(BUILD)/bench
+	./$(BUILD)/bench
+
+bench-quick: $(BUILD)/bench
+	./$(BUILD)/bench --quick
 
 clean:
 	rm -rf $(BUILD)
