@@ -529,7 +529,7 @@ typedef struct _tsenor_lanes {        /* one group's arrays, 64-byte aligned    
     float *alpha, *beta;              /* m*L    row and column potentials                */
     float *u, *v;                     /* m*L    row and column scalings                  */
     float *colsum;                    /* m*L                                             */
-    float *rowcnt, *colcnt;           /* m*L    counts of the threshold selection        */
+    float *rowcnt, *colcnt;           /* LADDER*m*L  counts of the threshold selections  */
 } _tsenor_lanes;
 
 typedef struct _tsenor_schedule {
@@ -688,27 +688,33 @@ _TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const 
     }
 }
 
-/* Threshold selection sel = (x > 1/2) and its row/column counts. Greedy in descending
-   plan order accepts every entry of this set whenever no row or column of it holds
-   more than n (none can be refused before the set is exhausted), so the rounding
-   starts from it and sorts only what is left. */
+/* Threshold selections {x > theta} for a ladder of theta, with their row and column
+   counts. Greedy in descending plan order takes every entry of such a set when no row
+   or column of it holds more than n (none can be refused before the set is
+   exhausted), so the rounding starts from the largest such set of its block and sorts
+   only what is left. */
+#define _TSENOR_LADDER 8
+static const float _tsenor_ladder[_TSENOR_LADDER] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 0.95f, 0.99f, 0.999f};
+
 _TSENOR_ALWAYS_INLINE void _tsenor_threshold_kernel(const _tsenor_lanes *g, int m)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
-    const _tsenor_vf half = _TSENOR_VSET1(0.5f), one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f);
-    int i, j;
-    for (j = 0; j < m; j++) _TSENOR_VSTORE(g->colcnt + j * L, zero);
-    for (i = 0; i < m; i++) {
-        _tsenor_vf rc = zero;
-        for (j = 0; j < m; j++) {
-            const int k = (i * m + j) * L;
-            const _tsenor_vf s = _TSENOR_VBLEND_GT(_TSENOR_VLOAD(g->x + k), half, one, zero);
-            _TSENOR_VSTORE(g->sel + k, s);
-            rc = _TSENOR_VADD(rc, s);
-            _TSENOR_VSTORE(g->colcnt + j * L, _TSENOR_VADD(_TSENOR_VLOAD(g->colcnt + j * L), s));
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f);
+    int t, i, j;
+    for (t = 0; t < _TSENOR_LADDER; t++) {
+        const _tsenor_vf theta = _TSENOR_VSET1(_tsenor_ladder[t]);
+        float *rowcnt = g->rowcnt + t * m * L, *colcnt = g->colcnt + t * m * L;
+        for (j = 0; j < m; j++) _TSENOR_VSTORE(colcnt + j * L, zero);
+        for (i = 0; i < m; i++) {
+            _tsenor_vf rc = zero;
+            for (j = 0; j < m; j++) {
+                const _tsenor_vf s = _TSENOR_VBLEND_GT(_TSENOR_VLOAD(g->x + (i * m + j) * L), theta, one, zero);
+                rc = _TSENOR_VADD(rc, s);
+                _TSENOR_VSTORE(colcnt + j * L, _TSENOR_VADD(_TSENOR_VLOAD(colcnt + j * L), s));
+            }
+            _TSENOR_VSTORE(rowcnt + i * L, rc);
         }
-        _TSENOR_VSTORE(g->rowcnt + i * L, rc);
     }
 }
 
@@ -1054,7 +1060,8 @@ static size_t _tsenor_align_up(size_t v) { return (v + _TSENOR_ALIGN - 1) & ~(si
 static size_t _tsenor_thread_bytes(int m)
 {
     const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES;
-    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 7 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
+    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 5 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
+           2 * _tsenor_align_up(_TSENOR_LADDER * (size_t)m * L * sizeof(float)) +
            2 * _tsenor_align_up(mm * sizeof(float)) + _tsenor_align_up(mm * sizeof(double)) +
            _tsenor_align_up(mm) + 2 * _tsenor_align_up(mm * sizeof(uint64_t)) +
            _tsenor_align_up(2 * (size_t)m * sizeof(float)) + 3 * _tsenor_align_up(2 * (size_t)m * sizeof(int)) +
@@ -1074,8 +1081,8 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
     _TSENOR_TAKE(float, t->lanes.u, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.v, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.colsum, (size_t)m * L);
-    _TSENOR_TAKE(float, t->lanes.rowcnt, (size_t)m * L);
-    _TSENOR_TAKE(float, t->lanes.colcnt, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.rowcnt, _TSENOR_LADDER * (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.colcnt, _TSENOR_LADDER * (size_t)m * L);
     _TSENOR_TAKE(float, t->plan, mm);
     _TSENOR_TAKE(float, t->ablk, mm);
     _TSENOR_TAKE(double, t->aexact, mm);
@@ -1184,21 +1191,25 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         sc.tau = P->cfg.tau;
         sc.tau_start = P->cfg.tau_start;
         _TSENOR_WITH_CONSTANT_M(m, (_tsenor_dykstra_kernel(G, &sc, M), _tsenor_threshold_kernel(G, M)));
-        /* rounding: lanes whose threshold selection is already perfect are done */
+        /* rounding: start from the lowest threshold whose set fits the budgets */
         for (l = 0; l < lanes; l++) {
-            int perfect = 1, feasible = 1;
-            for (i = 0; i < m; i++) {
-                const float rc = G->rowcnt[i * L + l], cc = G->colcnt[i * L + l];
-                perfect &= rc == (float)n && cc == (float)n;
-                feasible &= rc <= (float)n && cc <= (float)n;
+            int level, perfect = 0;
+            for (level = 0; level < _TSENOR_LADDER; level++) {
+                const float *rc = G->rowcnt + level * m * L, *cc = G->colcnt + level * m * L;
+                int fits = 1, full = 1;
+                for (i = 0; i < m; i++) {
+                    fits &= rc[i * L + l] <= (float)n && cc[i * L + l] <= (float)n;
+                    full &= rc[i * L + l] == (float)n && cc[i * L + l] == (float)n;
+                }
+                if (fits) { perfect = full; break; }
             }
-            if (perfect) continue;
             _tsenor_lane_extract(G->x, mm, l, t->plan);
-            _tsenor_lane_extract(G->a, mm, l, t->ablk);
-            if (feasible) _tsenor_lane_sel_get(G->sel, mm, l, t->sel);
-            else memset(t->sel, 0, (size_t)mm);
-            _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
-            _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+            for (k = 0; k < mm; k++) t->sel[k] = level < _TSENOR_LADDER && t->plan[k] > _tsenor_ladder[level];
+            if (!perfect) {
+                _tsenor_lane_extract(G->a, mm, l, t->ablk);
+                _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
+                _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+            }
             _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
         }
         if (P->cfg.local_search_steps > 0)
