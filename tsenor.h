@@ -416,9 +416,13 @@ typedef int32_t _tsenor_vi __attribute__((vector_size(4 * _TSENOR_LANES), aligne
 #define _TSENOR_VMUL(a, b) ((a) * (b))
 #define _TSENOR_VDIV(a, b) ((a) / (b))
 #define _TSENOR_VSELECT(c, a, b) ((_tsenor_vf)(((_tsenor_vi)(a) & (c)) | ((_tsenor_vi)(b) & ~(c))))
-#define _TSENOR_VMIN(a, b) _TSENOR_VSELECT((_tsenor_vi)((a) < (b)), a, b)
-#define _TSENOR_VMAX(a, b) _TSENOR_VSELECT((_tsenor_vi)((a) > (b)), a, b)
-#define _TSENOR_VBLEND_GT(x, y, a, b) _TSENOR_VSELECT((_tsenor_vi)((x) > (y)), a, b)   /* x > y ? a : b */
+/* all-ones where x < y: the sign bit of x - y, spread by an arithmetic shift. GCC turns
+   a float compare of a vector wider than the ISA's into scalar code; the subtraction
+   and the shift split cleanly. Exact for the finite values used here (no -0.0). */
+#define _TSENOR_VLT_MASK(x, y) ((_tsenor_vi)((x) - (y)) >> 31)
+#define _TSENOR_VMIN(a, b) _TSENOR_VSELECT(_TSENOR_VLT_MASK(a, b), a, b)
+#define _TSENOR_VMAX(a, b) _TSENOR_VSELECT(_TSENOR_VLT_MASK(b, a), a, b)
+#define _TSENOR_VBLEND_GT(x, y, a, b) _TSENOR_VSELECT(_TSENOR_VLT_MASK(y, x), a, b)   /* x > y ? a : b */
 
 /* e^x for x in [-87, 69] (callers clamp): Cody-Waite reduction x = k ln2 + f, then a
    degree-6 Taylor polynomial on |f| <= ln2/2 (relative error < 2e-7); 2^k is built in
@@ -444,7 +448,7 @@ typedef int32_t _tsenor_vi __attribute__((vector_size(4 * _TSENOR_LANES), aligne
     do {                                                                                 \
         const _tsenor_vi b_ = (_tsenor_vi)(xin);                                         \
         _tsenor_vf r_ = (_tsenor_vf)((b_ & 0x007fffff) | 0x3f800000);                    \
-        const _tsenor_vi big_ = (_tsenor_vi)(r_ > 1.41421356f);                          \
+        const _tsenor_vi big_ = _TSENOR_VLT_MASK(_tsenor_vzero + 1.41421356f, r_);                          \
         const _tsenor_vi e_ = ((b_ >> 23) - 127) - big_;                                 \
         const _tsenor_vf ef_ = (_tsenor_vf)(e_ + 0x4B400000) - 12582912.0f;              \
         _tsenor_vf s_, s2_, p_;                                                          \
@@ -538,8 +542,9 @@ typedef struct _tsenor_schedule {
     float tau, tau_start;             /* relative to the block max                       */
 } _tsenor_schedule;
 
-/* Normalises a (lanes layout, m x m) to [0,1] per lane; all-zero blocks stay zero. */
-_TSENOR_ALWAYS_INLINE void _tsenor_normalize_kernel(float *_TSENOR_RESTRICT a, int mm)
+/* Normalises a (lanes layout, m x m) to [0,1] per lane; all-zero blocks stay zero.
+   block_max receives each lane's max |w|. */
+_TSENOR_ALWAYS_INLINE void _tsenor_normalize_kernel(float *_TSENOR_RESTRICT a, int mm, float *block_max)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
@@ -548,7 +553,10 @@ _TSENOR_ALWAYS_INLINE void _tsenor_normalize_kernel(float *_TSENOR_RESTRICT a, i
     float s[_TSENOR_LANES];
     for (k = 0; k < mm; k++) mx = _TSENOR_VMAX(mx, _TSENOR_VLOAD(a + k * L));
     _TSENOR_VSTORE(s, mx);
-    for (l = 0; l < L; l++) s[l] = s[l] > 0.0f ? 1.0f / s[l] : 0.0f;
+    for (l = 0; l < L; l++) {
+        block_max[l] = s[l];
+        s[l] = s[l] > 0.0f ? 1.0f / s[l] : 0.0f;
+    }
     inv = _TSENOR_VLOAD(s);
     for (k = 0; k < mm; k++) _TSENOR_VSTORE(a + k * L, _TSENOR_VMUL(_TSENOR_VLOAD(a + k * L), inv));
 }
@@ -769,19 +777,24 @@ static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
 static void _tsenor_greedy(const float *primary, const float *secondary, int m, int n,
                            uint8_t *sel, _tsenor_round_scratch *s)
 {
-    const int mm = m * m;
-    int k, count = 0, taken = 0;
+    int i, j, k, count = 0, taken = 0;
     memset(s->rc, 0, sizeof s->rc);
     memset(s->cc, 0, sizeof s->cc);
-    for (k = 0; k < mm; k++)
-        if (sel[k]) { s->rc[k / m]++; s->cc[k % m]++; taken++; }
+    for (i = 0; i < m; i++)
+        for (j = 0; j < m; j++)
+            if (sel[i * m + j]) { s->rc[i]++; s->cc[j]++; taken++; }
     /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~index:
        ties resolve to the lower index. */
-    for (k = 0; k < mm; k++)
-        if (!sel[k] && s->rc[k / m] < n && s->cc[k % m] < n)
-            s->keys[count++] = ((uint64_t)_tsenor_float_key(primary[k]) << 32) |
-                               ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
-                               (uint64_t)(4095 - k);
+    for (i = 0; i < m; i++) {
+        if (s->rc[i] >= n) continue;
+        for (j = 0; j < m; j++) {
+            k = i * m + j;
+            if (!sel[k] && s->cc[j] < n)
+                s->keys[count++] = ((uint64_t)_tsenor_float_key(primary[k]) << 32) |
+                                   ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
+                                   (uint64_t)(4095 - k);
+        }
+    }
     _tsenor_sort_desc(s->keys, s->keys_tmp, count);
     for (k = 0; k < count && taken < m * n; k++) {
         int idx = 4095 - (int)(s->keys[k] & 4095u), i = idx / m, j = idx % m;
@@ -1171,6 +1184,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     const size_t first = g * (size_t)L;
     const int lanes = P->blocks - first < (size_t)L ? (int)(P->blocks - first) : L;
     _tsenor_lanes *G = &t->lanes;
+    float block_max[_TSENOR_LANES];
     int l, i, j, k;
 
     /* gather |w| of every lane's block; padding and unused lanes are zero */
@@ -1182,7 +1196,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         for (i = 0; i < hr; i++)
             _tsenor_load_abs(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0, hc, G->a + (size_t)i * m * L + l, L);
     }
-    _tsenor_normalize_kernel(G->a, mm);
+    _tsenor_normalize_kernel(G->a, mm, block_max);
 
     if (method == TSENOR_METHOD_TSENOR) {
         _tsenor_schedule sc;
@@ -1231,25 +1245,30 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
         const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
         const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
-        _tsenor_lane_sel_get(G->sel, mm, l, t->sel);
+        double kept = 0.0, total = 0.0;
         if (method == TSENOR_METHOD_EXACT) {
+            _tsenor_lane_sel_get(G->sel, mm, l, t->sel);
             for (k = 0; k < mm; k++) t->aexact[k] = 0.0;
             for (i = 0; i < hr; i++)
                 for (j = 0; j < hc; j++)
                     t->aexact[i * m + j] = _tsenor_abs_at(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0 + (size_t)j);
             _tsenor_exact_improve(t->aexact, m, t->sel, &t->exact, NULL, NULL);
+            _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
         }
-        /* write the mask; sums from the exact input values */
+        /* write the mask; the sums in double from a * block max (within a float ulp of |w|) */
         for (i = 0; i < hr; i++) {
             uint8_t *out = P->mask + (r0 + (size_t)i) * P->mask_ld + c0;
-            const size_t at = (r0 + (size_t)i) * P->ld + c0;
+            const float *sl = G->sel + (size_t)i * m * L + l, *al = G->a + (size_t)i * m * L + l;
             for (j = 0; j < hc; j++) {
-                const double v = (double)_tsenor_abs_at(P->w, P->dt, at + (size_t)j);
-                out[j] = t->sel[i * m + j];
-                t->total += v;
-                if (t->sel[i * m + j]) t->kept += v;
+                const int keep = sl[j * L] > 0.5f;
+                const double v = (double)al[j * L];
+                out[j] = (uint8_t)keep;
+                total += v;
+                kept += keep ? v : 0.0;
             }
         }
+        t->kept += kept * (double)block_max[l];
+        t->total += total * (double)block_max[l];
     }
 }
 
