@@ -548,17 +548,18 @@ _TSENOR_ALWAYS_INLINE void _tsenor_normalize_kernel(float *_TSENOR_RESTRICT a, i
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
-    _tsenor_vf mx = _TSENOR_VSET1(0.0f), inv;
+    _tsenor_vf mx = _TSENOR_VSET1(0.0f), div;
     int k, l;
     float s[_TSENOR_LANES];
     for (k = 0; k < mm; k++) mx = _TSENOR_VMAX(mx, _TSENOR_VLOAD(a + k * L));
     _TSENOR_VSTORE(s, mx);
     for (l = 0; l < L; l++) {
         block_max[l] = s[l];
-        s[l] = s[l] > 0.0f ? 1.0f / s[l] : 0.0f;
+        if (!(s[l] > 0.0f)) s[l] = 1.0f;      /* all-zero block: stays 0 */
     }
-    inv = _TSENOR_VLOAD(s);
-    for (k = 0; k < mm; k++) _TSENOR_VSTORE(a + k * L, _TSENOR_VMUL(_TSENOR_VLOAD(a + k * L), inv));
+    /* divide, not multiply by 1/max: 1/max overflows for subnormal blocks */
+    div = _TSENOR_VLOAD(s);
+    for (k = 0; k < mm; k++) _TSENOR_VSTORE(a + k * L, _TSENOR_VDIV(_TSENOR_VLOAD(a + k * L), div));
 }
 
 /* Folds the scalings into the potentials at temperature tau_old (U = V = 1 after). */
@@ -770,19 +771,29 @@ static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
     return bits;
 }
 
+/* Row and column counts of sel into s->rc, s->cc. */
+static void _tsenor_count_selection(const uint8_t *sel, int m, _tsenor_round_scratch *s)
+{
+    int i, j;
+    memset(s->rc, 0, sizeof s->rc);
+    memset(s->cc, 0, sizeof s->cc);
+    for (i = 0; i < m; i++)
+        for (j = 0; j < m; j++) {
+            s->rc[i] += sel[i * m + j];
+            s->cc[j] += sel[i * m + j];
+        }
+}
+
 /* Greedy: takes entries in descending order of (primary, secondary, -index) while their
    row and column have budget left. sel holds a preselection (often empty) that greedy
    would take first: every row and column of it keeps <= n and its entries rank above
-   all others. Only entries that can still be taken are sorted. */
+   all others; s->rc and s->cc hold its counts. Only entries that can still be taken
+   are sorted. */
 static void _tsenor_greedy(const float *primary, const float *secondary, int m, int n,
                            uint8_t *sel, _tsenor_round_scratch *s)
 {
     int i, j, k, count = 0, taken = 0;
-    memset(s->rc, 0, sizeof s->rc);
-    memset(s->cc, 0, sizeof s->cc);
-    for (i = 0; i < m; i++)
-        for (j = 0; j < m; j++)
-            if (sel[i * m + j]) { s->rc[i]++; s->cc[j]++; taken++; }
+    for (i = 0; i < m; i++) taken += s->rc[i];
     /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~index:
        ties resolve to the lower index. */
     for (i = 0; i < m; i++) {
@@ -862,6 +873,36 @@ static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_r
             else sel[v * m + (u - m)] = 0;           /* column u -> row v: remove */
             if (pred[u] < 0) s->rc[u]++;             /* the path's start row      */
         }
+    }
+}
+
+/* sel = (x > theta[lane]). */
+_TSENOR_ALWAYS_INLINE void _tsenor_select_above_kernel(const _tsenor_lanes *g, int mm, const float *theta)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), th = _TSENOR_VLOAD(theta);
+    int k;
+    for (k = 0; k < mm; k++)
+        _TSENOR_VSTORE(g->sel + k * L, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(g->x + k * L), th, one, zero));
+}
+
+/* Per row of every lane: sum of a and sum of a over the selection (m terms in float;
+   the caller adds the rows up in double). */
+_TSENOR_ALWAYS_INLINE void _tsenor_row_sums_kernel(const _tsenor_lanes *g, int m, float *row_total, float *row_kept)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    int i, j;
+    for (i = 0; i < m; i++) {
+        _tsenor_vf tot = _TSENOR_VSET1(0.0f), kept = _TSENOR_VSET1(0.0f);
+        for (j = 0; j < m; j++) {
+            const _tsenor_vf a = _TSENOR_VLOAD(g->a + (i * m + j) * L);
+            tot = _TSENOR_VADD(tot, a);
+            kept = _TSENOR_VADD(kept, _TSENOR_VMUL(a, _TSENOR_VLOAD(g->sel + (i * m + j) * L)));
+        }
+        _TSENOR_VSTORE(row_total + i * L, tot);
+        _TSENOR_VSTORE(row_kept + i * L, kept);
     }
 }
 
@@ -1206,25 +1247,38 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         sc.tau_start = P->cfg.tau_start;
         _TSENOR_WITH_CONSTANT_M(m, (_tsenor_dykstra_kernel(G, &sc, M), _tsenor_threshold_kernel(G, M)));
         /* rounding: start from the lowest threshold whose set fits the budgets */
-        for (l = 0; l < lanes; l++) {
-            int level, perfect = 0;
-            for (level = 0; level < _TSENOR_LADDER; level++) {
+        float theta[_TSENOR_LANES];
+        int level_of[_TSENOR_LANES], perfect[_TSENOR_LANES];
+        for (l = 0; l < L; l++) {
+            int level;
+            perfect[l] = 0;
+            for (level = 0; level < _TSENOR_LADDER && l < lanes; level++) {
                 const float *rc = G->rowcnt + level * m * L, *cc = G->colcnt + level * m * L;
                 int fits = 1, full = 1;
                 for (i = 0; i < m; i++) {
                     fits &= rc[i * L + l] <= (float)n && cc[i * L + l] <= (float)n;
                     full &= rc[i * L + l] == (float)n && cc[i * L + l] == (float)n;
                 }
-                if (fits) { perfect = full; break; }
+                if (fits) { perfect[l] = full; break; }
             }
+            level_of[l] = level;
+            theta[l] = level < _TSENOR_LADDER ? _tsenor_ladder[level] : 2.0f;   /* 2: empty set */
+        }
+        _tsenor_select_above_kernel(G, mm, theta);
+        for (l = 0; l < lanes; l++) {
+            if (perfect[l]) continue;
             _tsenor_lane_extract(G->x, mm, l, t->plan);
-            for (k = 0; k < mm; k++) t->sel[k] = level < _TSENOR_LADDER && t->plan[k] > _tsenor_ladder[level];
-            if (!perfect) {
-                _tsenor_lane_extract(G->a, mm, l, t->ablk);
-                _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
-                _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+            _tsenor_lane_extract(G->a, mm, l, t->ablk);
+            for (k = 0; k < mm; k++) t->sel[k] = t->plan[k] > theta[l];
+            for (i = 0; i < m; i++) {
+                const int level = level_of[l];
+                t->round.rc[i] = level < _TSENOR_LADDER ? (int)G->rowcnt[(level * m + i) * L + l] : 0;
+                t->round.cc[i] = level < _TSENOR_LADDER ? (int)G->colcnt[(level * m + i) * L + l] : 0;
             }
-            _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
+            _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
+            _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+            for (k = 0; k < mm; k++)            /* write back what changed */
+                if ((float)t->sel[k] != G->sel[k * L + l]) G->sel[k * L + l] = (float)t->sel[k];
         }
         if (P->cfg.local_search_steps > 0)
             _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, P->cfg.local_search_steps));
@@ -1233,6 +1287,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         for (l = 0; l < lanes; l++) {
             _tsenor_lane_extract(G->a, mm, l, t->ablk);
             memset(t->sel, 0, (size_t)mm);
+            _tsenor_count_selection(t->sel, m, &t->round);
             _tsenor_greedy(t->ablk, t->ablk, m, n, t->sel, &t->round);
             _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
             _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
@@ -1241,31 +1296,34 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         if (method == TSENOR_METHOD_EXACT) _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, 4 * m));
     }
 
+    /* exact: the optimal selection of every lane, from the start above */
+    for (l = 0; l < lanes && method == TSENOR_METHOD_EXACT; l++) {
+        const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
+        const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
+        const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
+        _tsenor_lane_sel_get(G->sel, mm, l, t->sel);
+        for (k = 0; k < mm; k++) t->aexact[k] = 0.0;
+        for (i = 0; i < hr; i++)
+            for (j = 0; j < hc; j++)
+                t->aexact[i * m + j] = _tsenor_abs_at(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0 + (size_t)j);
+        _tsenor_exact_improve(t->aexact, m, t->sel, &t->exact, NULL, NULL);
+        _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
+    }
+
+    /* write the masks; report sums in double from a * block max (within a float ulp of |w|).
+       Zero padding adds nothing, so whole rows can be summed. */
+    _tsenor_row_sums_kernel(G, m, G->colsum, G->u);
     for (l = 0; l < lanes; l++) {
         const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
         const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
         const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
         double kept = 0.0, total = 0.0;
-        if (method == TSENOR_METHOD_EXACT) {
-            _tsenor_lane_sel_get(G->sel, mm, l, t->sel);
-            for (k = 0; k < mm; k++) t->aexact[k] = 0.0;
-            for (i = 0; i < hr; i++)
-                for (j = 0; j < hc; j++)
-                    t->aexact[i * m + j] = _tsenor_abs_at(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0 + (size_t)j);
-            _tsenor_exact_improve(t->aexact, m, t->sel, &t->exact, NULL, NULL);
-            _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
-        }
-        /* write the mask; the sums in double from a * block max (within a float ulp of |w|) */
         for (i = 0; i < hr; i++) {
             uint8_t *out = P->mask + (r0 + (size_t)i) * P->mask_ld + c0;
-            const float *sl = G->sel + (size_t)i * m * L + l, *al = G->a + (size_t)i * m * L + l;
-            for (j = 0; j < hc; j++) {
-                const int keep = sl[j * L] > 0.5f;
-                const double v = (double)al[j * L];
-                out[j] = (uint8_t)keep;
-                total += v;
-                kept += keep ? v : 0.0;
-            }
+            const float *sl = G->sel + (size_t)i * m * L + l;
+            for (j = 0; j < hc; j++) out[j] = (uint8_t)(sl[j * L] > 0.5f);
+            total += (double)G->colsum[i * L + l];
+            kept += (double)G->u[i * L + l];
         }
         t->kept += kept * (double)block_max[l];
         t->total += total * (double)block_max[l];
