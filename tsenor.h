@@ -703,16 +703,18 @@ _TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const 
    exhausted), so the rounding starts from the largest such set of its block and sorts
    only what is left. */
 #define _TSENOR_LADDER 8
-static const float _tsenor_ladder[_TSENOR_LADDER] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 0.95f, 0.99f, 0.999f};
+/* for plans (near 0/1 where decided) and for magnitudes normalised to the block max */
+static const float _tsenor_plan_ladder[_TSENOR_LADDER] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 0.95f, 0.99f, 0.999f};
+static const float _tsenor_magnitude_ladder[_TSENOR_LADDER] = {0.2f, 0.25f, 0.3f, 0.35f, 0.4f, 0.45f, 0.5f, 0.6f};
 
-_TSENOR_ALWAYS_INLINE void _tsenor_threshold_kernel(const _tsenor_lanes *g, int m)
+_TSENOR_ALWAYS_INLINE void _tsenor_threshold_kernel(const _tsenor_lanes *g, int m, const float *ladder)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
     const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f);
     int t, i, j;
     for (t = 0; t < _TSENOR_LADDER; t++) {
-        const _tsenor_vf theta = _TSENOR_VSET1(_tsenor_ladder[t]);
+        const _tsenor_vf theta = _TSENOR_VSET1(ladder[t]);
         float *rowcnt = g->rowcnt + t * m * L, *colcnt = g->colcnt + t * m * L;
         for (j = 0; j < m; j++) _TSENOR_VSTORE(colcnt + j * L, zero);
         for (i = 0; i < m; i++) {
@@ -771,19 +773,6 @@ static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
     return bits;
 }
 
-/* Row and column counts of sel into s->rc, s->cc. */
-static void _tsenor_count_selection(const uint8_t *sel, int m, _tsenor_round_scratch *s)
-{
-    int i, j;
-    memset(s->rc, 0, sizeof s->rc);
-    memset(s->cc, 0, sizeof s->cc);
-    for (i = 0; i < m; i++)
-        for (j = 0; j < m; j++) {
-            s->rc[i] += sel[i * m + j];
-            s->cc[j] += sel[i * m + j];
-        }
-}
-
 /* Greedy: takes entries in descending order of (primary, secondary, -index) while their
    row and column have budget left. sel holds a preselection (often empty) that greedy
    would take first: every row and column of it keeps <= n and its entries rank above
@@ -794,8 +783,8 @@ static void _tsenor_greedy(const float *primary, const float *secondary, int m, 
 {
     int i, j, k, count = 0, taken = 0;
     for (i = 0; i < m; i++) taken += s->rc[i];
-    /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~index:
-       ties resolve to the lower index. */
+    /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~(i*64 + j):
+       ties resolve to the lower index; no division to decode. */
     for (i = 0; i < m; i++) {
         if (s->rc[i] >= n) continue;
         for (j = 0; j < m; j++) {
@@ -803,14 +792,16 @@ static void _tsenor_greedy(const float *primary, const float *secondary, int m, 
             if (!sel[k] && s->cc[j] < n)
                 s->keys[count++] = ((uint64_t)_tsenor_float_key(primary[k]) << 32) |
                                    ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
-                                   (uint64_t)(4095 - k);
+                                   (uint64_t)(4095 - (i << 6 | j));
         }
     }
     _tsenor_sort_desc(s->keys, s->keys_tmp, count);
     for (k = 0; k < count && taken < m * n; k++) {
-        int idx = 4095 - (int)(s->keys[k] & 4095u), i = idx / m, j = idx % m;
+        const int code = 4095 - (int)(s->keys[k] & 4095u);
+        i = code >> 6;
+        j = code & 63;
         if (s->rc[i] < n && s->cc[j] < n) {
-            sel[idx] = 1;
+            sel[i * m + j] = 1;
             s->rc[i]++;
             s->cc[j]++;
             taken++;
@@ -1225,7 +1216,9 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     const size_t first = g * (size_t)L;
     const int lanes = P->blocks - first < (size_t)L ? (int)(P->blocks - first) : L;
     _tsenor_lanes *G = &t->lanes;
-    float block_max[_TSENOR_LANES];
+    float block_max[_TSENOR_LANES], theta[_TSENOR_LANES];
+    int level_of[_TSENOR_LANES], perfect[_TSENOR_LANES];
+    const float *ladder;
     int l, i, j, k;
 
     /* gather |w| of every lane's block; padding and unused lanes are zero */
@@ -1239,62 +1232,58 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     }
     _tsenor_normalize_kernel(G->a, mm, block_max);
 
+    /* the order greedy rounds in: TSENOR's plan, or |w| itself (GREEDY, EXACT's start) */
     if (method == TSENOR_METHOD_TSENOR) {
         _tsenor_schedule sc;
         sc.n = n;
         sc.iterations = P->cfg.iterations;
         sc.tau = P->cfg.tau;
         sc.tau_start = P->cfg.tau_start;
-        _TSENOR_WITH_CONSTANT_M(m, (_tsenor_dykstra_kernel(G, &sc, M), _tsenor_threshold_kernel(G, M)));
-        /* rounding: start from the lowest threshold whose set fits the budgets */
-        float theta[_TSENOR_LANES];
-        int level_of[_TSENOR_LANES], perfect[_TSENOR_LANES];
-        for (l = 0; l < L; l++) {
-            int level;
-            perfect[l] = 0;
-            for (level = 0; level < _TSENOR_LADDER && l < lanes; level++) {
-                const float *rc = G->rowcnt + level * m * L, *cc = G->colcnt + level * m * L;
-                int fits = 1, full = 1;
-                for (i = 0; i < m; i++) {
-                    fits &= rc[i * L + l] <= (float)n && cc[i * L + l] <= (float)n;
-                    full &= rc[i * L + l] == (float)n && cc[i * L + l] == (float)n;
-                }
-                if (fits) { perfect[l] = full; break; }
-            }
-            level_of[l] = level;
-            theta[l] = level < _TSENOR_LADDER ? _tsenor_ladder[level] : 2.0f;   /* 2: empty set */
-        }
-        _tsenor_select_above_kernel(G, mm, theta);
-        for (l = 0; l < lanes; l++) {
-            if (perfect[l]) continue;
-            _tsenor_lane_extract(G->x, mm, l, t->plan);
-            _tsenor_lane_extract(G->a, mm, l, t->ablk);
-            for (k = 0; k < mm; k++) t->sel[k] = t->plan[k] > theta[l];
-            for (i = 0; i < m; i++) {
-                const int level = level_of[l];
-                t->round.rc[i] = level < _TSENOR_LADDER ? (int)G->rowcnt[(level * m + i) * L + l] : 0;
-                t->round.cc[i] = level < _TSENOR_LADDER ? (int)G->colcnt[(level * m + i) * L + l] : 0;
-            }
-            _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
-            _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
-            for (k = 0; k < mm; k++)            /* write back what changed */
-                if ((float)t->sel[k] != G->sel[k * L + l]) G->sel[k * L + l] = (float)t->sel[k];
-        }
-        if (P->cfg.local_search_steps > 0)
-            _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, P->cfg.local_search_steps));
+        ladder = _tsenor_plan_ladder;
+        _TSENOR_WITH_CONSTANT_M(m, _tsenor_dykstra_kernel(G, &sc, M));
     } else {
-        /* greedy by magnitude + repair (GREEDY; EXACT's starting point) */
-        for (l = 0; l < lanes; l++) {
-            _tsenor_lane_extract(G->a, mm, l, t->ablk);
-            memset(t->sel, 0, (size_t)mm);
-            _tsenor_count_selection(t->sel, m, &t->round);
-            _tsenor_greedy(t->ablk, t->ablk, m, n, t->sel, &t->round);
-            _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
-            _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
-        }
-        /* a cheap local search leaves fewer negative cycles for the exact solver */
-        if (method == TSENOR_METHOD_EXACT) _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, 4 * m));
+        ladder = _tsenor_magnitude_ladder;
+        memcpy(G->x, G->a, (size_t)mm * L * sizeof(float));
     }
+    _TSENOR_WITH_CONSTANT_M(m, _tsenor_threshold_kernel(G, M, ladder));
+
+    /* greedy rounding + repair, from the lowest threshold whose set fits the budgets */
+    for (l = 0; l < L; l++) {
+        int level;
+        perfect[l] = 0;
+        for (level = 0; level < _TSENOR_LADDER && l < lanes; level++) {
+            const float *rc = G->rowcnt + level * m * L, *cc = G->colcnt + level * m * L;
+            int fits = 1, full = 1;
+            for (i = 0; i < m; i++) {
+                fits &= rc[i * L + l] <= (float)n && cc[i * L + l] <= (float)n;
+                full &= rc[i * L + l] == (float)n && cc[i * L + l] == (float)n;
+            }
+            if (fits) { perfect[l] = full; break; }
+        }
+        level_of[l] = level;
+        theta[l] = level < _TSENOR_LADDER ? ladder[level] : 2.0f;   /* 2: empty set */
+    }
+    _tsenor_select_above_kernel(G, mm, theta);
+    for (l = 0; l < lanes; l++) {
+        const int level = level_of[l];
+        if (perfect[l]) continue;
+        _tsenor_lane_extract(G->x, mm, l, t->plan);
+        _tsenor_lane_extract(G->a, mm, l, t->ablk);
+        for (k = 0; k < mm; k++) t->sel[k] = t->plan[k] > theta[l];
+        for (i = 0; i < m; i++) {
+            t->round.rc[i] = level < _TSENOR_LADDER ? (int)G->rowcnt[(level * m + i) * L + l] : 0;
+            t->round.cc[i] = level < _TSENOR_LADDER ? (int)G->colcnt[(level * m + i) * L + l] : 0;
+        }
+        _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
+        _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+        for (k = 0; k < mm; k++)            /* write back what changed */
+            if ((float)t->sel[k] != G->sel[k * L + l]) G->sel[k * L + l] = (float)t->sel[k];
+    }
+
+    if (method == TSENOR_METHOD_TSENOR && P->cfg.local_search_steps > 0)
+        _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, P->cfg.local_search_steps));
+    /* a cheap local search leaves fewer negative cycles for the exact solver */
+    if (method == TSENOR_METHOD_EXACT) _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, 4 * m));
 
     /* exact: the optimal selection of every lane, from the start above */
     for (l = 0; l < lanes && method == TSENOR_METHOD_EXACT; l++) {

@@ -191,7 +191,8 @@ static void test_exact_certificate(void)
             rs.keys = keys; rs.keys_tmp = tmp; rs.gain = gainbuf; rs.pred = pred; rs.queue = queue; rs.layer = layer;
             es.dist = dist; es.pred = epred; es.stamp = stamp;
             memset(sel, 0, mm);
-            _tsenor_count_selection(sel, m, &rs);
+            memset(rs.rc, 0, sizeof rs.rc);   /* empty preselection */
+            memset(rs.cc, 0, sizeof rs.cc);
             _tsenor_greedy(af, af, m, n, sel, &rs);
             _tsenor_repair(af, m, n, sel, &rs);
             _tsenor_exact_improve(ad, m, sel, &es, u, v);
