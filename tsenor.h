@@ -742,7 +742,7 @@ typedef struct _tsenor_round_scratch {
 } _tsenor_round_scratch;
 
 /* Sorts keys descending (stable). Bottom-up merge sort: deterministic, O(k log k). */
-static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
+static void _tsenor_merge_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
 {
     int width, lo;
     uint64_t *src = keys, *dst = tmp;
@@ -764,6 +764,51 @@ static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
         { uint64_t *t = src; src = dst; dst = t; }
     }
     if (src != keys) memcpy(keys, src, (size_t)count * sizeof *keys);
+}
+
+/* Sorts keys descending. The top 32 bits of a key are the bits of a float in [0, 1]
+   (plan or normalised |w|): a counting pass puts the keys in 64 buckets by that value,
+   which is monotone in the key, then each bucket is sorted on its own (insertion sort;
+   merge sort for a crowded one). Same order as a full sort, a fraction of the work. */
+#define _TSENOR_BUCKETS 64
+static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
+{
+    int start[_TSENOR_BUCKETS + 1], k, b;
+    memset(start, 0, sizeof start);
+    for (k = 0; k < count; k++) {
+        const uint32_t bits = (uint32_t)(keys[k] >> 32);
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        b = (int)(v * (float)_TSENOR_BUCKETS);
+        b = _TSENOR_BUCKETS - 1 - (b < _TSENOR_BUCKETS - 1 ? b : _TSENOR_BUCKETS - 1);   /* high first */
+        start[b + 1]++;
+    }
+    for (b = 0; b < _TSENOR_BUCKETS; b++) start[b + 1] += start[b];
+    for (k = 0; k < count; k++) {
+        const uint32_t bits = (uint32_t)(keys[k] >> 32);
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        b = (int)(v * (float)_TSENOR_BUCKETS);
+        b = _TSENOR_BUCKETS - 1 - (b < _TSENOR_BUCKETS - 1 ? b : _TSENOR_BUCKETS - 1);
+        tmp[start[b]++] = keys[k];   /* start[b] ends at the next bucket's start */
+    }
+    for (b = _TSENOR_BUCKETS - 1; b > 0; b--) start[b] = start[b - 1];
+    start[0] = 0;
+    for (b = 0; b < _TSENOR_BUCKETS; b++) {
+        uint64_t *q = tmp + start[b];
+        const int len = start[b + 1] - start[b];
+        if (len > 24) {
+            _tsenor_merge_sort_desc(q, keys + start[b], len);   /* keys[] is free scratch here */
+        } else {
+            int i, j;
+            for (i = 1; i < len; i++) {
+                const uint64_t x = q[i];
+                for (j = i; j > 0 && q[j - 1] < x; j--) q[j] = q[j - 1];
+                q[j] = x;
+            }
+        }
+    }
+    memcpy(keys, tmp, (size_t)count * sizeof *keys);
 }
 
 static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
@@ -1268,7 +1313,8 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         const int level = level_of[l];
         if (perfect[l]) continue;
         _tsenor_lane_extract(G->x, mm, l, t->plan);
-        _tsenor_lane_extract(G->a, mm, l, t->ablk);
+        if (method == TSENOR_METHOD_TSENOR) _tsenor_lane_extract(G->a, mm, l, t->ablk);
+        else memcpy(t->ablk, t->plan, (size_t)mm * sizeof(float));
         for (k = 0; k < mm; k++) t->sel[k] = t->plan[k] > theta[l];
         for (i = 0; i < m; i++) {
             t->round.rc[i] = level < _TSENOR_LADDER ? (int)G->rowcnt[(level * m + i) * L + l] : 0;
