@@ -860,14 +860,48 @@ static void _tsenor_greedy(const float *primary, const float *secondary, int m, 
    the add-add-remove swap; longer paths are rare. One always exists while the
    selection is not perfect (max-flow), so this terminates with every row and column
    at exactly n. Nodes: rows 0..m-1, columns m..2m-1. */
+/* The best add-add-remove swap for short row i and short column j: add (i,l) and
+   (k,j), drop (k,l). Returns 0 when there is none. */
+static int _tsenor_repair_swap(const float *a, int m, uint8_t *sel, int i, int j)
+{
+    float best = -FLT_MAX;
+    int k, l, bk = -1, bl = -1;
+    const uint8_t *si = sel + i * m;
+    const float *ai = a + i * m;
+    for (k = 0; k < m; k++) {
+        const uint8_t *sk = sel + k * m;
+        const float *ak = a + k * m;
+        if (sk[j]) continue;
+        for (l = 0; l < m; l++) {
+            if (sk[l] && !si[l]) {
+                const float g = ai[l] + ak[j] - ak[l];
+                if (g > best) { best = g; bk = k; bl = l; }
+            }
+        }
+    }
+    if (bk < 0) return 0;
+    sel[i * m + bl] = 1;
+    sel[bk * m + j] = 1;
+    sel[bk * m + bl] = 0;
+    return 1;
+}
+
 static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_round_scratch *s)
 {
     int *pred = s->pred, *layer = s->layer, *queue = s->queue;
     float *gain = s->gain;
     for (;;) {
-        int v, head = 0, tail = 0, best = -1, depth;
+        int v, head = 0, tail = 0, best = -1, depth, c;
         for (v = 0; v < m; v++) if (s->rc[v] < n) break;
         if (v == m) return;
+        /* after greedy every short row and short column already share an entry, so the
+           path is almost always add-add-remove: try that first, on the first short pair */
+        for (c = 0; c < m; c++) if (s->cc[c] < n) break;
+        if (c < m && sel[v * m + c] && _tsenor_repair_swap(a, m, sel, v, c)) {
+            s->rc[v]++;
+            s->cc[c]++;
+            continue;
+        }
         for (v = 0; v < 2 * m; v++) { layer[v] = -1; pred[v] = -1; }
         for (v = 0; v < m; v++)
             if (s->rc[v] < n) { layer[v] = 0; gain[v] = 0.0f; queue[tail++] = v; }
