@@ -1172,7 +1172,7 @@ typedef struct _tsenor_thread {   /* everything one thread needs: O(m^2) */
     _tsenor_lanes lanes;                   /* lanes layout, aligned              */
     float *plan, *ablk;                    /* one block, contiguous              */
     double *aexact;                        /* one block, exact |w|               */
-    uint8_t *sel;
+    uint8_t *sel, *sel0;                   /* selection, and the preselection    */
     _tsenor_round_scratch round;
     _tsenor_exact_scratch exact;
     double kept, total;
@@ -1187,7 +1187,7 @@ static size_t _tsenor_thread_bytes(int m)
     return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 5 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
            2 * _tsenor_align_up(_TSENOR_LADDER * (size_t)m * L * sizeof(float)) +
            2 * _tsenor_align_up(mm * sizeof(float)) + _tsenor_align_up(mm * sizeof(double)) +
-           _tsenor_align_up(mm) + 2 * _tsenor_align_up(mm * sizeof(uint64_t)) +
+           2 * _tsenor_align_up(mm) + 2 * _tsenor_align_up(mm * sizeof(uint64_t)) +
            _tsenor_align_up(2 * (size_t)m * sizeof(float)) + 3 * _tsenor_align_up(2 * (size_t)m * sizeof(int)) +
            _tsenor_align_up(2 * (size_t)m * sizeof(double)) + 2 * _tsenor_align_up(2 * (size_t)m * sizeof(int));
 }
@@ -1211,6 +1211,7 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
     _TSENOR_TAKE(float, t->ablk, mm);
     _TSENOR_TAKE(double, t->aexact, mm);
     _TSENOR_TAKE(uint8_t, t->sel, mm);
+    _TSENOR_TAKE(uint8_t, t->sel0, mm);
     _TSENOR_TAKE(uint64_t, t->round.keys, mm);
     _TSENOR_TAKE(uint64_t, t->round.keys_tmp, mm);
     _TSENOR_TAKE(float, t->round.gain, 2 * (size_t)m);
@@ -1350,6 +1351,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         if (method == TSENOR_METHOD_TSENOR) _tsenor_lane_extract(G->a, mm, l, t->ablk);
         else memcpy(t->ablk, t->plan, (size_t)mm * sizeof(float));
         for (k = 0; k < mm; k++) t->sel[k] = t->plan[k] > theta[l];
+        memcpy(t->sel0, t->sel, (size_t)mm);
         for (i = 0; i < m; i++) {
             t->round.rc[i] = level < _TSENOR_LADDER ? (int)G->rowcnt[(level * m + i) * L + l] : 0;
             t->round.cc[i] = level < _TSENOR_LADDER ? (int)G->colcnt[(level * m + i) * L + l] : 0;
@@ -1357,7 +1359,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
         _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
         for (k = 0; k < mm; k++)            /* write back what changed */
-            if ((float)t->sel[k] != G->sel[k * L + l]) G->sel[k * L + l] = (float)t->sel[k];
+            if (t->sel[k] != t->sel0[k]) G->sel[k * L + l] = (float)t->sel[k];
     }
 
     if (method == TSENOR_METHOD_TSENOR && P->cfg.local_search_steps > 0)
