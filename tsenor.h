@@ -1139,11 +1139,12 @@ static int _tsenor_exact_improve(const double *a, int m, uint8_t *sel, _tsenor_e
    and its rank is counted with vertical compares (O(m) vector ops per entry).
    --------------------------------------------------------------------------------- */
 _TSENOR_ALWAYS_INLINE void _tsenor_rank_kernel(const float *_TSENOR_RESTRICT v, float *_TSENOR_RESTRICT keep,
-                                               int m, int n)
+                                               int m, int n, float *group_total, float *group_kept)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
     const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), vn = _TSENOR_VSET1((float)n);
+    _tsenor_vf tot = zero, kept = zero;
     int j, k;
     for (j = 0; j < m; j++) {
         const _tsenor_vf vj = _TSENOR_VLOAD(v + j * L);
@@ -1152,8 +1153,15 @@ _TSENOR_ALWAYS_INLINE void _tsenor_rank_kernel(const float *_TSENOR_RESTRICT v, 
             beaten_by = _TSENOR_VADD(beaten_by, _TSENOR_VBLEND_GT(vj, _TSENOR_VLOAD(v + k * L), zero, one));
         for (k = j + 1; k < m; k++)
             beaten_by = _TSENOR_VADD(beaten_by, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(v + k * L), vj, one, zero));
-        _TSENOR_VSTORE(keep + j * L, _TSENOR_VBLEND_GT(vn, beaten_by, one, zero));
+        {
+            const _tsenor_vf kj = _TSENOR_VBLEND_GT(vn, beaten_by, one, zero), aj = _TSENOR_VMAX(vj, zero);
+            _TSENOR_VSTORE(keep + j * L, kj);
+            tot = _TSENOR_VADD(tot, aj);                 /* padding (-1) adds nothing */
+            kept = _TSENOR_VADD(kept, _TSENOR_VMUL(aj, kj));
+        }
     }
+    _TSENOR_VSTORE(group_total, tot);
+    _TSENOR_VSTORE(group_kept, kept);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -1273,17 +1281,13 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_row_impl(const _tsenor_problem *P, size
             const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
             _tsenor_load_abs(P->w, P->dt, at + c0, len, v + l, L);
         }
-        _TSENOR_WITH_CONSTANT_M(m, _tsenor_rank_kernel(v, keep, M, n));
+        _TSENOR_WITH_CONSTANT_M(m, _tsenor_rank_kernel(v, keep, M, n, t->lanes.colsum, t->lanes.u));
         for (l = 0; l < lanes; l++) {
             const size_t c0 = (g0 + (size_t)l) * (size_t)m;
             const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
-            for (j = 0; j < len; j++) {
-                const float a = v[j * L + l];
-                const int k = keep[j * L + l] > 0.5f;
-                out[c0 + (size_t)j] = (uint8_t)k;
-                t->total += a;
-                if (k) t->kept += a;
-            }
+            for (j = 0; j < len; j++) out[c0 + (size_t)j] = (uint8_t)(keep[j * L + l] > 0.5f);
+            t->total += (double)t->lanes.colsum[l];
+            t->kept += (double)t->lanes.u[l];
         }
     }
 }
