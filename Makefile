@@ -45,7 +45,13 @@ $(BUILD)/tune: bench/tune.c tests/workloads.h $(HEADER) | $(BUILD)
 $(BUILD)/bench: bench/bench.c tests/workloads.h $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/bench.c $(LDLIBS)
 
+# arm64 (NEON) build of the tests, run under qemu-user when the cross tools are present
+CROSS_ARM64 ?= aarch64-linux-gnu-gcc
+$(BUILD)/test_tsenor_arm64: $(TEST_SRC) | $(BUILD)
+	$(CROSS_ARM64) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ tests/test_tsenor.c $(LDLIBS)
+
 test: all
+	@if command -v $(CROSS_ARM64) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/test_tsenor_arm64; fi
 	sh tests/run.sh $(BUILD)
 
 demo: $(BUILD)/demo

@@ -8,7 +8,7 @@ for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx; do
     echo "== $t"
     out=$("./$build/$t" 2>&1)
     rc=$?
-    printf '%s\n' "$out" | grep -v '^ ' | grep -E 'FAIL|passed' | head -40
+    printf '%s\n' "$out" | grep -v '^ ' | grep -E 'FAIL|passed|backend' | head -40
     [ "$t" = test_tsenor ] && printf '%s\n' "$out" | grep -E '^(quality|  )'
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
     if [ -z "$line" ]; then
@@ -22,6 +22,24 @@ for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx; do
     failed=$((failed + f))
     [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
 done
+echo "== test_tsenor_arm64 (NEON, under qemu-aarch64)"
+if [ -x "$build/test_tsenor_arm64" ] && command -v qemu-aarch64 >/dev/null 2>&1; then
+    out=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "./$build/test_tsenor_arm64" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E 'FAIL|passed|backend' | head -40
+    line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+    if [ -z "$line" ]; then
+        echo "test_tsenor_arm64: no result line (exit $rc)"
+        failed=$((failed + 1))
+    else
+        passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
+        f=$(echo "$line" | cut -d' ' -f3)
+        failed=$((failed + f))
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+    fi
+else
+    echo "skipped: no arm64 cross build or qemu-aarch64 (apt-get install gcc-aarch64-linux-gnu qemu-user)"
+fi
 echo "== README snippet"
 if sh tests/readme_snippet.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "$passed passed, $failed failed"

@@ -641,6 +641,20 @@ static void test_misc_api(void)
            "resolve_options defaults");
     o.n = 0;
     EXPECT(tsenor_resolve_options(&o, &res) == TSENOR_ERR_INVALID_ARGUMENT, "resolve_options bad n");
+    {   /* the report names the backend that ran */
+        float w[64];
+        uint8_t mk[64];
+        tsenor_report rep;
+        int k, known;
+        tsenor_options o2 = make_opt(2, 4, TSENOR_METHOD_DEFAULT);
+        for (k = 0; k < 64; k++) w[k] = (float)(k % 7);
+        EXPECT(tsenor_mask_f32(w, 8, 8, 8, mk, 8, &o2, &rep) == TSENOR_OK, "8x8 call");
+        known = !strcmp(rep.backend, "cpu-avx512") || !strcmp(rep.backend, "cpu-avx2") ||
+                !strcmp(rep.backend, "cpu-neon") || !strcmp(rep.backend, "cpu-generic") ||
+                !strcmp(rep.backend, "cpu-scalar");
+        EXPECT(known, "unknown backend '%s'", rep.backend);
+        printf("backend: %s, threads %d\n", rep.backend, rep.threads);
+    }
 }
 
 int main(void)
