@@ -766,20 +766,22 @@ static void _tsenor_merge_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
     if (src != keys) memcpy(keys, src, (size_t)count * sizeof *keys);
 }
 
-/* Sorts keys descending. The top 32 bits of a key are the bits of a float in [0, 1]
-   (plan or normalised |w|): a counting pass puts the keys in 64 buckets by that value,
-   which is monotone in the key, then each bucket is sorted on its own (insertion sort;
-   merge sort for a crowded one). Same order as a full sort, a fraction of the work. */
+/* Sorts keys descending. The top 32 bits of a key are the bits of a non-negative float
+   (plan or normalised |w|) at most vmax: a counting pass puts the keys in 64 buckets of
+   [0, vmax] by that value, which is monotone in the key, then each bucket is sorted on
+   its own (insertion sort; merge sort for a crowded one). Same order as a full sort, a
+   fraction of the work. */
 #define _TSENOR_BUCKETS 64
-static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
+static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count, float vmax)
 {
+    const float scale = vmax > 0.0f ? (float)_TSENOR_BUCKETS / vmax : 0.0f;
     int start[_TSENOR_BUCKETS + 1], k, b;
     memset(start, 0, sizeof start);
     for (k = 0; k < count; k++) {
         const uint32_t bits = (uint32_t)(keys[k] >> 32);
         float v;
         memcpy(&v, &bits, sizeof v);
-        b = (int)(v * (float)_TSENOR_BUCKETS);
+        b = (int)(v * scale);
         b = _TSENOR_BUCKETS - 1 - (b < _TSENOR_BUCKETS - 1 ? b : _TSENOR_BUCKETS - 1);   /* high first */
         start[b + 1]++;
     }
@@ -788,7 +790,7 @@ static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
         const uint32_t bits = (uint32_t)(keys[k] >> 32);
         float v;
         memcpy(&v, &bits, sizeof v);
-        b = (int)(v * (float)_TSENOR_BUCKETS);
+        b = (int)(v * scale);
         b = _TSENOR_BUCKETS - 1 - (b < _TSENOR_BUCKETS - 1 ? b : _TSENOR_BUCKETS - 1);
         tmp[start[b]++] = keys[k];   /* start[b] ends at the next bucket's start */
     }
@@ -827,20 +829,24 @@ static void _tsenor_greedy(const float *primary, const float *secondary, int m, 
                            uint8_t *sel, _tsenor_round_scratch *s)
 {
     int i, j, k, count = 0, taken = 0;
+    float vmax = 0.0f;
     for (i = 0; i < m; i++) taken += s->rc[i];
     /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~(i*64 + j):
        ties resolve to the lower index; no division to decode. */
     for (i = 0; i < m; i++) {
         if (s->rc[i] >= n) continue;
-        for (j = 0; j < m; j++) {
+        for (j = 0; j < m; j++) {   /* branch-free append: the condition is random */
+            const float v = primary[i * m + j];
+            const int take = !sel[i * m + j] & (s->cc[j] < n);
             k = i * m + j;
-            if (!sel[k] && s->cc[j] < n)
-                s->keys[count++] = ((uint64_t)_tsenor_float_key(primary[k]) << 32) |
-                                   ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
-                                   (uint64_t)(4095 - (i << 6 | j));
+            s->keys[count] = ((uint64_t)_tsenor_float_key(v) << 32) |
+                             ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
+                             (uint64_t)(4095 - (i << 6 | j));
+            vmax = take && v > vmax ? v : vmax;
+            count += take;
         }
     }
-    _tsenor_sort_desc(s->keys, s->keys_tmp, count);
+    _tsenor_sort_desc(s->keys, s->keys_tmp, count, vmax);
     for (k = 0; k < count && taken < m * n; k++) {
         const int code = 4095 - (int)(s->keys[k] & 4095u);
         i = code >> 6;
@@ -872,11 +878,12 @@ static int _tsenor_repair_swap(const float *a, int m, uint8_t *sel, int i, int j
         const uint8_t *sk = sel + k * m;
         const float *ak = a + k * m;
         if (sk[j]) continue;
-        for (l = 0; l < m; l++) {
-            if (sk[l] && !si[l]) {
-                const float g = ai[l] + ak[j] - ak[l];
-                if (g > best) { best = g; bk = k; bl = l; }
-            }
+        for (l = 0; l < m; l++) {   /* branch-free: which l qualify is random */
+            const float g = (sk[l] & !si[l]) ? ai[l] + ak[j] - ak[l] : -FLT_MAX;
+            const int better = g > best;
+            best = better ? g : best;
+            bk = better ? k : bk;
+            bl = better ? l : bl;
         }
     }
     if (bk < 0) return 0;

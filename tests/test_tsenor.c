@@ -653,6 +653,15 @@ static void test_misc_api(void)
                 !strcmp(rep.backend, "cpu-neon") || !strcmp(rep.backend, "cpu-generic") ||
                 !strcmp(rep.backend, "cpu-scalar");
         EXPECT(known, "unknown backend '%s'", rep.backend);
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__)) && \
+    !defined(TSENOR_NO_SIMD) && !defined(TSENOR_NO_RUNTIME_DISPATCH)
+        /* runtime dispatch: a plain -O2 build uses the widest ISA the CPU has */
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+            EXPECT(!strcmp(rep.backend, "cpu-avx512"), "AVX-512 CPU but backend %s", rep.backend);
+        else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            EXPECT(!strcmp(rep.backend, "cpu-avx2"), "AVX2 CPU but backend %s", rep.backend);
+#endif
         printf("backend: %s, threads %d\n", rep.backend, rep.threads);
     }
 }
