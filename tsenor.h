@@ -533,7 +533,7 @@ typedef struct _tsenor_lanes {        /* one group's arrays, 64-byte aligned    
     float *alpha, *beta;              /* m*L    row and column potentials                */
     float *u, *v;                     /* m*L    row and column scalings                  */
     float *colsum;                    /* m*L                                             */
-    float *rowcnt, *colcnt;           /* LADDER*m*L  counts of the threshold selections  */
+    float *rowcnt, *colcnt;           /* m*L    counts of the threshold preselection     */
 } _tsenor_lanes;
 
 typedef struct _tsenor_schedule {
@@ -697,36 +697,42 @@ _TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const 
     }
 }
 
-/* Threshold selections {x > theta} for a ladder of theta, with their row and column
-   counts. Greedy in descending plan order takes every entry of such a set when no row
-   or column of it holds more than n (none can be refused before the set is
-   exhausted), so the rounding starts from the largest such set of its block and sorts
-   only what is left. */
-#define _TSENOR_LADDER 8
-/* for plans (near 0/1 where decided) and for magnitudes normalised to the block max */
-static const float _tsenor_plan_ladder[_TSENOR_LADDER] = {0.5f, 0.6f, 0.7f, 0.8f, 0.9f, 0.95f, 0.99f, 0.999f};
-static const float _tsenor_magnitude_ladder[_TSENOR_LADDER] = {0.2f, 0.25f, 0.3f, 0.35f, 0.4f, 0.45f, 0.5f, 0.6f};
+/* Threshold preselection. Greedy in descending plan order takes every entry of a set
+   {x > theta} when no row or column of it holds more than n (none can be refused
+   before the set is exhausted), so the rounding starts from the largest such set and
+   sorts only what is left. Per lane, bisection finds the smallest theta (to 2^-10) whose
+   set fits; rowcnt/colcnt receive that set's counts. x lies in [0, 1]; {x > 1} is empty. */
+#define _TSENOR_BISECTION_STEPS 10
 
-_TSENOR_ALWAYS_INLINE void _tsenor_threshold_kernel(const _tsenor_lanes *g, int m, const float *ladder)
+_TSENOR_ALWAYS_INLINE void _tsenor_fit_threshold_kernel(const _tsenor_lanes *g, int m, int n, float *theta_out)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
-    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f);
-    int t, i, j;
-    for (t = 0; t < _TSENOR_LADDER; t++) {
-        const _tsenor_vf theta = _TSENOR_VSET1(ladder[t]);
-        float *rowcnt = g->rowcnt + t * m * L, *colcnt = g->colcnt + t * m * L;
-        for (j = 0; j < m; j++) _TSENOR_VSTORE(colcnt + j * L, zero);
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), vn = _TSENOR_VSET1((float)n);
+    _tsenor_vf lo = zero, hi = one;
+    int step, i, j;
+    for (step = 0; step <= _TSENOR_BISECTION_STEPS; step++) {
+        /* the last pass counts at the answer, hi */
+        const _tsenor_vf theta = step < _TSENOR_BISECTION_STEPS ? _TSENOR_VMUL(_TSENOR_VADD(lo, hi), _TSENOR_VSET1(0.5f)) : hi;
+        _tsenor_vf most = zero;
+        for (j = 0; j < m; j++) _TSENOR_VSTORE(g->colcnt + j * L, zero);
         for (i = 0; i < m; i++) {
             _tsenor_vf rc = zero;
             for (j = 0; j < m; j++) {
                 const _tsenor_vf s = _TSENOR_VBLEND_GT(_TSENOR_VLOAD(g->x + (i * m + j) * L), theta, one, zero);
                 rc = _TSENOR_VADD(rc, s);
-                _TSENOR_VSTORE(colcnt + j * L, _TSENOR_VADD(_TSENOR_VLOAD(colcnt + j * L), s));
+                _TSENOR_VSTORE(g->colcnt + j * L, _TSENOR_VADD(_TSENOR_VLOAD(g->colcnt + j * L), s));
             }
-            _TSENOR_VSTORE(rowcnt + i * L, rc);
+            _TSENOR_VSTORE(g->rowcnt + i * L, rc);
+            most = _TSENOR_VMAX(most, rc);
         }
+        if (step == _TSENOR_BISECTION_STEPS) break;
+        for (j = 0; j < m; j++) most = _TSENOR_VMAX(most, _TSENOR_VLOAD(g->colcnt + j * L));
+        /* too many somewhere: the answer is above theta; else theta fits */
+        lo = _TSENOR_VBLEND_GT(most, vn, theta, lo);
+        hi = _TSENOR_VBLEND_GT(most, vn, hi, theta);
     }
+    _TSENOR_VSTORE(theta_out, hi);
 }
 
 /* ---------------------------------------------------------------------------------
@@ -1199,8 +1205,7 @@ static size_t _tsenor_align_up(size_t v) { return (v + _TSENOR_ALIGN - 1) & ~(si
 static size_t _tsenor_thread_bytes(int m)
 {
     const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES;
-    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 5 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
-           2 * _tsenor_align_up(_TSENOR_LADDER * (size_t)m * L * sizeof(float)) +
+    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 7 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
            2 * _tsenor_align_up(mm * sizeof(float)) + _tsenor_align_up(mm * sizeof(double)) +
            2 * _tsenor_align_up(mm) + 2 * _tsenor_align_up(mm * sizeof(uint64_t)) +
            _tsenor_align_up(2 * (size_t)m * sizeof(float)) + 3 * _tsenor_align_up(2 * (size_t)m * sizeof(int)) +
@@ -1220,8 +1225,8 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
     _TSENOR_TAKE(float, t->lanes.u, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.v, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.colsum, (size_t)m * L);
-    _TSENOR_TAKE(float, t->lanes.rowcnt, _TSENOR_LADDER * (size_t)m * L);
-    _TSENOR_TAKE(float, t->lanes.colcnt, _TSENOR_LADDER * (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.rowcnt, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.colcnt, (size_t)m * L);
     _TSENOR_TAKE(float, t->plan, mm);
     _TSENOR_TAKE(float, t->ablk, mm);
     _TSENOR_TAKE(double, t->aexact, mm);
@@ -1308,8 +1313,6 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     const int lanes = P->blocks - first < (size_t)L ? (int)(P->blocks - first) : L;
     _tsenor_lanes *G = &t->lanes;
     float block_max[_TSENOR_LANES], theta[_TSENOR_LANES];
-    int level_of[_TSENOR_LANES], perfect[_TSENOR_LANES];
-    const float *ladder;
     int l, i, j, k;
 
     /* gather |w| of every lane's block; padding and unused lanes are zero */
@@ -1330,42 +1333,26 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         sc.iterations = P->cfg.iterations;
         sc.tau = P->cfg.tau;
         sc.tau_start = P->cfg.tau_start;
-        ladder = _tsenor_plan_ladder;
         _TSENOR_WITH_CONSTANT_M(m, _tsenor_dykstra_kernel(G, &sc, M));
     } else {
-        ladder = _tsenor_magnitude_ladder;
         memcpy(G->x, G->a, (size_t)mm * L * sizeof(float));
     }
-    _TSENOR_WITH_CONSTANT_M(m, _tsenor_threshold_kernel(G, M, ladder));
+    _TSENOR_WITH_CONSTANT_M(m, (_tsenor_fit_threshold_kernel(G, M, n, theta), _tsenor_select_above_kernel(G, M * M, theta)));
 
-    /* greedy rounding + repair, from the lowest threshold whose set fits the budgets */
-    for (l = 0; l < L; l++) {
-        int level;
-        perfect[l] = 0;
-        for (level = 0; level < _TSENOR_LADDER && l < lanes; level++) {
-            const float *rc = G->rowcnt + level * m * L, *cc = G->colcnt + level * m * L;
-            int fits = 1, full = 1;
-            for (i = 0; i < m; i++) {
-                fits &= rc[i * L + l] <= (float)n && cc[i * L + l] <= (float)n;
-                full &= rc[i * L + l] == (float)n && cc[i * L + l] == (float)n;
-            }
-            if (fits) { perfect[l] = full; break; }
-        }
-        level_of[l] = level;
-        theta[l] = level < _TSENOR_LADDER ? ladder[level] : 2.0f;   /* 2: empty set */
-    }
-    _tsenor_select_above_kernel(G, mm, theta);
+    /* greedy rounding + repair from the preselection; perfect preselections are done */
     for (l = 0; l < lanes; l++) {
-        const int level = level_of[l];
-        if (perfect[l]) continue;
+        int perfect = 1;
+        for (i = 0; i < m; i++)
+            perfect &= G->rowcnt[i * L + l] == (float)n && G->colcnt[i * L + l] == (float)n;
+        if (perfect) continue;
         _tsenor_lane_extract(G->x, mm, l, t->plan);
         if (method == TSENOR_METHOD_TSENOR) _tsenor_lane_extract(G->a, mm, l, t->ablk);
         else memcpy(t->ablk, t->plan, (size_t)mm * sizeof(float));
         for (k = 0; k < mm; k++) t->sel[k] = t->plan[k] > theta[l];
         memcpy(t->sel0, t->sel, (size_t)mm);
         for (i = 0; i < m; i++) {
-            t->round.rc[i] = level < _TSENOR_LADDER ? (int)G->rowcnt[(level * m + i) * L + l] : 0;
-            t->round.cc[i] = level < _TSENOR_LADDER ? (int)G->colcnt[(level * m + i) * L + l] : 0;
+            t->round.rc[i] = (int)G->rowcnt[i * L + l];
+            t->round.cc[i] = (int)G->colcnt[i * L + l];
         }
         _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
         _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
