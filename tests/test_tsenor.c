@@ -634,7 +634,7 @@ static void test_misc_api(void)
         EXPECT(tsenor_status_string((tsenor_status)s) != NULL && tsenor_status_string((tsenor_status)s)[0],
                "status %d has no string", s);
     EXPECT(tsenor_status_string((tsenor_status)-7) != NULL, "unknown status string NULL");
-    EXPECT(strcmp(tsenor_version(), "0.1.0") == 0 || TSENOR_VERSION_MAJOR != 0 || TSENOR_VERSION_MINOR != 1,
+    EXPECT(strcmp(tsenor_version(), "0.2.0") == 0 || TSENOR_VERSION_MAJOR != 0 || TSENOR_VERSION_MINOR != 2,
            "version string %s", tsenor_version());
     EXPECT(tsenor_resolve_options(&o, &res) == TSENOR_OK && res.method == TSENOR_METHOD_TSENOR && res.iterations > 0 &&
                res.tau > 0.0f && res.local_search_steps > 0 && res.threads >= 1,
