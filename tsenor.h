@@ -1345,17 +1345,23 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         for (i = 0; i < m; i++)
             perfect &= G->rowcnt[i * L + l] == (float)n && G->colcnt[i * L + l] == (float)n;
         if (perfect) continue;
-        _tsenor_lane_extract(G->x, mm, l, t->plan);
+        for (k = 0; k < mm; k++) {          /* one pass: plan, preselection, its copy */
+            const float x = G->x[k * L + l];
+            const uint8_t in = x > theta[l];
+            t->plan[k] = x;
+            t->sel[k] = in;
+            t->sel0[k] = in;
+        }
         if (method == TSENOR_METHOD_TSENOR) _tsenor_lane_extract(G->a, mm, l, t->ablk);
-        else memcpy(t->ablk, t->plan, (size_t)mm * sizeof(float));
-        for (k = 0; k < mm; k++) t->sel[k] = t->plan[k] > theta[l];
-        memcpy(t->sel0, t->sel, (size_t)mm);
         for (i = 0; i < m; i++) {
             t->round.rc[i] = (int)G->rowcnt[i * L + l];
             t->round.cc[i] = (int)G->colcnt[i * L + l];
         }
-        _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
-        _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
+        {
+            const float *a = method == TSENOR_METHOD_TSENOR ? t->ablk : t->plan;   /* GREEDY: plan = a */
+            _tsenor_greedy(t->plan, a, m, n, t->sel, &t->round);
+            _tsenor_repair(a, m, n, t->sel, &t->round);
+        }
         for (k = 0; k < mm; k++)            /* write back what changed */
             if (t->sel[k] != t->sel0[k]) G->sel[k * L + l] = (float)t->sel[k];
     }
