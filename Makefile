@@ -15,7 +15,7 @@ BINARIES = $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
            $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
            $(BUILD)/test_tsenor_cxx
 
-.PHONY: all test demo tune bench bench-quick clean
+.PHONY: all test test-sanitize demo tune bench bench-quick clean
 
 all: $(BINARIES)
 
@@ -59,6 +59,14 @@ demo: $(BUILD)/demo
 
 tune: $(BUILD)/tune
 	./$(BUILD)/tune 256 2
+
+# the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (any finding fails)
+SANITIZE = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+$(BUILD)/test_tsenor_sanitize: $(TEST_SRC) | $(BUILD)
+	$(CC) $(STD) $(SANITIZE) $(WARN) -o $@ tests/test_tsenor.c $(LDLIBS)
+test-sanitize: $(BUILD)/test_tsenor_sanitize
+	@ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/test_tsenor_sanitize > $(BUILD)/sanitize.log 2>&1; rc=$$?; \
+	grep -vE '^  ' $(BUILD)/sanitize.log | tail -20; exit $$rc
 
 # speed lives here, never in the tests (bench/RESULTS.md has the numbers and the machine)
 bench: $(BUILD)/bench

@@ -200,6 +200,12 @@ TSENOR_DEF tsenor_status tsenor_resolve_options(const tsenor_options *opt, tseno
 
 #define _TSENOR_LANES 16          /* blocks solved side by side, one per vector lane  */
 #define _TSENOR_ALIGN 64
+/* a local array that vector loads and stores touch: vector access needs 64-byte alignment */
+#if defined(__GNUC__) || defined(__clang__)
+#define _TSENOR_ALIGNED_ARRAY(type, name, count) type name[count] __attribute__((aligned(_TSENOR_ALIGN)))
+#else
+#define _TSENOR_ALIGNED_ARRAY(type, name, count) type name[count]
+#endif
 
 /* ---------------------------------------------------------------------------------
    Defaults: every zero option becomes a measured default here, and only here.
@@ -550,7 +556,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_normalize_kernel(float *_TSENOR_RESTRICT a, i
     const int L = _TSENOR_LANES;
     _tsenor_vf mx = _TSENOR_VSET1(0.0f), div;
     int k, l;
-    float s[_TSENOR_LANES];
+    _TSENOR_ALIGNED_ARRAY(float, s, _TSENOR_LANES);
     for (k = 0; k < mm; k++) mx = _TSENOR_VMAX(mx, _TSENOR_VLOAD(a + k * L));
     _TSENOR_VSTORE(s, mx);
     for (l = 0; l < L; l++) {
@@ -614,7 +620,7 @@ _TSENOR_ALWAYS_INLINE int _tsenor_sweep(const _tsenor_lanes *g, int m, int n)
     const _tsenor_vf one = _TSENOR_VSET1(1.0f), vn = _TSENOR_VSET1((float)n);
     const _tsenor_vf tiny = _TSENOR_VSET1(1e-30f);
     _tsenor_vf hi = _TSENOR_VSET1(1.0f), lo = _TSENOR_VSET1(1.0f);
-    float hl[2 * _TSENOR_LANES];
+    _TSENOR_ALIGNED_ARRAY(float, hl, 2 * _TSENOR_LANES);
     int i, j, l;
     for (j = 0; j < m; j++) _TSENOR_VSTORE(colsum + j * L, _TSENOR_VSET1(0.0f));
     for (i = 0; i < m; i++) {
@@ -778,6 +784,12 @@ static void _tsenor_merge_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
    its own (insertion sort; merge sort for a crowded one). Same order as a full sort, a
    fraction of the work. */
 #define _TSENOR_BUCKETS 64
+static int _tsenor_bucket(float scaled)   /* 0 = highest; NaN (0 * inf) = lowest */
+{
+    const int b = scaled >= (float)(_TSENOR_BUCKETS - 1) ? _TSENOR_BUCKETS - 1 : scaled >= 0.0f ? (int)scaled : 0;
+    return _TSENOR_BUCKETS - 1 - b;
+}
+
 static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count, float vmax)
 {
     const float scale = vmax > 0.0f ? (float)_TSENOR_BUCKETS / vmax : 0.0f;
@@ -787,8 +799,7 @@ static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count, float vm
         const uint32_t bits = (uint32_t)(keys[k] >> 32);
         float v;
         memcpy(&v, &bits, sizeof v);
-        b = (int)(v * scale);
-        b = _TSENOR_BUCKETS - 1 - (b < _TSENOR_BUCKETS - 1 ? b : _TSENOR_BUCKETS - 1);   /* high first */
+        b = _tsenor_bucket(v * scale);
         start[b + 1]++;
     }
     for (b = 0; b < _TSENOR_BUCKETS; b++) start[b + 1] += start[b];
@@ -796,8 +807,7 @@ static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count, float vm
         const uint32_t bits = (uint32_t)(keys[k] >> 32);
         float v;
         memcpy(&v, &bits, sizeof v);
-        b = (int)(v * scale);
-        b = _TSENOR_BUCKETS - 1 - (b < _TSENOR_BUCKETS - 1 ? b : _TSENOR_BUCKETS - 1);
+        b = _tsenor_bucket(v * scale);
         tmp[start[b]++] = keys[k];   /* start[b] ends at the next bucket's start */
     }
     for (b = _TSENOR_BUCKETS - 1; b > 0; b--) start[b] = start[b - 1];
@@ -1047,7 +1057,8 @@ static void _tsenor_apply_swap(const _tsenor_lanes *g, int m, int l, int i, int 
 
 _TSENOR_ALWAYS_INLINE void _tsenor_local_search_group(const _tsenor_lanes *g, int m, int lanes, int steps)
 {
-    float gain[_TSENOR_LANES], pair[_TSENOR_LANES];
+    _TSENOR_ALIGNED_ARRAY(float, gain, _TSENOR_LANES);
+    _TSENOR_ALIGNED_ARRAY(float, pair, _TSENOR_LANES);
     int left[_TSENOR_LANES], l;
     for (l = 0; l < _TSENOR_LANES; l++) left[l] = l < lanes ? steps : 0;
     for (;;) {
@@ -1312,7 +1323,8 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     const size_t first = g * (size_t)L;
     const int lanes = P->blocks - first < (size_t)L ? (int)(P->blocks - first) : L;
     _tsenor_lanes *G = &t->lanes;
-    float block_max[_TSENOR_LANES], theta[_TSENOR_LANES];
+    _TSENOR_ALIGNED_ARRAY(float, block_max, _TSENOR_LANES);
+    _TSENOR_ALIGNED_ARRAY(float, theta, _TSENOR_LANES);
     int l, i, j, k;
 
     /* gather |w| of every lane's block; padding and unused lanes are zero */
