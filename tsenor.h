@@ -389,7 +389,7 @@ static int _tsenor_row_finite(const void *w, _tsenor_dtype dt, size_t at, size_t
 static int _tsenor_all_finite(const void *w, _tsenor_dtype dt, size_t rows, size_t cols,
                               size_t ld, int threads)
 {
-    long r, nrows = (long)rows;
+    ptrdiff_t r, nrows = (ptrdiff_t)rows;   /* not long: 32 bits on 64-bit Windows */
     int bad = 0;
     (void)threads;
 #ifdef _OPENMP
@@ -540,6 +540,7 @@ typedef struct _tsenor_lanes {        /* one group's arrays, 64-byte aligned    
     float *u, *v;                     /* m*L    row and column scalings                  */
     float *colsum;                    /* m*L                                             */
     float *rowcnt, *colcnt;           /* m*L    counts of the threshold preselection     */
+    float *sum_total, *sum_kept;      /* m*L    per-row (or per-group) sums for the report */
 } _tsenor_lanes;
 
 typedef struct _tsenor_schedule {
@@ -1216,7 +1217,7 @@ static size_t _tsenor_align_up(size_t v) { return (v + _TSENOR_ALIGN - 1) & ~(si
 static size_t _tsenor_thread_bytes(int m)
 {
     const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES;
-    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 7 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
+    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 9 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
            2 * _tsenor_align_up(mm * sizeof(float)) + _tsenor_align_up(mm * sizeof(double)) +
            2 * _tsenor_align_up(mm) + 2 * _tsenor_align_up(mm * sizeof(uint64_t)) +
            _tsenor_align_up(2 * (size_t)m * sizeof(float)) + 3 * _tsenor_align_up(2 * (size_t)m * sizeof(int)) +
@@ -1238,6 +1239,8 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
     _TSENOR_TAKE(float, t->lanes.colsum, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.rowcnt, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.colcnt, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.sum_total, (size_t)m * L);
+    _TSENOR_TAKE(float, t->lanes.sum_kept, (size_t)m * L);
     _TSENOR_TAKE(float, t->plan, mm);
     _TSENOR_TAKE(float, t->ablk, mm);
     _TSENOR_TAKE(double, t->aexact, mm);
@@ -1304,13 +1307,13 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_row_impl(const _tsenor_problem *P, size
             const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
             _tsenor_load_abs(P->w, P->dt, at + c0, len, v + l, L);
         }
-        _TSENOR_WITH_CONSTANT_M(m, _tsenor_rank_kernel(v, keep, M, n, t->lanes.colsum, t->lanes.u));
+        _TSENOR_WITH_CONSTANT_M(m, _tsenor_rank_kernel(v, keep, M, n, t->lanes.sum_total, t->lanes.sum_kept));
         for (l = 0; l < lanes; l++) {
             const size_t c0 = (g0 + (size_t)l) * (size_t)m;
             const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
             for (j = 0; j < len; j++) out[c0 + (size_t)j] = (uint8_t)(keep[j * L + l] > 0.5f);
-            t->total += (double)t->lanes.colsum[l];
-            t->kept += (double)t->lanes.u[l];
+            t->total += (double)t->lanes.sum_total[l];
+            t->kept += (double)t->lanes.sum_kept[l];
         }
     }
 }
@@ -1399,7 +1402,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
 
     /* write the masks; report sums in double from a * block max (within a float ulp of |w|).
        Zero padding adds nothing, so whole rows can be summed. */
-    _tsenor_row_sums_kernel(G, m, G->colsum, G->u);
+    _tsenor_row_sums_kernel(G, m, G->sum_total, G->sum_kept);
     for (l = 0; l < lanes; l++) {
         const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
         const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
@@ -1409,8 +1412,8 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
             uint8_t *out = P->mask + (r0 + (size_t)i) * P->mask_ld + c0;
             const float *sl = G->sel + (size_t)i * m * L + l;
             for (j = 0; j < hc; j++) out[j] = (uint8_t)(sl[j * L] > 0.5f);
-            total += (double)G->colsum[i * L + l];
-            kept += (double)G->u[i * L + l];
+            total += (double)G->sum_total[i * L + l];
+            kept += (double)G->sum_kept[i * L + l];
         }
         t->kept += kept * (double)block_max[l];
         t->total += total * (double)block_max[l];
@@ -1533,7 +1536,7 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
 #pragma omp parallel num_threads(T)
 #endif
         {
-            long u, nunits = (long)units;
+            ptrdiff_t u, nunits = (ptrdiff_t)units;
 #ifdef _OPENMP
             _tsenor_thread *me = &ts[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
