@@ -747,11 +747,15 @@ _TSENOR_ALWAYS_INLINE void _tsenor_fit_threshold_kernel(const _tsenor_lanes *g, 
    block. Greedy in descending plan order, then repair of what greedy left short by
    augmenting paths, then best-improvement 2x2 swaps.
    --------------------------------------------------------------------------------- */
+#define _TSENOR_BUCKETS 64          /* value buckets of the greedy order */
+
 typedef struct _tsenor_round_scratch {
     uint64_t *keys, *keys_tmp;    /* m*m sort keys                                    */
     float *gain;                  /* 2m path gains (repair)                            */
     int *pred, *queue, *layer;    /* 2m each                                           */
     int rc[TSENOR_MAX_M], cc[TSENOR_MAX_M];
+    int dr[TSENOR_MAX_M], dc[TSENOR_MAX_M];   /* per-bucket counts, kept at zero between uses */
+    int start[_TSENOR_BUCKETS + 1];
 } _tsenor_round_scratch;
 
 /* Sorts keys descending (stable). Bottom-up merge sort: deterministic, O(k log k). */
@@ -779,29 +783,32 @@ static void _tsenor_merge_sort_desc(uint64_t *keys, uint64_t *tmp, int count)
     if (src != keys) memcpy(keys, src, (size_t)count * sizeof *keys);
 }
 
-/* Sorts keys descending. The top 32 bits of a key are the bits of a non-negative float
-   (plan or normalised |w|) at most vmax: a counting pass puts the keys in 64 buckets of
-   [0, vmax] by that value, which is monotone in the key, then each bucket is sorted on
-   its own (insertion sort; merge sort for a crowded one). Same order as a full sort, a
-   fraction of the work. */
-#define _TSENOR_BUCKETS 64
+/* Puts keys into 64 buckets of [0, vmax] by the float in their top 32 bits (plan or
+   normalised |w|), highest bucket first: dst receives the keys bucket by bucket, start[b]
+   the offset of bucket b (start[64] = count). Monotone in the key, so bucket order is
+   key order. */
 static int _tsenor_bucket(float scaled)   /* 0 = highest; NaN (0 * inf) = lowest */
 {
     const int b = scaled >= (float)(_TSENOR_BUCKETS - 1) ? _TSENOR_BUCKETS - 1 : scaled >= 0.0f ? (int)scaled : 0;
     return _TSENOR_BUCKETS - 1 - b;
 }
 
-static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count, float vmax)
+static void _tsenor_bucket_keys(const uint64_t *keys, uint64_t *dst, int count, float vmax, int *start)
 {
     const float scale = vmax > 0.0f ? (float)_TSENOR_BUCKETS / vmax : 0.0f;
-    int start[_TSENOR_BUCKETS + 1], k, b;
-    memset(start, 0, sizeof start);
+    int k, b;
+    if (count <= 24) {   /* a few keys: one bucket, bookkeeping would cost more */
+        memcpy(dst, keys, (size_t)count * sizeof *keys);
+        start[0] = 0;
+        for (b = 1; b <= _TSENOR_BUCKETS; b++) start[b] = count;
+        return;
+    }
+    for (b = 0; b <= _TSENOR_BUCKETS; b++) start[b] = 0;
     for (k = 0; k < count; k++) {
         const uint32_t bits = (uint32_t)(keys[k] >> 32);
         float v;
         memcpy(&v, &bits, sizeof v);
-        b = _tsenor_bucket(v * scale);
-        start[b + 1]++;
+        start[_tsenor_bucket(v * scale) + 1]++;
     }
     for (b = 0; b < _TSENOR_BUCKETS; b++) start[b + 1] += start[b];
     for (k = 0; k < count; k++) {
@@ -809,25 +816,25 @@ static void _tsenor_sort_desc(uint64_t *keys, uint64_t *tmp, int count, float vm
         float v;
         memcpy(&v, &bits, sizeof v);
         b = _tsenor_bucket(v * scale);
-        tmp[start[b]++] = keys[k];   /* start[b] ends at the next bucket's start */
+        dst[start[b]++] = keys[k];   /* start[b] ends at the next bucket's start */
     }
     for (b = _TSENOR_BUCKETS - 1; b > 0; b--) start[b] = start[b - 1];
     start[0] = 0;
-    for (b = 0; b < _TSENOR_BUCKETS; b++) {
-        uint64_t *q = tmp + start[b];
-        const int len = start[b + 1] - start[b];
-        if (len > 24) {
-            _tsenor_merge_sort_desc(q, keys + start[b], len);   /* keys[] is free scratch here */
-        } else {
-            int i, j;
-            for (i = 1; i < len; i++) {
-                const uint64_t x = q[i];
-                for (j = i; j > 0 && q[j - 1] < x; j--) q[j] = q[j - 1];
-                q[j] = x;
-            }
-        }
+}
+
+/* Sorts a short run of keys descending: insertion sort, merge sort when crowded. */
+static void _tsenor_sort_run_desc(uint64_t *q, uint64_t *tmp, int len)
+{
+    int i, j;
+    if (len > 24) {
+        _tsenor_merge_sort_desc(q, tmp, len);
+        return;
     }
-    memcpy(keys, tmp, (size_t)count * sizeof *keys);
+    for (i = 1; i < len; i++) {
+        const uint64_t x = q[i];
+        for (j = i; j > 0 && q[j - 1] < x; j--) q[j] = q[j - 1];
+        q[j] = x;
+    }
 }
 
 static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
@@ -845,9 +852,8 @@ static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
 static void _tsenor_greedy(const float *primary, const float *secondary, int m, int n,
                            uint8_t *sel, _tsenor_round_scratch *s)
 {
-    int i, j, k, count = 0, taken = 0;
+    int i, j, k, b, count = 0;
     float vmax = 0.0f;
-    for (i = 0; i < m; i++) taken += s->rc[i];
     /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~(i*64 + j):
        ties resolve to the lower index; no division to decode. */
     for (i = 0; i < m; i++) {
@@ -863,16 +869,46 @@ static void _tsenor_greedy(const float *primary, const float *secondary, int m, 
             count += take;
         }
     }
-    _tsenor_sort_desc(s->keys, s->keys_tmp, count, vmax);
-    for (k = 0; k < count && taken < m * n; k++) {
-        const int code = 4095 - (int)(s->keys[k] & 4095u);
-        i = code >> 6;
-        j = code & 63;
-        if (s->rc[i] < n && s->cc[j] < n) {
-            sel[i * m + j] = 1;
-            s->rc[i]++;
-            s->cc[j]++;
-            taken++;
+    /* bucket by bucket, from the top: drop what lands in a full row or column (greedy
+       refuses it), take a bucket whole when the rest of it fits the budgets (greedy
+       takes all of it, in whatever order), and sort only the buckets that do not fit */
+    _tsenor_bucket_keys(s->keys, s->keys_tmp, count, vmax, s->start);
+    for (b = 0; b < _TSENOR_BUCKETS; b++) {
+        uint64_t *q = s->keys_tmp + s->start[b];
+        const int len = s->start[b + 1] - s->start[b];
+        int live = 0, fits = 1;
+        for (k = 0; k < len; k++) {
+            const int code = 4095 - (int)(q[k] & 4095u);
+            q[live] = q[k];
+            live += s->rc[code >> 6] < n && s->cc[code & 63] < n;
+        }
+        if (!live) continue;
+        for (k = 0; k < live; k++) {
+            const int code = 4095 - (int)(q[k] & 4095u);
+            s->dr[code >> 6]++;
+            s->dc[code & 63]++;
+        }
+        for (k = 0; k < live; k++) {
+            const int code = 4095 - (int)(q[k] & 4095u);
+            i = code >> 6;
+            j = code & 63;
+            fits &= s->rc[i] + s->dr[i] <= n && s->cc[j] + s->dc[j] <= n;
+        }
+        for (k = 0; k < live; k++) {
+            const int code = 4095 - (int)(q[k] & 4095u);
+            s->dr[code >> 6] = 0;
+            s->dc[code & 63] = 0;
+        }
+        if (!fits) _tsenor_sort_run_desc(q, s->keys + s->start[b], live);   /* keys[] is free now */
+        for (k = 0; k < live; k++) {
+            const int code = 4095 - (int)(q[k] & 4095u);
+            i = code >> 6;
+            j = code & 63;
+            if (s->rc[i] < n && s->cc[j] < n) {
+                sel[i * m + j] = 1;
+                s->rc[i]++;
+                s->cc[j]++;
+            }
         }
     }
 }
@@ -1256,6 +1292,8 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
     _TSENOR_TAKE(int, t->exact.pred, 2 * (size_t)m);
     _TSENOR_TAKE(int, t->exact.stamp, 2 * (size_t)m);
 #undef _TSENOR_TAKE
+    memset(t->round.dr, 0, sizeof t->round.dr);
+    memset(t->round.dc, 0, sizeof t->round.dc);
     t->kept = t->total = 0.0;
 }
 

@@ -188,11 +188,10 @@ static void test_exact_certificate(void)
                 if (ad[k] > amax) amax = ad[k];
             }
             for (k = 0; k < mm; k++) af[k] = (float)(ad[k] / amax);
+            memset(&rs, 0, sizeof rs);
             rs.keys = keys; rs.keys_tmp = tmp; rs.gain = gainbuf; rs.pred = pred; rs.queue = queue; rs.layer = layer;
             es.dist = dist; es.pred = epred; es.stamp = stamp;
             memset(sel, 0, mm);
-            memset(rs.rc, 0, sizeof rs.rc);   /* empty preselection */
-            memset(rs.cc, 0, sizeof rs.cc);
             _tsenor_greedy(af, af, m, n, sel, &rs);
             _tsenor_repair(af, m, n, sel, &rs);
             _tsenor_exact_improve(ad, m, sel, &es, u, v);
