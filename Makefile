@@ -50,7 +50,12 @@ CROSS_ARM64 ?= aarch64-linux-gnu-gcc
 $(BUILD)/test_tsenor_arm64: $(TEST_SRC) | $(BUILD)
 	$(CROSS_ARM64) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ tests/test_tsenor.c $(LDLIBS)
 
-test: all
+# TSENOR_STATIC: every function static; must stay warning-free when only some are called
+$(BUILD)/static_build.o: $(HEADER) | $(BUILD)
+	printf '#define TSENOR_STATIC\n#define TSENOR_IMPLEMENTATION\n#include "tsenor.h"\nint main(void){return 0;}\n' > $(BUILD)/static_build.c
+	$(CC) $(STD) $(CFLAGS) $(WARN) -Werror $(OPENMP) -I. -c $(BUILD)/static_build.c -o $@
+
+test: all $(BUILD)/static_build.o
 	@if command -v $(CROSS_ARM64) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/test_tsenor_arm64; fi
 	sh tests/run.sh $(BUILD)
 

@@ -58,7 +58,11 @@
 
 #ifndef TSENOR_DEF
 #ifdef TSENOR_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define TSENOR_DEF static __attribute__((unused))   /* a static build may call only some */
+#else
 #define TSENOR_DEF static
+#endif
 #else
 #define TSENOR_DEF extern
 #endif
