@@ -433,6 +433,15 @@ typedef int32_t _tsenor_vi __attribute__((vector_size(4 * _TSENOR_LANES), aligne
 #define _TSENOR_VMIN(a, b) _TSENOR_VSELECT(_TSENOR_VLT_MASK(a, b), a, b)
 #define _TSENOR_VMAX(a, b) _TSENOR_VSELECT(_TSENOR_VLT_MASK(b, a), a, b)
 #define _TSENOR_VBLEND_GT(x, y, a, b) _TSENOR_VSELECT(_TSENOR_VLT_MASK(y, x), a, b)   /* x > y ? a : b */
+/* _TSENOR_LANES bytes (16-byte aligned) widened to floats */
+#if defined(__clang__) || __GNUC__ >= 9
+typedef uint8_t _tsenor_vu8 __attribute__((vector_size(_TSENOR_LANES), aligned(16)));
+#define _TSENOR_VLOAD_U8(p) __builtin_convertvector(*(const _tsenor_vu8 *)(const void *)(p), _tsenor_vf)
+#else
+#define _TSENOR_VLOAD_U8(p) _tsenor_vload_u8(p)
+static inline _tsenor_vf _tsenor_vload_u8(const uint8_t *p)
+{ _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r[l] = (float)p[l]; return r; }
+#endif
 
 /* e^x for x in [-87, 69] (callers clamp): Cody-Waite reduction x = k ln2 + f, then a
    degree-6 Taylor polynomial on |f| <= ln2/2 (relative error < 2e-7); 2^k is built in
@@ -492,6 +501,8 @@ static inline _tsenor_vf _tsenor_vblend_gt_s(_tsenor_vf x, _tsenor_vf y, _tsenor
 { _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = x.v[l] > y.v[l] ? a.v[l] : b.v[l]; return r; }
 static inline _tsenor_vf _tsenor_vset1_s(float s)
 { _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = s; return r; }
+static inline _tsenor_vf _tsenor_vload_u8_s(const uint8_t *p)
+{ _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = (float)p[l]; return r; }
 #define _TSENOR_VDECLARE_ZERO enum { _tsenor_vzero_unused = 0 }
 #define _TSENOR_VLOAD(p) (*(const _tsenor_vf *)(const void *)(p))
 #define _TSENOR_VSTORE(p, x) (*(_tsenor_vf *)(void *)(p) = (x))
@@ -503,6 +514,7 @@ static inline _tsenor_vf _tsenor_vset1_s(float s)
 #define _TSENOR_VMIN _tsenor_vmin_s
 #define _TSENOR_VMAX _tsenor_vmax_s
 #define _TSENOR_VBLEND_GT _tsenor_vblend_gt_s
+#define _TSENOR_VLOAD_U8 _tsenor_vload_u8_s
 #define _TSENOR_VEXP(out, x) ((out) = _tsenor_vexp_s(x))
 #define _TSENOR_VLOG(out, x) ((out) = _tsenor_vlog_s(x))
 #endif
@@ -950,6 +962,50 @@ static int _tsenor_repair_swap(const float *a, int m, uint8_t *sel, int i, int j
     return 1;
 }
 
+/* The same search with the l loop in vectors, for m a multiple of the vector width:
+   per lane l the best k (strict >, so the lowest k on ties), then the best lane with
+   ties to the lowest (k, l), which is the scalar search's order. Invalid candidates
+   get -8 (valid gains lie in [-1, 2]). */
+_TSENOR_ALWAYS_INLINE int _tsenor_repair_swap_wide(const float *a, int m, uint8_t *sel, int i, int j)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES, chunks = m / L;
+    const _tsenor_vf half = _TSENOR_VSET1(0.5f), invalid = _TSENOR_VSET1(-8.0f);
+    _TSENOR_ALIGNED_ARRAY(float, best, TSENOR_MAX_M);
+    _TSENOR_ALIGNED_ARRAY(float, best_k, TSENOR_MAX_M);
+    _TSENOR_ALIGNED_ARRAY(float, row_i, TSENOR_MAX_M);
+    float top = -4.0f;
+    int k, c, l, bk = -1, bl = -1;
+    for (c = 0; c < chunks; c++) {   /* a[i][l] where (i,l) is free to add, else invalid */
+        const _tsenor_vf si = _TSENOR_VLOAD_U8(sel + i * m + c * L);
+        _TSENOR_VSTORE(row_i + c * L, _TSENOR_VBLEND_GT(si, half, invalid, _TSENOR_VLOAD(a + i * m + c * L)));
+        _TSENOR_VSTORE(best + c * L, invalid);
+        _TSENOR_VSTORE(best_k + c * L, _TSENOR_VSET1(-1.0f));
+    }
+    for (k = 0; k < m; k++) {
+        const float *ak = a + k * m;
+        const _tsenor_vf akj = _TSENOR_VSET1(ak[j]), kf = _TSENOR_VSET1((float)k);
+        if (sel[k * m + j]) continue;
+        for (c = 0; c < chunks; c++) {
+            const _tsenor_vf sk = _TSENOR_VLOAD_U8(sel + k * m + c * L);
+            const _tsenor_vf g = _TSENOR_VBLEND_GT(sk, half, _TSENOR_VSUB(_TSENOR_VADD(_TSENOR_VLOAD(row_i + c * L), akj),
+                                                                          _TSENOR_VLOAD(ak + c * L)), invalid);
+            const _tsenor_vf b = _TSENOR_VLOAD(best + c * L);
+            _TSENOR_VSTORE(best_k + c * L, _TSENOR_VBLEND_GT(g, b, kf, _TSENOR_VLOAD(best_k + c * L)));
+            _TSENOR_VSTORE(best + c * L, _TSENOR_VMAX(b, g));
+        }
+    }
+    for (l = 0; l < m; l++) {
+        const int kl = (int)best_k[l];
+        if (best[l] > top || (best[l] == top && kl < bk)) { top = best[l]; bk = kl; bl = l; }
+    }
+    if (bk < 0) return 0;
+    sel[i * m + bl] = 1;
+    sel[bk * m + j] = 1;
+    sel[bk * m + bl] = 0;
+    return 1;
+}
+
 static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_round_scratch *s)
 {
     int *pred = s->pred, *layer = s->layer, *queue = s->queue;
@@ -961,7 +1017,8 @@ static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_r
         /* after greedy every short row and short column already share an entry, so the
            path is almost always add-add-remove: try that first, on the first short pair */
         for (c = 0; c < m; c++) if (s->cc[c] < n) break;
-        if (c < m && sel[v * m + c] && _tsenor_repair_swap(a, m, sel, v, c)) {
+        if (c < m && sel[v * m + c] &&
+            (m % _TSENOR_LANES == 0 ? _tsenor_repair_swap_wide(a, m, sel, v, c) : _tsenor_repair_swap(a, m, sel, v, c))) {
             s->rc[v]++;
             s->cc[c]++;
             continue;
@@ -1019,6 +1076,90 @@ _TSENOR_ALWAYS_INLINE void _tsenor_select_above_kernel(const _tsenor_lanes *g, i
     int k;
     for (k = 0; k < mm; k++)
         _TSENOR_VSTORE(g->sel + k * L, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(g->x + k * L), th, one, zero));
+}
+
+/* Greedy in rounds, 16 blocks at a time. An entry that is live (not selected, its row
+   and column below n) and the largest live entry of both its row and its column is
+   taken by greedy whatever the order of the others: nothing live ranks above it in its
+   row or column. So each round takes all such entries at once. Ties: all live entries
+   equal to a row's (column's) maximum are taken together or not at all, so that no tie
+   order matters. Dead and taken entries of x are set to -1 (x >= 0 is live). Stops when
+   a round takes nothing in any lane; what is left (ties that do not fit, blocks with
+   nothing live) goes to the scalar greedy. Uses alpha, beta, u and v as scratch. */
+_TSENOR_ALWAYS_INLINE void _tsenor_greedy_rounds_kernel(const _tsenor_lanes *g, int m, int n)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    float *_TSENOR_RESTRICT x = g->x;
+    float *_TSENOR_RESTRICT sel = g->sel;
+    float *_TSENOR_RESTRICT row_max = g->alpha, *_TSENOR_RESTRICT col_cap = g->u;
+    float *_TSENOR_RESTRICT col_max = g->beta, *_TSENOR_RESTRICT col_tie = g->v;
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), dead = _TSENOR_VSET1(-1.0f),
+                     above = _TSENOR_VSET1(2.0f), half = _TSENOR_VSET1(0.5f), vn = _TSENOR_VSET1((float)n);
+    int i, j, k, round;
+    for (k = 0; k < m * m; k++) {   /* the preselection is taken */
+        const _tsenor_vf v = _TSENOR_VLOAD(x + k * L);
+        _TSENOR_VSTORE(x + k * L, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(sel + k * L), half, dead, v));
+    }
+    for (round = 0; round < m * n + 1; round++) {
+        _tsenor_vf progress = zero;
+        /* pass 1: kill what is in a full row or column (min with -1); per row and column
+           the live maximum and how many entries equal it */
+        for (j = 0; j < m; j++) {
+            /* +2 (no cap) while the column has room, -1 once it is full */
+            _TSENOR_VSTORE(col_cap + j * L, _TSENOR_VBLEND_GT(_TSENOR_VSUB(vn, _TSENOR_VLOAD(g->colcnt + j * L)), half, above, dead));
+            _TSENOR_VSTORE(col_max + j * L, dead);
+            _TSENOR_VSTORE(col_tie + j * L, zero);
+        }
+        for (i = 0; i < m; i++) {
+            const _tsenor_vf row_room = _TSENOR_VSUB(vn, _TSENOR_VLOAD(g->rowcnt + i * L));
+            const _tsenor_vf row_cap = _TSENOR_VBLEND_GT(row_room, half, above, dead);
+            _tsenor_vf rmax = dead, rtie = zero;
+            for (j = 0; j < m; j++) {
+                const int kk = (i * m + j) * L;
+                const _tsenor_vf v = _TSENOR_VMIN(_TSENOR_VLOAD(x + kk), _TSENOR_VMIN(row_cap, _TSENOR_VLOAD(col_cap + j * L)));
+                const _tsenor_vf cmax = _TSENOR_VLOAD(col_max + j * L), ctie = _TSENOR_VLOAD(col_tie + j * L);
+                _TSENOR_VSTORE(x + kk, v);
+                /* running maximum and its multiplicity: reset on a new maximum, count on equal */
+                rtie = _TSENOR_VBLEND_GT(v, rmax, one, _TSENOR_VBLEND_GT(rmax, v, rtie, _TSENOR_VADD(rtie, one)));
+                rmax = _TSENOR_VMAX(rmax, v);
+                _TSENOR_VSTORE(col_tie + j * L, _TSENOR_VBLEND_GT(v, cmax, one, _TSENOR_VBLEND_GT(cmax, v, ctie, _TSENOR_VADD(ctie, one))));
+                _TSENOR_VSTORE(col_max + j * L, _TSENOR_VMAX(cmax, v));
+            }
+            /* a row whose tie does not fit its room, or with nothing live, takes nothing */
+            rmax = _TSENOR_VBLEND_GT(rtie, row_room, above, rmax);
+            _TSENOR_VSTORE(row_max + i * L, _TSENOR_VBLEND_GT(zero, rmax, above, rmax));
+        }
+        for (j = 0; j < m; j++) {
+            const _tsenor_vf col_room = _TSENOR_VSUB(vn, _TSENOR_VLOAD(g->colcnt + j * L));
+            const _tsenor_vf cmax = _TSENOR_VBLEND_GT(_TSENOR_VLOAD(col_tie + j * L), col_room, above,
+                                                      _TSENOR_VLOAD(col_max + j * L));
+            _TSENOR_VSTORE(col_max + j * L, _TSENOR_VBLEND_GT(zero, cmax, above, cmax));
+        }
+        /* pass 2: take the entries that are both maxima (and mark them taken: -1) */
+        for (i = 0; i < m; i++) {
+            const _tsenor_vf rmax = _TSENOR_VLOAD(row_max + i * L);
+            _tsenor_vf taken = zero;
+            for (j = 0; j < m; j++) {
+                const int kk = (i * m + j) * L;
+                const _tsenor_vf v = _TSENOR_VLOAD(x + kk);
+                const _tsenor_vf take = _TSENOR_VBLEND_GT(_TSENOR_VMAX(rmax, _TSENOR_VLOAD(col_max + j * L)), v, zero, one);
+                _TSENOR_VSTORE(x + kk, _TSENOR_VBLEND_GT(take, half, dead, v));
+                _TSENOR_VSTORE(sel + kk, _TSENOR_VADD(_TSENOR_VLOAD(sel + kk), take));
+                _TSENOR_VSTORE(g->colcnt + j * L, _TSENOR_VADD(_TSENOR_VLOAD(g->colcnt + j * L), take));
+                taken = _TSENOR_VADD(taken, take);
+            }
+            _TSENOR_VSTORE(g->rowcnt + i * L, _TSENOR_VADD(_TSENOR_VLOAD(g->rowcnt + i * L), taken));
+            progress = _TSENOR_VADD(progress, taken);
+        }
+        {
+            _TSENOR_ALIGNED_ARRAY(float, p, _TSENOR_LANES);
+            int l, any = 0;
+            _TSENOR_VSTORE(p, progress);
+            for (l = 0; l < L; l++) any |= p[l] > 0.0f;
+            if (!any) break;
+        }
+    }
 }
 
 /* Per row of every lane: sum of a and sum of a over the selection (m terms in float;
@@ -1302,12 +1443,6 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
 }
 
 /* Moves one lane's block between the lanes layout and a contiguous m*m array. */
-static void _tsenor_lane_extract(const float *lanes_arr, int mm, int l, float *dst)
-{
-    int k;
-    for (k = 0; k < mm; k++) dst[k] = lanes_arr[k * _TSENOR_LANES + l];
-}
-
 static void _tsenor_lane_sel_get(const float *sel, int mm, int l, uint8_t *dst)
 {
     int k;
@@ -1394,7 +1529,8 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     } else {
         memcpy(G->x, G->a, (size_t)mm * L * sizeof(float));
     }
-    _TSENOR_WITH_CONSTANT_M(m, (_tsenor_fit_threshold_kernel(G, M, n, theta), _tsenor_select_above_kernel(G, M * M, theta)));
+    _TSENOR_WITH_CONSTANT_M(m, (_tsenor_fit_threshold_kernel(G, M, n, theta), _tsenor_select_above_kernel(G, M * M, theta),
+                                _tsenor_greedy_rounds_kernel(G, M, n)));
 
     /* greedy rounding + repair from the preselection; perfect preselections are done */
     for (l = 0; l < lanes; l++) {
@@ -1402,23 +1538,19 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         for (i = 0; i < m; i++)
             perfect &= G->rowcnt[i * L + l] == (float)n && G->colcnt[i * L + l] == (float)n;
         if (perfect) continue;
-        for (k = 0; k < mm; k++) {          /* one pass: plan, preselection, its copy */
-            const float x = G->x[k * L + l];
-            const uint8_t in = x > theta[l];
-            t->plan[k] = x;
+        for (k = 0; k < mm; k++) {          /* one pass: plan (-1 where not live), selection, its copy */
+            const uint8_t in = G->sel[k * L + l] > 0.5f;
+            t->plan[k] = G->x[k * L + l];
+            t->ablk[k] = G->a[k * L + l];
             t->sel[k] = in;
             t->sel0[k] = in;
         }
-        if (method == TSENOR_METHOD_TSENOR) _tsenor_lane_extract(G->a, mm, l, t->ablk);
         for (i = 0; i < m; i++) {
             t->round.rc[i] = (int)G->rowcnt[i * L + l];
             t->round.cc[i] = (int)G->colcnt[i * L + l];
         }
-        {
-            const float *a = method == TSENOR_METHOD_TSENOR ? t->ablk : t->plan;   /* GREEDY: plan = a */
-            _tsenor_greedy(t->plan, a, m, n, t->sel, &t->round);
-            _tsenor_repair(a, m, n, t->sel, &t->round);
-        }
+        _tsenor_greedy(t->plan, t->ablk, m, n, t->sel, &t->round);
+        _tsenor_repair(t->ablk, m, n, t->sel, &t->round);
         for (k = 0; k < mm; k++)            /* write back what changed */
             if (t->sel[k] != t->sel0[k]) G->sel[k * L + l] = (float)t->sel[k];
     }

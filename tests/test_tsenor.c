@@ -221,6 +221,110 @@ static void test_exact_certificate(void)
     }
 }
 
+/* GREEDY is defined by its order: every entry by |w| / block max descending, ties to
+   the lower index (row-major in the zero-padded block), taken while its row and column
+   keep fewer than n; then the library's repair. The library gets there by threshold
+   preselection and rounds of simultaneous picks in vector lanes; this checks that the
+   masks are the same as the plain sorted greedy's, ties included. */
+static const float *g_sort_keys;
+static int cmp_greedy_order(const void *pa, const void *pb)
+{
+    const int a = *(const int *)pa, b = *(const int *)pb;
+    if (g_sort_keys[a] != g_sort_keys[b]) return g_sort_keys[a] > g_sort_keys[b] ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+static void *aligned64(void *raw) { return (void *)(((uintptr_t)raw + 63) & ~(uintptr_t)63); }
+
+static void test_greedy_matches_sorted_reference(void)
+{
+    static const int pats[][2] = {{2, 4}, {4, 8}, {8, 16}, {3, 5}, {16, 32}, {5, 24}, {32, 64}, {7, 48}};
+    size_t p;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1], mm = m * m;
+        const size_t rows = (size_t)(5 * m + 3), cols = (size_t)(4 * m + 1), bc = (cols + m - 1) / m;
+        int d;
+        for (d = 0; d < 4; d++) {   /* Gaussian, t3, outliers, and small integers (many ties) */
+            float *w = (float *)xmalloc(rows * cols * sizeof(float));
+            uint8_t *mask = (uint8_t *)xmalloc(rows * cols);
+            void *raw_a = xmalloc(mm * sizeof(float) + 64), *raw_s = xmalloc((size_t)mm + 64);
+            float *af = (float *)aligned64(raw_a);
+            uint8_t *sel = (uint8_t *)aligned64(raw_s);
+            int *order = (int *)xmalloc(mm * sizeof(int));
+            uint64_t *keys = (uint64_t *)xmalloc(mm * sizeof(uint64_t)), *tmp = (uint64_t *)xmalloc(mm * sizeof(uint64_t));
+            float gainbuf[2 * TSENOR_MAX_M];
+            int pred[2 * TSENOR_MAX_M], queue[2 * TSENOR_MAX_M], layer[2 * TSENOR_MAX_M];
+            tsenor_options o = make_opt(n, m, TSENOR_METHOD_GREEDY);
+            size_t b, k, mismatched = 0;
+            wl_fill(w, rows, cols, cols, (wl_dist)(d % WL_DIST_COUNT), 100 + (uint64_t)d);
+            if (d == 3)
+                for (k = 0; k < rows * cols; k++) w[k] = (float)floor(fabs(w[k]) * 2.0);
+            EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, NULL) == TSENOR_OK, "greedy failed");
+            for (b = 0; b < ((rows + m - 1) / m) * bc; b++) {
+                const size_t r0 = (b / bc) * m, c0 = (b % bc) * m;
+                _tsenor_round_scratch rs;
+                float amax = 0.0f;
+                int i, j, q;
+                memset(&rs, 0, sizeof rs);
+                rs.keys = keys; rs.keys_tmp = tmp; rs.gain = gainbuf; rs.pred = pred; rs.queue = queue; rs.layer = layer;
+                for (i = 0; i < m; i++)
+                    for (j = 0; j < m; j++) {
+                        const int in = r0 + i < rows && c0 + j < cols;
+                        af[i * m + j] = in ? fabsf(w[(r0 + i) * cols + c0 + j]) : 0.0f;
+                        if (af[i * m + j] > amax) amax = af[i * m + j];
+                    }
+                for (q = 0; q < mm; q++) { af[q] = amax > 0.0f ? af[q] / amax : 0.0f; order[q] = q; sel[q] = 0; }
+                g_sort_keys = af;
+                qsort(order, (size_t)mm, sizeof *order, cmp_greedy_order);
+                for (q = 0; q < mm; q++) {
+                    i = order[q] / m;
+                    j = order[q] % m;
+                    if (rs.rc[i] < n && rs.cc[j] < n) { sel[order[q]] = 1; rs.rc[i]++; rs.cc[j]++; }
+                }
+                _tsenor_repair(af, m, n, sel, &rs);
+                for (i = 0; i < m && r0 + i < rows; i++)
+                    for (j = 0; j < m && c0 + j < cols; j++)
+                        mismatched += mask[(r0 + i) * cols + c0 + j] != sel[i * m + j];
+            }
+            EXPECT(mismatched == 0, "greedy %d:%d dist %d: %zu entries differ from the sorted greedy", n, m, d, mismatched);
+            free(w); free(mask); free(raw_a); free(raw_s); free(order); free(keys); free(tmp);
+        }
+    }
+}
+
+/* The vectorised add-add-remove search picks the same swap as the scalar one. */
+static void test_repair_swap_wide_matches_scalar(void)
+{
+    static const int ms[] = {16, 32, 48, 64};
+    void *raw_a = xmalloc(64 * 64 * sizeof(float) + 64), *raw_s = xmalloc(2 * 64 * 64 + 128);
+    float *af = (float *)aligned64(raw_a);
+    uint8_t *s1 = (uint8_t *)aligned64(raw_s), *s2 = s1 + 64 * 64;
+    wl_rng r;
+    size_t p;
+    int t, differ = 0, found = 0, trials = 0;
+    r.s = 11;
+    for (p = 0; p < sizeof ms / sizeof *ms; p++) {
+        const int m = ms[p], mm = m * m;
+        for (t = 0; t < 200; t++) {
+            const int i = (int)(wl_next(&r) % (uint64_t)m), j = (int)(wl_next(&r) % (uint64_t)m);
+            const uint64_t density = 1 + wl_next(&r) % 7;   /* selections from 1/8 to 7/8 full */
+            int k, g1, g2;
+            for (k = 0; k < mm; k++) {
+                af[k] = t % 3 == 0 ? (float)(wl_next(&r) % 4) / 3.0f : (float)wl_uniform(&r);   /* ties too */
+                s1[k] = s2[k] = (uint8_t)(wl_next(&r) % 8 < density);
+            }
+            g1 = _tsenor_repair_swap(af, m, s1, i, j);
+            g2 = _tsenor_repair_swap_wide(af, m, s2, i, j);
+            differ += g1 != g2 || memcmp(s1, s2, (size_t)mm) != 0;
+            found += g1;
+            trials++;
+        }
+    }
+    EXPECT(differ == 0, "wide repair swap differs from scalar in %d of %d cases", differ, trials);
+    EXPECT(found > trials / 2, "repair swap test: only %d of %d cases had a swap (weak test)", found, trials);
+    free(raw_a); free(raw_s);
+}
+
 /* The quality bar of the issue: on Gaussian, Student-t(3) and outlier-column matrices,
    TSENOR within 0.5% of EXACT (whole matrix and mean over blocks), no block over 5%,
    TSENOR better than GREEDY, every mask valid. */
@@ -670,6 +774,8 @@ int main(void)
     test_pattern_count_2_4();
     test_exact_vs_brute_force();
     test_exact_certificate();
+    test_greedy_matches_sorted_reference();
+    test_repair_swap_wide_matches_scalar();
     test_check();
     test_misc_api();
     test_rowwise_is_topn();
