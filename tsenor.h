@@ -1,5 +1,5 @@
 /* tsenor.h - transposable N:M sparse masks for neural-network weights.
-   v0.2.0, MIT licence (text at the end of this file).
+   v0.2.1, MIT licence (text at the end of this file).
 
    A transposable N:M mask keeps exactly N of every M weights along the rows AND the
    columns of every M x M block, so that both W*S (forward pass) and (W*S)^T (backward
@@ -42,6 +42,9 @@
      TSENOR_DEF                               linkage of the public functions
      TSENOR_NO_SIMD                           plain C kernels (no vector extensions)
      TSENOR_NO_RUNTIME_DISPATCH               no cpuid dispatch on x86
+     TSENOR_CUDA                              tsenor_mask_* run on the GPU: link what
+                                              `make cuda` builds (see tsenor_cuda.h);
+                                              tsenor_cpu_mask_* stay on the CPU
 
    Every public call validates its input and returns a tsenor_status; on any status
    other than TSENOR_OK the caller's mask buffer is left exactly as it was.
@@ -51,7 +54,7 @@
 
 #define TSENOR_VERSION_MAJOR 0
 #define TSENOR_VERSION_MINOR 2
-#define TSENOR_VERSION_PATCH 0
+#define TSENOR_VERSION_PATCH 1
 
 #include <stddef.h>
 #include <stdint.h>
@@ -116,7 +119,8 @@ typedef struct tsenor_report {    /* filled on TSENOR_OK when the pointer is not
     double seconds;               /* wall time of the call                                  */
     /* additions beyond the contract */
     const char *backend;          /* what ran: "cpu-avx512", "cpu-avx2", "cpu-generic", ... */
-    int threads;                  /* threads used                                           */
+    int threads;                  /* CPU threads used (0 on the GPU)                        */
+    double kernel_seconds;        /* GPU time of the solving kernels (0 on the CPU)         */
 } tsenor_report;
 
 /* The masks: w is row-major with leading dimension ld (elements), mask likewise with
@@ -145,6 +149,17 @@ TSENOR_DEF const char *tsenor_status_string(tsenor_status status);   /* never NU
 
 /* "TSENOR_VERSION_MAJOR.MINOR.PATCH" of the compiled implementation. */
 TSENOR_DEF const char *tsenor_version(void);
+
+/* The CPU solver, whatever the build: the same as tsenor_mask_* without TSENOR_CUDA. */
+TSENOR_DEF tsenor_status tsenor_cpu_mask_f32 (const float    *w, size_t rows, size_t cols, size_t ld,
+                                              uint8_t *mask, size_t mask_ld,
+                                              const tsenor_options *opt, tsenor_report *report);
+TSENOR_DEF tsenor_status tsenor_cpu_mask_f16 (const uint16_t *w, size_t rows, size_t cols, size_t ld,
+                                              uint8_t *mask, size_t mask_ld,
+                                              const tsenor_options *opt, tsenor_report *report);
+TSENOR_DEF tsenor_status tsenor_cpu_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
+                                              uint8_t *mask, size_t mask_ld,
+                                              const tsenor_options *opt, tsenor_report *report);
 
 /* The default options the library would use for this n:m (method TSENOR), with every
    zero field of *opt filled in; lets callers print or tune from the defaults. Returns
@@ -1729,30 +1744,60 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
         report->blocks = P.blocks;
         report->backend = backend;
         report->threads = threads_used;
+        report->kernel_seconds = 0.0;
         report->seconds = _tsenor_now() - t0;
     }
     return TSENOR_OK;
 }
 
+TSENOR_DEF tsenor_status tsenor_cpu_mask_f32(const float *w, size_t rows, size_t cols, size_t ld,
+                                             uint8_t *mask, size_t mask_ld,
+                                             const tsenor_options *opt, tsenor_report *report)
+{
+    return _tsenor_mask(w, _TSENOR_F32, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+TSENOR_DEF tsenor_status tsenor_cpu_mask_f16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
+                                             uint8_t *mask, size_t mask_ld,
+                                             const tsenor_options *opt, tsenor_report *report)
+{
+    return _tsenor_mask(w, _TSENOR_F16, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+TSENOR_DEF tsenor_status tsenor_cpu_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
+                                              uint8_t *mask, size_t mask_ld,
+                                              const tsenor_options *opt, tsenor_report *report)
+{
+    return _tsenor_mask(w, _TSENOR_BF16, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+/* The contract's calls: the CPU solver, or the GPU one (tsenor_cuda.h) with TSENOR_CUDA. */
+#ifdef TSENOR_CUDA
+#include "tsenor_cuda.h"
+#define _TSENOR_BACKEND(name) tsenor_cuda_##name
+#else
+#define _TSENOR_BACKEND(name) tsenor_cpu_##name
+#endif
+
 TSENOR_DEF tsenor_status tsenor_mask_f32(const float *w, size_t rows, size_t cols, size_t ld,
                                          uint8_t *mask, size_t mask_ld,
                                          const tsenor_options *opt, tsenor_report *report)
 {
-    return _tsenor_mask(w, _TSENOR_F32, rows, cols, ld, mask, mask_ld, opt, report);
+    return _TSENOR_BACKEND(mask_f32)(w, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
 TSENOR_DEF tsenor_status tsenor_mask_f16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
                                          uint8_t *mask, size_t mask_ld,
                                          const tsenor_options *opt, tsenor_report *report)
 {
-    return _tsenor_mask(w, _TSENOR_F16, rows, cols, ld, mask, mask_ld, opt, report);
+    return _TSENOR_BACKEND(mask_f16)(w, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
 TSENOR_DEF tsenor_status tsenor_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
                                           uint8_t *mask, size_t mask_ld,
                                           const tsenor_options *opt, tsenor_report *report)
 {
-    return _tsenor_mask(w, _TSENOR_BF16, rows, cols, ld, mask, mask_ld, opt, report);
+    return _TSENOR_BACKEND(mask_bf16)(w, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
 TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t cols, size_t mask_ld,
