@@ -15,7 +15,7 @@ BINARIES = $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
            $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
            $(BUILD)/test_tsenor_cxx
 
-.PHONY: all test test-sanitize demo tune bench bench-quick clean
+.PHONY: all test test-sanitize demo tune bench bench-quick cuda test-cuda bench-cuda clean
 
 all: $(BINARIES)
 
@@ -42,7 +42,7 @@ $(BUILD)/minimal: examples/minimal.c $(HEADER) | $(BUILD)
 $(BUILD)/tune: bench/tune.c tests/workloads.h $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/tune.c $(LDLIBS)
 
-$(BUILD)/bench: bench/bench.c tests/workloads.h $(HEADER) | $(BUILD)
+$(BUILD)/bench: bench/bench.c bench/peers.h tests/workloads.h $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/bench.c $(LDLIBS)
 
 # arm64 (NEON) build of the tests, run under qemu-user when the cross tools are present
@@ -79,6 +79,30 @@ bench: $(BUILD)/bench
 
 bench-quick: $(BUILD)/bench
 	./$(BUILD)/bench --quick
+
+# ---- CUDA backend (tsenor_cuda.h, cuda/): needs nvcc; the tests skip without a GPU ----
+NVCC      ?= nvcc
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC) 2>/dev/null))
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+NVCCFLAGS ?= -O3 -std=c++17 -Xcompiler -Wall,-Wextra
+CUDA_LIBS  = -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++ -lm
+CUDA_SRC   = cuda/tsenor_cuda.cu tsenor_cuda.h $(HEADER)
+
+$(BUILD)/tsenor_cuda.o: $(CUDA_SRC) | $(BUILD)
+	$(NVCC) $(NVCCFLAGS) $(CUDA_ARCH) -c cuda/tsenor_cuda.cu -o $@
+$(BUILD)/test_cuda: tests/test_cuda.c tests/workloads.h $(BUILD)/tsenor_cuda.o | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ tests/test_cuda.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+$(BUILD)/bench_cuda: bench/bench_cuda.c bench/peers.h tests/workloads.h $(BUILD)/tsenor_cuda.o | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ bench/bench_cuda.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+
+cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda
+
+test-cuda: $(BUILD)/test_cuda
+	./$(BUILD)/test_cuda
+
+bench-cuda: $(BUILD)/bench_cuda
+	./$(BUILD)/bench_cuda
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,169 @@
+/* bench_cuda.c - `make bench-cuda`: the CUDA backend's speed and quality, and the
+   paper's algorithm in PyTorch on the same GPU (bench/peers/paper_torch.py), same run.
+
+   kernel = GPU time of the solving kernels (CUDA events, report.kernel_seconds) through
+   the device-pointer entry point, median of 20 calls after 3 warm-ups; host = wall time
+   of the host-pointer call (copy in, solve, copy out), median of 5. Error = relative
+   error of pruned magnitude against EXACT (CPU) over the whole 8192 x 8192 matrix.
+
+   Usage: build/bench_cuda [--no-peers] */
+#define _XOPEN_SOURCE 700   /* popen */
+#define TSENOR_CUDA
+#define TSENOR_IMPLEMENTATION
+#include "../tsenor.h"
+#include "../tests/workloads.h"
+
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "peers.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Median kernel time of the device-pointer call, or -1 on failure. */
+static double kernel_median(const void *dw, int bf16, size_t rows, size_t cols, uint8_t *dm, const tsenor_options *o,
+                            int reps)
+{
+    double t[64];
+    int r;
+    for (r = -3; r < reps; r++) {
+        tsenor_report rep;
+        const tsenor_status s = bf16 ? tsenor_cuda_mask_bf16_device((const uint16_t *)dw, rows, cols, cols, dm, cols, o, &rep, NULL)
+                                     : tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, dm, cols, o, &rep, NULL);
+        if (s != TSENOR_OK) {
+            printf("device call failed: %s (%s)\n", tsenor_status_string(s), tsenor_cuda_last_error());
+            return -1.0;
+        }
+        if (r >= 0) t[r] = rep.kernel_seconds;
+    }
+    return median(t, reps);
+}
+
+static const char *mname(tsenor_method m)
+{
+    return m == TSENOR_METHOD_TSENOR ? "tsenor" : m == TSENOR_METHOD_GREEDY ? "greedy" : "rowwise";
+}
+
+int main(int argc, char **argv)
+{
+    static const struct { tsenor_method method; int n, m; double target_ms; } rows_spec[] = {
+        {TSENOR_METHOD_TSENOR, 8, 16, 3.0}, {TSENOR_METHOD_TSENOR, 2, 4, 5.0}, {TSENOR_METHOD_TSENOR, 16, 32, 5.0},
+        {TSENOR_METHOD_GREEDY, 8, 16, 0.0}, {TSENOR_METHOD_ROWWISE, 8, 16, 0.0}};
+    const size_t R = 8192, C = 8192;
+    int peers = !(argc > 1 && strcmp(argv[1], "--no-peers") == 0);
+    float *w = (float *)malloc(R * C * 4);
+    uint8_t *mask = (uint8_t *)malloc(R * C), *exact = (uint8_t *)malloc(R * C);
+    void *dw = NULL, *dm = NULL;
+    struct cudaDeviceProp prop;
+    double tsenor_8_16_kernel = 0.0, tsenor_8_16_error = 0.0;
+    size_t q;
+
+    if (tsenor_cuda_device_count() == 0) {
+        printf("bench-cuda skipped: no CUDA device (%s)\n", tsenor_cuda_last_error());
+        return 0;
+    }
+    if (!w || !mask || !exact || cudaMalloc(&dw, R * C * 4) != cudaSuccess || cudaMalloc(&dm, R * C) != cudaSuccess) {
+        printf("out of memory\n");
+        return 1;
+    }
+    cudaGetDeviceProperties(&prop, 0);
+    printf("tsenor %s CUDA benchmark on %s (%d SMs), Gaussian f32 8192x8192, default options\n", tsenor_version(),
+           prop.name, prop.multiProcessorCount);
+    printf("kernel = median of 20 device-pointer calls (CUDA events); host = median of 5 host-pointer calls\n");
+    printf("error = vs EXACT (CPU) on the whole matrix\n\n");
+    wl_fill(w, R, C, C, WL_GAUSSIAN, 7);
+    cudaMemcpy(dw, w, R * C * 4, cudaMemcpyHostToDevice);
+
+    printf("%-8s %-6s %10s %10s %12s %10s  %s\n", "method", "n:m", "kernel ms", "host ms", "Gelem/s", "error", "target");
+    for (q = 0; q < sizeof rows_spec / sizeof *rows_spec; q++) {
+        tsenor_options o, ox;
+        double host[5], kernel_s, err = -1.0;
+        int r;
+        memset(&o, 0, sizeof o);
+        o.n = rows_spec[q].n;
+        o.m = rows_spec[q].m;
+        o.method = rows_spec[q].method;
+        kernel_s = kernel_median(dw, 0, R, C, (uint8_t *)dm, &o, 20);
+        for (r = 0; r < 5; r++) {
+            tsenor_report rep;
+            if (tsenor_mask_f32(w, R, C, C, mask, C, &o, &rep) != TSENOR_OK) { host[r] = -1; continue; }
+            host[r] = rep.seconds;
+        }
+        if (o.method != TSENOR_METHOD_ROWWISE) {
+            ox = o;
+            ox.method = TSENOR_METHOD_EXACT;
+            if (tsenor_cpu_mask_f32(w, R, C, C, exact, C, &ox, NULL) == TSENOR_OK)
+                err = wl_relative_error(w, R, C, C, mask, exact, C, o.m).matrix;
+        }
+        printf("%-8s %2d:%-3d %10.3f %10.1f %12.1f ", mname(o.method), o.n, o.m, 1e3 * kernel_s, 1e3 * median(host, 5),
+               (double)(R * C) / kernel_s * 1e-9);
+        if (err >= 0.0) printf("%9.4f%%", 100 * err);
+        else printf("%10s", "n/a");
+        if (rows_spec[q].target_ms > 0)
+            printf("  <= %.0f ms %s", rows_spec[q].target_ms, 1e3 * kernel_s <= rows_spec[q].target_ms ? "met" : "MISSED");
+        printf("\n");
+        if (o.method == TSENOR_METHOD_TSENOR && o.m == 16) { tsenor_8_16_kernel = kernel_s; tsenor_8_16_error = err; }
+    }
+
+    {   /* an 8B-class LLM's MLP weight, bf16 */
+        const size_t LR = 28672, LC = 8192;
+        uint16_t *h = (uint16_t *)malloc(LR * LC * 2);
+        void *dh = NULL, *dlm = NULL;
+        tsenor_options o;
+        memset(&o, 0, sizeof o);
+        o.n = 8;
+        o.m = 16;
+        if (h && cudaMalloc(&dh, LR * LC * 2) == cudaSuccess && cudaMalloc(&dlm, LR * LC) == cudaSuccess) {
+            size_t k;
+            double ks;
+            for (k = 0; k < LR * LC; k++) {
+                const float f = w[k % (R * C)] * (k >= R * C ? -0.5f : 1.0f);
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                h[k] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+            }
+            cudaMemcpy(dh, h, LR * LC * 2, cudaMemcpyHostToDevice);
+            ks = kernel_median(dh, 1, LR, LC, (uint8_t *)dlm, &o, 10);
+            printf("\n28672x8192 bf16 (LLM MLP), tsenor 8:16: kernel %.3f ms, %.1f Gelem/s\n", 1e3 * ks,
+                   (double)(LR * LC) / ks * 1e-9);
+        }
+        cudaFree(dh);
+        cudaFree(dlm);
+        free(h);
+    }
+
+    if (peers) {   /* the paper's algorithm in PyTorch, on this GPU, the same 8192^2 8:16 */
+        tsenor_options ox;
+        peer_result p;
+        memset(&ox, 0, sizeof ox);
+        ox.n = 8;
+        ox.m = 16;
+        ox.method = TSENOR_METHOD_EXACT;
+        tsenor_cpu_mask_f32(w, R, C, C, exact, C, &ox, NULL);
+        p = run_peer("paper_torch", w, R, C, 8, 16, exact, 900);
+        printf("\npeer paper_torch (PyTorch, 100 log-space Dykstra iterations + greedy + local search), 8192x8192 8:16:\n");
+        if (!p.ran) printf("  %s\n", p.note);
+        else
+            printf("  peer %.1f ms, error %.4f%%, %.0f blocks not transposable; tsenor kernel %.3f ms, error %.4f%%; "
+                   "ratio %.1fx\n",
+                   1e3 * p.seconds, 100 * p.error, p.invalid, 1e3 * tsenor_8_16_kernel, 100 * tsenor_8_16_error,
+                   p.seconds / tsenor_8_16_kernel);
+    }
+    cudaFree(dw);
+    cudaFree(dm);
+    free(w); free(mask); free(exact);
+    return 0;
+}

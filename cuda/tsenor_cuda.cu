@@ -1,0 +1,930 @@
+/* tsenor_cuda.cu - the CUDA backend of tsenor.h (see tsenor_cuda.h for use).
+
+   Layout of the work. One M x M block is solved by MP threads (MP = m rounded up to a
+   power of two, at most 32), all inside one warp: thread t owns row t and column t of
+   its block. The block never leaves the chip between stages: |w| and the rounding keys
+   live in shared memory, the Dykstra kernel K in registers (a row and a column per
+   thread), and one launch runs load -> Dykstra -> threshold preselection -> greedy
+   rounds -> repair -> local search -> mask write.
+
+   The stages mirror the CPU kernels of tsenor.h one to one and carry their names
+   (_tsenor_normalize_kernel, _tsenor_dykstra_kernel, _tsenor_build_kernel, _tsenor_sweep,
+   _tsenor_fold_scalings, _tsenor_fit_threshold_kernel, _tsenor_greedy_rounds_kernel,
+   _tsenor_repair, _tsenor_local_search_group, _tsenor_rank_kernel): same schedule, same
+   greedy order (plan, then |w|, then index), same repair and swap rules. Differences:
+   where the CPU works on 16 blocks per vector, a thread here works on one row; the CPU
+   folds the scalings when any of its 16 lanes drifts, this when any block of the warp
+   does (folding changes no iterate, only rounding); greedy rounds compare full keys
+   (unique), so they never stall and no scalar greedy is needed afterwards.
+
+   Warp-uniform control flow: every loop whose length depends on data runs until no
+   block of the warp needs it (__any_sync), so __syncwarp() is always reached by all. */
+#include "../tsenor_cuda.h"
+
+#include <cuda_runtime.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+namespace {
+
+const unsigned kFullMask = 0xffffffffu;
+const float kScaleLimit = 1e12f;      /* as _TSENOR_SCALE_LIMIT                       */
+const int kBisectionSteps = 10;       /* as _TSENOR_BISECTION_STEPS                   */
+const float kLocalSearchMinGain = 1e-6f;
+
+thread_local char g_last_error[256];
+
+void set_error(const char *what, cudaError_t e)
+{
+    snprintf(g_last_error, sizeof g_last_error, "%s: %s", what, cudaGetErrorString(e));
+}
+
+enum Dtype { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 };
+
+struct Problem {
+    const void *w;
+    int dt;
+    size_t rows, cols, ld;          /* this chunk; ld in elements                    */
+    uint8_t *mask;
+    size_t mask_ld;
+    int n, m, method, iterations, ls_steps;
+    float tau, tau_start;
+    size_t block_cols, blocks;
+    double *partials;               /* per CTA: kept, total                          */
+    int *nonfinite;                 /* set to 1 when NaN/Inf is seen                 */
+};
+
+__device__ __forceinline__ float load_abs(const void *w, int dt, size_t at, int *bad)
+{
+    float v;
+    if (dt == DT_F32) v = ((const float *)w)[at];
+    else if (dt == DT_BF16) v = __uint_as_float((unsigned)((const unsigned short *)w)[at] << 16);
+    else {
+        /* IEEE half -> float, exact (subnormals included) */
+        const unsigned h = ((const unsigned short *)w)[at], e = (h >> 10) & 31u, f = h & 1023u;
+        v = e == 31u ? (f ? __int_as_float(0x7fc00000) : __int_as_float(0x7f800000))
+          : e == 0u ? (float)f * 5.9604644775390625e-8f
+          : __uint_as_float(((e + 112u) << 23) | (f << 13));
+    }
+    v = fabsf(v);
+    if (!isfinite(v)) { *bad = 1; v = 0.0f; }
+    return v;
+}
+
+/* Greedy key of entry (i,j): 1 bit live | plan bits | top bits of |w| | ~index, exactly
+   the CPU's order (plan, then |w|, then the lower index); 0 = padding. */
+__device__ __forceinline__ unsigned long long greedy_key(float x, float a, int i, int j)
+{
+    return (1ull << 63) | ((unsigned long long)__float_as_uint(x) << 32) |
+           ((unsigned long long)(__float_as_uint(a) >> 11) << 12) | (unsigned long long)(4095 - (i << 6 | j));
+}
+
+__device__ __forceinline__ float key_plan(unsigned long long k) { return __uint_as_float((unsigned)(k >> 32) & 0x7fffffffu); }
+
+/* Reductions over the MP threads of one block (lanes base .. base+MP-1 of a warp). */
+template <int MP> __device__ __forceinline__ int group_max_int(int v)
+{
+    for (int o = MP / 2; o > 0; o /= 2) v = max(v, __shfl_xor_sync(kFullMask, v, o));
+    return v;
+}
+template <int MP> __device__ __forceinline__ float group_max_float(float v)
+{
+    for (int o = MP / 2; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
+    return v;
+}
+template <int MP> __device__ __forceinline__ double group_sum_double(double v)
+{
+    for (int o = MP / 2; o > 0; o /= 2) v += __shfl_xor_sync(kFullMask, v, o);
+    return v;
+}
+/* max value, ties to the lowest index; every thread gets the winner */
+template <int MP> __device__ __forceinline__ void group_argmax(float &v, int &idx)
+{
+    for (int o = MP / 2; o > 0; o /= 2) {
+        const float ov = __shfl_xor_sync(kFullMask, v, o);
+        const int oi = __shfl_xor_sync(kFullMask, idx, o);
+        if (ov > v || (ov == v && oi < idx)) { v = ov; idx = oi; }
+    }
+}
+/* this block's bits of a warp ballot */
+template <int MP> __device__ __forceinline__ unsigned group_ballot(int cond)
+{
+    const unsigned b = __ballot_sync(kFullMask, cond);
+    const int base = (threadIdx.x & 31) & ~(MP - 1);
+    return MP == 32 ? b : (b >> base) & ((1u << MP) - 1u);
+}
+
+template <int MP> struct BlockSmem {
+    float a[MP][MP + 1];                  /* |w| / block max, zero padded            */
+    unsigned long long key[MP][MP + 1];   /* greedy keys (plan, |w|, index)          */
+    float u[MP], v[MP], r[MP], alpha[MP], beta[MP];
+    unsigned sel[MP];                     /* row bitmasks of the selection           */
+    int rowcnt[MP], colcnt[MP];
+    unsigned long long rowbest[MP], colbest[MP];
+    double part[2];
+};
+
+template <int MP> struct Cta {
+    static const int threads = MP == 32 ? 64 : 128;
+    static const int blocks_per_cta = threads / MP;
+};
+
+/* ---- Dykstra (mirrors _tsenor_dykstra_kernel) ------------------------------------- */
+
+/* K = exp((a - alpha_i - beta_j)/tau), clamped; a row and a column per thread. */
+template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(const BlockSmem<MP> &s, int t, int m, float tau,
+                                                                        float (&krow)[MP], float (&kcol)[MP])
+{
+    const float inv_tau = 1.0f / tau;
+#pragma unroll
+    for (int j = 0; j < MP; j++) {
+        const bool in = t < m && j < m;
+        const float er = fminf(fmaxf(((s.a[t][j] - s.alpha[t]) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
+        const float ec = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, -87.0f), 69.0f);
+        krow[j] = in ? expf(er) : 0.0f;
+        kcol[j] = in ? expf(ec) : 0.0f;
+    }
+}
+
+/* One sweep in scaling form: rows by r = n / sum_j min(K U V, 1), then columns by
+   c = n / sum_i r_i min(K U V, 1) (the clip with the old U, as on the CPU). Returns
+   1 when a scaling of this thread left [1/LIMIT, LIMIT]. */
+template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s, int t, int m, int n,
+                                                                const float (&krow)[MP], const float (&kcol)[MP],
+                                                                float &ut, float &vt)
+{
+    float sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < MP; j++) sum += fminf(krow[j] * ut * s.v[j], 1.0f);
+    const float r = (float)n / fmaxf(sum, 1e-30f);
+    s.r[t] = r;
+    __syncwarp();
+    float cs = 0.0f;
+#pragma unroll
+    for (int i = 0; i < MP; i++) cs += fminf(kcol[i] * s.u[i] * vt, 1.0f) * s.r[i];
+    const float vn = vt * ((float)n / fmaxf(cs, 1e-30f));
+    __syncwarp();
+    if (t < m) {
+        ut *= r;
+        vt = vn;
+    }
+    s.u[t] = ut;
+    s.v[t] = vt;
+    __syncwarp();
+    return t < m && (ut > kScaleLimit || ut < 1.0f / kScaleLimit || vt > kScaleLimit || vt < 1.0f / kScaleLimit);
+}
+
+/* Folds the scalings into the potentials (U = V = 1 after). */
+template <int MP> __device__ __forceinline__ void _tsenor_fold_scalings(BlockSmem<MP> &s, int t, float tau,
+                                                                         float &ut, float &vt)
+{
+    s.alpha[t] -= tau * logf(ut);
+    s.beta[t] -= tau * logf(vt);
+    ut = vt = 1.0f;
+    s.u[t] = 1.0f;
+    s.v[t] = 1.0f;
+    __syncwarp();
+}
+
+/* The plan min(K U V, 1) of this thread's row, into the greedy keys. */
+template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t, const Problem &P)
+{
+    const int m = P.m, n = P.n;
+    float krow[MP], kcol[MP];
+    /* first potentials: column maxima, then each row's best remaining offset */
+    {
+        float c = 0.0f;
+        for (int i = 0; i < m; i++) c = fmaxf(c, s.a[i][t]);
+        s.beta[t] = t < m ? c : 0.0f;
+        s.u[t] = 1.0f;
+        s.v[t] = 1.0f;
+        __syncwarp();
+        float r = -2.0f;
+        for (int j = 0; j < m; j++) r = fmaxf(r, s.a[t][j] - s.beta[j]);
+        s.alpha[t] = t < m ? r : 0.0f;
+        __syncwarp();
+    }
+    float ut = 1.0f, vt = 1.0f;
+    int stages = 1, done = 0;
+    while (stages < 12 && P.tau_start > P.tau * (float)(1 << (stages - 1)) * 1.5f) stages++;
+    for (int stage = 0; stage < stages; stage++) {
+        const float tau = stage == stages - 1 ? P.tau : P.tau * (float)(1 << (stages - 1 - stage));
+        const int its = stage == stages - 1 ? P.iterations - done : P.iterations / (2 * stages);
+        _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
+        for (int it = 0; it < its; it++) {
+            const int drift = _tsenor_sweep<MP>(s, t, m, n, krow, kcol, ut, vt);
+            if (__any_sync(kFullMask, drift) && it + 1 < its) {
+                _tsenor_fold_scalings<MP>(s, t, tau, ut, vt);
+                _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
+            }
+        }
+        done += its;
+        if (stage < stages - 1) _tsenor_fold_scalings<MP>(s, t, tau, ut, vt);
+    }
+#pragma unroll
+    for (int j = 0; j < MP; j++)
+        s.key[t][j] = t < m && j < m ? greedy_key(fminf(krow[j] * ut * s.v[j], 1.0f), s.a[t][j], t, j) : 0ull;
+    __syncwarp();
+}
+
+/* ---- rounding (mirrors the CPU's rounding section) -------------------------------- */
+
+/* Bisection for the smallest theta whose set {plan > theta} keeps <= n per row and
+   column; that set becomes the selection. */
+template <int MP> __device__ void _tsenor_fit_threshold_kernel(BlockSmem<MP> &s, int t, int n)
+{
+    float lo = 0.0f, hi = 1.0f;
+    for (int step = 0; step <= kBisectionSteps; step++) {
+        const float theta = step < kBisectionSteps ? (lo + hi) * 0.5f : hi;
+        int rc = 0, cc = 0;
+#pragma unroll
+        for (int j = 0; j < MP; j++) {
+            rc += key_plan(s.key[t][j]) > theta;
+            cc += key_plan(s.key[j][t]) > theta;
+        }
+        if (step == kBisectionSteps) {
+            unsigned bits = 0;
+#pragma unroll
+            for (int j = 0; j < MP; j++) bits |= (unsigned)(key_plan(s.key[t][j]) > theta) << j;
+            s.sel[t] = bits;
+            s.rowcnt[t] = rc;
+            s.colcnt[t] = cc;
+            break;
+        }
+        const int most = group_max_int<MP>(max(rc, cc));
+        if (most > n) lo = theta;
+        else hi = theta;
+    }
+    __syncwarp();
+}
+
+/* Greedy in rounds: an entry whose key is the largest live key of both its row and its
+   column is taken by sequential greedy whatever happens to the others, so each round
+   takes all of them; keys are unique, so the global maximum is always taken and the
+   rounds end exactly at the sequential greedy's selection. */
+template <int MP> __device__ void _tsenor_greedy_rounds_kernel(BlockSmem<MP> &s, int t, int m, int n)
+{
+    for (;;) {
+        const unsigned row_full = group_ballot<MP>(t >= m || s.rowcnt[t] >= n);
+        const unsigned col_full = group_ballot<MP>(t >= m || s.colcnt[t] >= n);
+        unsigned long long rbest = 0ull, cbest = 0ull;
+        int rj = 0, ci = 0;
+        const unsigned my_sel = s.sel[t];
+        if (!(row_full >> t & 1u)) {
+#pragma unroll
+            for (int j = 0; j < MP; j++) {
+                const unsigned long long k = s.key[t][j];
+                if (!((my_sel | col_full) >> j & 1u) && k > rbest) { rbest = k; rj = j; }
+            }
+        }
+        if (!(col_full >> t & 1u)) {
+#pragma unroll
+            for (int i = 0; i < MP; i++) {
+                const unsigned long long k = s.key[i][t];
+                if (!(s.sel[i] >> t & 1u) && !(row_full >> i & 1u) && k > cbest) { cbest = k; ci = i; }
+            }
+        }
+        s.rowbest[t] = rbest;
+        s.colbest[t] = cbest;
+        __syncwarp();
+        const int rtake = rbest != 0ull && s.colbest[rj] == rbest;
+        const int ctake = cbest != 0ull && s.rowbest[ci] == cbest;
+        __syncwarp();
+        if (rtake) { s.sel[t] = my_sel | (1u << rj); s.rowcnt[t]++; }
+        if (ctake) s.colcnt[t]++;
+        __syncwarp();
+        if (!__any_sync(kFullMask, rtake)) break;
+    }
+}
+
+/* Layered BFS augmentation on one thread (the CPU's _tsenor_repair after its direct
+   swap): the best-gain shortest path from a short row to a short column in the residual
+   graph. Rare: only when no add-add-remove swap exists. */
+template <int MP> __device__ void repair_by_paths(BlockSmem<MP> &s, int m, int n)
+{
+    int pred[2 * MP], layer[2 * MP], queue[2 * MP];
+    float gain[2 * MP];
+    int head = 0, tail = 0, best = -1;
+    for (int v = 0; v < 2 * m; v++) { layer[v] = -1; pred[v] = -1; }
+    for (int v = 0; v < m; v++)
+        if (s.rowcnt[v] < n) { layer[v] = 0; gain[v] = 0.0f; queue[tail++] = v; }
+    for (int depth = 0; head < tail && best < 0; depth++) {
+        const int layer_end = tail;
+        for (; head < layer_end; head++) {
+            const int u = queue[head];
+            if (u < m) {
+                for (int j = 0; j < m; j++) {
+                    const int c = m + j;
+                    const float g = gain[u] + s.a[u][j];
+                    if (s.sel[u] >> j & 1u) continue;
+                    if (layer[c] < 0) { layer[c] = depth + 1; gain[c] = g; pred[c] = u; queue[tail++] = c; }
+                    else if (layer[c] == depth + 1 && g > gain[c]) { gain[c] = g; pred[c] = u; }
+                }
+            } else {
+                const int j = u - m;
+                for (int i = 0; i < m; i++) {
+                    const float g = gain[u] - s.a[i][j];
+                    if (!(s.sel[i] >> j & 1u)) continue;
+                    if (layer[i] < 0) { layer[i] = depth + 1; gain[i] = g; pred[i] = u; queue[tail++] = i; }
+                    else if (layer[i] == depth + 1 && g > gain[i]) { gain[i] = g; pred[i] = u; }
+                }
+            }
+        }
+        for (int v = head; v < tail; v++) {
+            const int c = queue[v];
+            if (c >= m && s.colcnt[c - m] < n && (best < 0 || gain[c] > gain[best])) best = c;
+        }
+    }
+    if (best < 0) return;   /* cannot happen: a short row implies an augmenting path */
+    s.colcnt[best - m]++;
+    for (int v = best; pred[v] >= 0; v = pred[v]) {
+        const int u = pred[v];
+        if (u < m) s.sel[u] |= 1u << (v - m);
+        else s.sel[v] &= ~(1u << (u - m));
+        if (pred[u] < 0) s.rowcnt[u]++;
+    }
+}
+
+/* Repair until every row and column keeps n: the add-add-remove swap for the first short
+   row and column, searched by all threads (thread k scans row k), else a path. */
+template <int MP> __device__ void _tsenor_repair(BlockSmem<MP> &s, int t, int m, int n)
+{
+    for (;;) {
+        const unsigned short_rows = group_ballot<MP>(t < m && s.rowcnt[t] < n);
+        const unsigned short_cols = group_ballot<MP>(t < m && s.colcnt[t] < n);
+        if (!__any_sync(kFullMask, short_rows != 0u)) return;
+        /* every thread of the warp takes part in the argmax; blocks with nothing short
+           search nothing */
+        const int v = short_rows ? __ffs(short_rows) - 1 : 0, c = short_cols ? __ffs(short_cols) - 1 : 0;
+        const int direct = short_rows && short_cols && (s.sel[v] >> c & 1u);
+        float best = -8.0f;
+        int idx = MP * MP;
+        if (direct && t < m && !(s.sel[t] >> c & 1u)) {
+            for (int l = 0; l < m; l++) {
+                if ((s.sel[t] >> l & 1u) && !(s.sel[v] >> l & 1u)) {
+                    const float g = s.a[v][l] + s.a[t][c] - s.a[t][l];
+                    if (g > best) { best = g; idx = t * MP + l; }
+                }
+            }
+        }
+        group_argmax<MP>(best, idx);
+        __syncwarp();
+        if (t == 0 && short_rows) {
+            if (direct && best > -4.0f) {
+                const int k = idx / MP, l = idx % MP;
+                s.sel[v] |= 1u << l;
+                s.sel[k] = (s.sel[k] | (1u << c)) & ~(1u << l);
+                s.rowcnt[v]++;
+                s.colcnt[c]++;
+            } else {
+                repair_by_paths<MP>(s, m, n);
+            }
+        }
+        __syncwarp();
+    }
+}
+
+/* Best-improvement 2x2 swaps: for rows i < k with d_j = a_kj - a_ij the best swap gains
+   max{d_j : j kept in row i only} - min{d_l : l kept in row k only}. Row pairs are spread
+   evenly over the threads; ties go to the lowest pair i*m + k and the lowest j, as on
+   the CPU. */
+template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, int t, int m, int steps)
+{
+    int left = steps;
+    for (;;) {
+        float best = -3e30f;
+        int pair = MP * MP * 2;
+        if (left > 0 && t < m) {
+            for (int d = 1; 2 * d <= m; d++) {
+                if (2 * d == m && t >= d) break;   /* the opposite pair once */
+                const int o = (t + d) % m, i = min(t, o), k = max(t, o);
+                const unsigned si = s.sel[i], sk = s.sel[k];
+                float gmax = -1e30f, gmin = 1e30f;
+                for (int j = 0; j < m; j++) {
+                    const float dj = s.a[k][j] - s.a[i][j];
+                    if ((si >> j & 1u) && !(sk >> j & 1u)) gmax = fmaxf(gmax, dj);
+                    if ((sk >> j & 1u) && !(si >> j & 1u)) gmin = fminf(gmin, dj);
+                }
+                const float gain = gmax - gmin;
+                const int p = i * m + k;
+                if (gain > best || (gain == best && p < pair)) { best = gain; pair = p; }
+            }
+        }
+        group_argmax<MP>(best, pair);
+        const int go = left > 0 && best > kLocalSearchMinGain;
+        if (go && t == 0) {
+            const int i = pair / m, k = pair % m;
+            const unsigned si = s.sel[i], sk = s.sel[k];
+            float dmax = -3e30f, dmin = 3e30f;
+            int j1 = -1, j2 = -1;
+            for (int j = 0; j < m; j++) {
+                const float dj = s.a[k][j] - s.a[i][j];
+                if ((si >> j & 1u) && !(sk >> j & 1u) && dj > dmax) { dmax = dj; j1 = j; }
+                if ((sk >> j & 1u) && !(si >> j & 1u) && dj < dmin) { dmin = dj; j2 = j; }
+            }
+            s.sel[i] = (si & ~(1u << j1)) | (1u << j2);
+            s.sel[k] = (sk & ~(1u << j2)) | (1u << j1);
+        }
+        left = go ? left - 1 : 0;
+        __syncwarp();
+        if (!__any_sync(kFullMask, left > 0)) return;
+    }
+}
+
+/* ---- the block kernel ---------------------------------------------------------------- */
+
+/* |w| of one block into shared memory, divided by the block max (all-zero stays zero). */
+template <int MP> __device__ float _tsenor_normalize_kernel(BlockSmem<MP> &s, int t, const Problem &P, bool active,
+                                                            size_t r0, size_t c0)
+{
+    int bad = 0;
+    float mx = 0.0f;
+    const bool row_in = active && t < P.m && r0 + (size_t)t < P.rows;
+    const size_t at = (r0 + (size_t)t) * P.ld + c0;
+#pragma unroll
+    for (int j = 0; j < MP; j++) {
+        const bool in = row_in && j < P.m && c0 + (size_t)j < P.cols;
+        const float v = in ? load_abs(P.w, P.dt, at + (size_t)j, &bad) : 0.0f;
+        s.a[t][j] = v;
+        mx = fmaxf(mx, v);
+    }
+    if (bad) atomicOr(P.nonfinite, 1);
+    mx = group_max_float<MP>(mx);
+    const float div = mx > 0.0f ? mx : 1.0f;   /* divide: 1/max overflows for subnormals */
+#pragma unroll
+    for (int j = 0; j < MP; j++) s.a[t][j] = s.a[t][j] / div;
+    __syncwarp();
+    return mx;
+}
+
+template <int MP>
+__global__ void __launch_bounds__(Cta<MP>::threads) solve_blocks_kernel(Problem P)
+{
+    __shared__ BlockSmem<MP> smem[Cta<MP>::blocks_per_cta];
+    __shared__ double cta_part[Cta<MP>::blocks_per_cta][2];
+    const int g = threadIdx.x / MP, t = threadIdx.x % MP, m = P.m, n = P.n;
+    BlockSmem<MP> &s = smem[g];
+    const size_t b = (size_t)blockIdx.x * Cta<MP>::blocks_per_cta + (size_t)g;
+    const bool active = b < P.blocks;
+    const size_t r0 = active ? (b / P.block_cols) * (size_t)m : 0, c0 = active ? (b % P.block_cols) * (size_t)m : 0;
+
+    const float block_max = _tsenor_normalize_kernel<MP>(s, t, P, active, r0, c0);
+
+    if (P.method == TSENOR_METHOD_TSENOR) {
+        _tsenor_dykstra_kernel<MP>(s, t, P);
+    } else {   /* GREEDY: the plan is |w| itself */
+#pragma unroll
+        for (int j = 0; j < MP; j++) s.key[t][j] = t < m && j < m ? greedy_key(s.a[t][j], s.a[t][j], t, j) : 0ull;
+        __syncwarp();
+    }
+    _tsenor_fit_threshold_kernel<MP>(s, t, n);
+    _tsenor_greedy_rounds_kernel<MP>(s, t, m, n);
+    _tsenor_repair<MP>(s, t, m, n);
+    if (P.method == TSENOR_METHOD_TSENOR && P.ls_steps > 0) _tsenor_local_search_group<MP>(s, t, m, P.ls_steps);
+
+    /* write the row; sums as the CPU: per row in float, blocks in double x block max */
+    float kept = 0.0f, total = 0.0f;
+    const unsigned bits = s.sel[t];
+    for (int j = 0; j < m; j++) {
+        total += s.a[t][j];
+        kept += (bits >> j & 1u) ? s.a[t][j] : 0.0f;
+    }
+    if (active && t < m && r0 + (size_t)t < P.rows) {
+        uint8_t *out = P.mask + (r0 + (size_t)t) * P.mask_ld + c0;
+        const int hc = P.cols - c0 < (size_t)m ? (int)(P.cols - c0) : m;
+        for (int j = 0; j < hc; j++) out[j] = (uint8_t)(bits >> j & 1u);
+    }
+    const double bk = group_sum_double<MP>((double)kept), bt = group_sum_double<MP>((double)total);
+    if (t == 0) {
+        cta_part[g][0] = active ? bk * (double)block_max : 0.0;
+        cta_part[g][1] = active ? bt * (double)block_max : 0.0;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double k = 0.0, tt = 0.0;
+        for (int q = 0; q < Cta<MP>::blocks_per_cta; q++) { k += cta_part[q][0]; tt += cta_part[q][1]; }
+        P.partials[2 * (size_t)blockIdx.x] = k;
+        P.partials[2 * (size_t)blockIdx.x + 1] = tt;
+    }
+}
+
+/* ROWWISE: one thread per group of m consecutive entries of a row; rank counting with
+   earlier entries winning ties (the CPU's _tsenor_rank_kernel). */
+template <int MP> __device__ void _tsenor_rank_kernel(const float (&v)[MP], int m, int n, unsigned &keep)
+{
+    keep = 0u;
+#pragma unroll
+    for (int j = 0; j < MP; j++) {
+        int beaten_by = 0;
+#pragma unroll
+        for (int k = 0; k < MP; k++) beaten_by += k < j ? v[k] >= v[j] : k > j ? v[k] > v[j] : 0;
+        if (j < m && beaten_by < n) keep |= 1u << j;
+    }
+}
+
+template <int MP>
+__global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_per_row)
+{
+    __shared__ double part[128][2];
+    const size_t u = (size_t)blockIdx.x * 128 + threadIdx.x;
+    const size_t units = P.rows * groups_per_row;
+    double kept = 0.0, total = 0.0;
+    if (u < units) {
+        const size_t r = u / groups_per_row, c0 = (u % groups_per_row) * (size_t)P.m;
+        const int len = P.cols - c0 < (size_t)P.m ? (int)(P.cols - c0) : P.m;
+        float v[MP];
+        int bad = 0;
+        unsigned keep;
+#pragma unroll
+        for (int j = 0; j < MP; j++) v[j] = j < len ? load_abs(P.w, P.dt, r * P.ld + c0 + (size_t)j, &bad) : -1.0f;
+        if (bad) atomicOr(P.nonfinite, 1);
+        _tsenor_rank_kernel<MP>(v, P.m, P.n, keep);
+        float k = 0.0f, tt = 0.0f;
+        uint8_t *out = P.mask + r * P.mask_ld + c0;
+        for (int j = 0; j < len; j++) {
+            out[j] = (uint8_t)(keep >> j & 1u);
+            tt += v[j];
+            k += (keep >> j & 1u) ? v[j] : 0.0f;
+        }
+        kept = k;
+        total = tt;
+    }
+    part[threadIdx.x][0] = kept;
+    part[threadIdx.x][1] = total;
+    __syncthreads();
+    for (int o = 64; o > 0; o /= 2) {
+        if ((int)threadIdx.x < o) {
+            part[threadIdx.x][0] += part[threadIdx.x + o][0];
+            part[threadIdx.x][1] += part[threadIdx.x + o][1];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        P.partials[2 * (size_t)blockIdx.x] = part[0][0];
+        P.partials[2 * (size_t)blockIdx.x + 1] = part[0][1];
+    }
+}
+
+/* Sums the per-CTA partials in a fixed order (one CTA): the report is deterministic. */
+__global__ void __launch_bounds__(256) sum_partials_kernel(const double *partials, size_t count, double *out)
+{
+    __shared__ double acc[256][2];
+    double k = 0.0, t = 0.0;
+    for (size_t q = threadIdx.x; q < count; q += 256) { k += partials[2 * q]; t += partials[2 * q + 1]; }
+    acc[threadIdx.x][0] = k;
+    acc[threadIdx.x][1] = t;
+    __syncthreads();
+    for (int o = 128; o > 0; o /= 2) {
+        if ((int)threadIdx.x < o) { acc[threadIdx.x][0] += acc[threadIdx.x + o][0]; acc[threadIdx.x][1] += acc[threadIdx.x + o][1]; }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) { out[0] += acc[0][0]; out[1] += acc[0][1]; }
+}
+
+/* NaN/Inf scan (device-pointer calls check before writing anything). */
+__global__ void nonfinite_scan_kernel(const void *w, int dt, size_t rows, size_t cols, size_t ld, int *flag)
+{
+    int bad = 0;
+    const size_t total = rows * cols, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t q = (size_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += stride)
+        (void)load_abs(w, dt, (q / cols) * ld + q % cols, &bad);
+    if (__syncthreads_or(bad) && threadIdx.x == 0) atomicOr(flag, 1);
+}
+
+/* ---- host side ------------------------------------------------------------------------ */
+
+double now_seconds()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+size_t esize_of(int dt) { return dt == DT_F32 ? 4 : 2; }
+
+int mp_for(int m) { return m <= 4 ? 4 : m <= 8 ? 8 : m <= 16 ? 16 : 32; }
+
+bool overflows(size_t rows, size_t cols, size_t ld)
+{
+    if (rows - 1 > 0 && ld > (SIZE_MAX - cols) / (rows - 1)) return true;
+    return (rows - 1) * ld + cols > SIZE_MAX / 4;
+}
+
+/* Device scratch of a call: per-CTA partials, the running sums, the NaN flag. */
+struct Scratch {
+    double *partials = nullptr;
+    double *sums = nullptr;     /* [kept, total] accumulated over chunks */
+    int *flag = nullptr;
+    size_t partial_capacity = 0;
+};
+
+cudaError_t scratch_alloc(Scratch &sc, size_t ctas)
+{
+    cudaError_t e;
+    if ((e = cudaMalloc(&sc.partials, 2 * (ctas ? ctas : 1) * sizeof(double))) != cudaSuccess) return e;
+    if ((e = cudaMalloc(&sc.sums, 2 * sizeof(double))) != cudaSuccess) return e;
+    if ((e = cudaMalloc(&sc.flag, sizeof(int))) != cudaSuccess) return e;
+    sc.partial_capacity = ctas;
+    return cudaSuccess;
+}
+
+void scratch_free(Scratch &sc)
+{
+    cudaFree(sc.partials);
+    cudaFree(sc.sums);
+    cudaFree(sc.flag);
+}
+
+size_t ctas_for(const tsenor_options &o, size_t rows, size_t cols)
+{
+    const size_t m = (size_t)o.m;
+    if (o.method == TSENOR_METHOD_ROWWISE) return (rows * ((cols + m - 1) / m) + 127) / 128;
+    const size_t blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
+    const int bpc = mp_for(o.m) == 32 ? Cta<32>::blocks_per_cta : 128 / mp_for(o.m);
+    return (blocks + (size_t)bpc - 1) / (size_t)bpc;
+}
+
+/* Queues the solve of one dense-or-strided device matrix; sums accumulate in sc.sums. */
+cudaError_t launch_solve(const void *w, int dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
+                         const tsenor_options &o, Scratch &sc, cudaStream_t stream)
+{
+    Problem P;
+    P.w = w; P.dt = dt; P.rows = rows; P.cols = cols; P.ld = ld; P.mask = mask; P.mask_ld = mask_ld;
+    P.n = o.n; P.m = o.m; P.method = (int)o.method; P.iterations = o.iterations;
+    P.ls_steps = o.local_search_steps > 0 ? o.local_search_steps : 0;
+    P.tau = o.tau; P.tau_start = o.tau_start;
+    P.block_cols = (cols + (size_t)o.m - 1) / (size_t)o.m;
+    P.blocks = ((rows + (size_t)o.m - 1) / (size_t)o.m) * P.block_cols;
+    P.partials = sc.partials;
+    P.nonfinite = sc.flag;
+    const size_t ctas = ctas_for(o, rows, cols);
+    if (ctas > sc.partial_capacity) return cudaErrorInvalidValue;
+    if (ctas > 0x7fffffffu) return cudaErrorInvalidConfiguration;
+    const unsigned grid = (unsigned)ctas;
+    if (o.method == TSENOR_METHOD_ROWWISE) {
+        const size_t gpr = (cols + (size_t)o.m - 1) / (size_t)o.m;
+        switch (mp_for(o.m)) {
+        case 4: rowwise_kernel<4><<<grid, 128, 0, stream>>>(P, gpr); break;
+        case 8: rowwise_kernel<8><<<grid, 128, 0, stream>>>(P, gpr); break;
+        case 16: rowwise_kernel<16><<<grid, 128, 0, stream>>>(P, gpr); break;
+        default: rowwise_kernel<32><<<grid, 128, 0, stream>>>(P, gpr); break;
+        }
+    } else {
+        switch (mp_for(o.m)) {
+        case 4: solve_blocks_kernel<4><<<grid, Cta<4>::threads, 0, stream>>>(P); break;
+        case 8: solve_blocks_kernel<8><<<grid, Cta<8>::threads, 0, stream>>>(P); break;
+        case 16: solve_blocks_kernel<16><<<grid, Cta<16>::threads, 0, stream>>>(P); break;
+        default: solve_blocks_kernel<32><<<grid, Cta<32>::threads, 0, stream>>>(P); break;
+        }
+    }
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    sum_partials_kernel<<<1, 256, 0, stream>>>(sc.partials, ctas, sc.sums);
+    return cudaGetLastError();
+}
+
+tsenor_status check_args(const void *w, size_t rows, size_t cols, size_t ld, const uint8_t *mask, size_t mask_ld,
+                         const tsenor_options *opt, tsenor_options *o)
+{
+    const tsenor_status st = tsenor_resolve_options(opt, o);
+    if (st != TSENOR_OK) return st;
+    if (!w || !mask || rows == 0 || cols == 0 || ld < cols || mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (overflows(rows, cols, ld) || overflows(rows, cols, mask_ld)) return TSENOR_ERR_INVALID_ARGUMENT;
+    return TSENOR_OK;
+}
+
+tsenor_status device_error(const char *what, cudaError_t e)
+{
+    set_error(what, e);
+    cudaGetLastError();   /* clear a non-sticky error so the next call starts clean */
+    return TSENOR_ERR_DEVICE;
+}
+
+bool have_device()
+{
+    int count = 0;
+    const cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) { set_error("cudaGetDeviceCount", e); cudaGetLastError(); return false; }
+    if (count == 0) { snprintf(g_last_error, sizeof g_last_error, "no CUDA device"); return false; }
+    return true;
+}
+
+int tsenor_cuda_device_count_unchecked()
+{
+    int count = 0;
+    return cudaGetDeviceCount(&count) == cudaSuccess ? count : 0;
+}
+
+void fill_report(tsenor_report *report, const double sums[2], size_t blocks, double t0, float kernel_ms)
+{
+    if (!report) return;
+    report->kept = sums[0];
+    report->total = sums[1];
+    report->blocks = blocks;
+    report->backend = "cuda";
+    report->threads = 0;
+    report->kernel_seconds = 1e-3 * (double)kernel_ms;
+    report->seconds = now_seconds() - t0;
+}
+
+size_t blocks_of(const tsenor_options &o, size_t rows, size_t cols)
+{
+    const size_t m = (size_t)o.m;
+    return o.method == TSENOR_METHOD_ROWWISE ? rows * ((cols + m - 1) / m) : ((rows + m - 1) / m) * ((cols + m - 1) / m);
+}
+
+/* Device pointers. */
+tsenor_status mask_device(const void *w, int dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
+                          const tsenor_options *opt, tsenor_report *report, void *stream_ptr)
+{
+    const double t0 = now_seconds();
+    tsenor_options o;
+    tsenor_status st = check_args(w, rows, cols, ld, mask, mask_ld, opt, &o);
+    if (st != TSENOR_OK) return st;
+    if (o.method == TSENOR_METHOD_EXACT || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
+    {   /* the mask must not overlap the input */
+        const uintptr_t w0 = (uintptr_t)w, w1 = w0 + ((rows - 1) * ld + cols) * esize_of(dt);
+        const uintptr_t m0 = (uintptr_t)mask, m1 = m0 + (rows - 1) * mask_ld + cols;
+        if (m0 < w1 && w0 < m1) return TSENOR_ERR_INVALID_ARGUMENT;
+    }
+    if (!have_device()) return TSENOR_ERR_DEVICE;
+    cudaStream_t stream = (cudaStream_t)stream_ptr;
+    Scratch sc;
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    cudaError_t e;
+    int flag = 0;
+    double sums[2] = {0.0, 0.0};
+    float ms = 0.0f;
+    if ((e = scratch_alloc(sc, ctas_for(o, rows, cols))) != cudaSuccess) { scratch_free(sc); return device_error("cudaMalloc", e); }
+    if ((e = cudaEventCreate(&e0)) != cudaSuccess || (e = cudaEventCreate(&e1)) != cudaSuccess) { st = device_error("cudaEventCreate", e); goto done; }
+    if ((e = cudaMemsetAsync(sc.flag, 0, sizeof(int), stream)) != cudaSuccess ||
+        (e = cudaMemsetAsync(sc.sums, 0, 2 * sizeof(double), stream)) != cudaSuccess) { st = device_error("cudaMemsetAsync", e); goto done; }
+    nonfinite_scan_kernel<<<1024, 256, 0, stream>>>(w, dt, rows, cols, ld, sc.flag);
+    if ((e = cudaGetLastError()) != cudaSuccess) { st = device_error("nonfinite scan launch", e); goto done; }
+    if ((e = cudaMemcpyAsync(&flag, sc.flag, sizeof(int), cudaMemcpyDeviceToHost, stream)) != cudaSuccess ||
+        (e = cudaStreamSynchronize(stream)) != cudaSuccess) { st = device_error("nonfinite scan", e); goto done; }
+    if (flag) { st = TSENOR_ERR_NONFINITE_INPUT; goto done; }
+    cudaEventRecord(e0, stream);
+    if ((e = launch_solve(w, dt, rows, cols, ld, mask, mask_ld, o, sc, stream)) != cudaSuccess) { st = device_error("solve launch", e); goto done; }
+    cudaEventRecord(e1, stream);
+    if ((e = cudaMemcpyAsync(sums, sc.sums, 2 * sizeof(double), cudaMemcpyDeviceToHost, stream)) != cudaSuccess ||
+        (e = cudaStreamSynchronize(stream)) != cudaSuccess) { st = device_error("solve", e); goto done; }
+    cudaEventElapsedTime(&ms, e0, e1);
+    fill_report(report, sums, blocks_of(o, rows, cols), t0, ms);
+done:
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    scratch_free(sc);
+    return st;
+}
+
+/* Host pointers: whole matrix on the device when it fits, else chunks of block rows.
+   With several chunks a first pass scans every chunk for NaN/Inf, so the caller's mask
+   is written only once the whole input is known to be finite. */
+tsenor_status mask_host(const void *w, int dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
+                        const tsenor_options *opt, tsenor_report *report)
+{
+    const double t0 = now_seconds();
+    tsenor_options o;
+    tsenor_status st = check_args(w, rows, cols, ld, mask, mask_ld, opt, &o);
+    if (st != TSENOR_OK) return st;
+    if (o.method == TSENOR_METHOD_EXACT || o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
+        return dt == DT_F32 ? tsenor_cpu_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report)
+             : dt == DT_F16 ? tsenor_cpu_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report)
+                            : tsenor_cpu_mask_bf16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);
+    }
+    {
+        const size_t es = esize_of(dt);
+        const uintptr_t w0 = (uintptr_t)w, w1 = w0 + ((rows - 1) * ld + cols) * es;
+        const uintptr_t m0 = (uintptr_t)mask, m1 = m0 + (rows - 1) * mask_ld + cols;
+        if (m0 < w1 && w0 < m1) return TSENOR_ERR_INVALID_ARGUMENT;
+    }
+    if (!have_device()) return TSENOR_ERR_DEVICE;
+
+    const size_t es = esize_of(dt), m = (size_t)o.m, row_bytes = cols * (es + 1);
+    size_t free_bytes = 0, total_bytes = 0, budget, chunk_rows;
+    cudaError_t e = cudaMemGetInfo(&free_bytes, &total_bytes);
+    if (e != cudaSuccess) return device_error("cudaMemGetInfo", e);
+    budget = free_bytes / 10 * 8;
+    {
+        const char *limit = getenv("TSENOR_CUDA_CHUNK_BYTES");   /* tests force chunking */
+        if (limit && strtoull(limit, nullptr, 10) > 0 && strtoull(limit, nullptr, 10) < budget)
+            budget = (size_t)strtoull(limit, nullptr, 10);
+    }
+    chunk_rows = budget / row_bytes / m * m;
+    if (chunk_rows < m) chunk_rows = m;
+    if (chunk_rows > rows) chunk_rows = rows;
+    const size_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+
+    void *dw = nullptr;
+    uint8_t *dmask = nullptr;
+    Scratch sc;
+    cudaStream_t stream = nullptr;
+    cudaEvent_t e0 = nullptr, e1 = nullptr;
+    double sums[2] = {0.0, 0.0};
+    float kernel_ms = 0.0f;
+    int flag = 0;
+    if ((e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)) != cudaSuccess) return device_error("cudaStreamCreate", e);
+    if ((e = cudaMalloc(&dw, chunk_rows * cols * es)) != cudaSuccess ||
+        (e = cudaMalloc((void **)&dmask, chunk_rows * cols)) != cudaSuccess ||
+        (e = scratch_alloc(sc, ctas_for(o, chunk_rows, cols))) != cudaSuccess) { st = device_error("cudaMalloc", e); goto done; }
+    if ((e = cudaEventCreate(&e0)) != cudaSuccess || (e = cudaEventCreate(&e1)) != cudaSuccess) { st = device_error("cudaEventCreate", e); goto done; }
+    if ((e = cudaMemsetAsync(sc.flag, 0, sizeof(int), stream)) != cudaSuccess ||
+        (e = cudaMemsetAsync(sc.sums, 0, 2 * sizeof(double), stream)) != cudaSuccess) { st = device_error("cudaMemsetAsync", e); goto done; }
+    for (int pass = chunks > 1 ? 0 : 1; pass < 2; pass++) {
+        for (size_t c = 0; c < chunks; c++) {
+            const size_t r0 = c * chunk_rows, cr = rows - r0 < chunk_rows ? rows - r0 : chunk_rows;
+            if ((e = cudaMemcpy2DAsync(dw, cols * es, (const char *)w + r0 * ld * es, ld * es, cols * es, cr,
+                                       cudaMemcpyHostToDevice, stream)) != cudaSuccess) { st = device_error("copy to device", e); goto done; }
+            if (pass == 0) {
+                nonfinite_scan_kernel<<<1024, 256, 0, stream>>>(dw, dt, cr, cols, cols, sc.flag);
+                if ((e = cudaGetLastError()) != cudaSuccess) { st = device_error("nonfinite scan launch", e); goto done; }
+                continue;
+            }
+            float ms = 0.0f;
+            cudaEventRecord(e0, stream);
+            if ((e = launch_solve(dw, dt, cr, cols, cols, dmask, cols, o, sc, stream)) != cudaSuccess) { st = device_error("solve launch", e); goto done; }
+            cudaEventRecord(e1, stream);
+            if ((e = cudaMemcpyAsync(&flag, sc.flag, sizeof(int), cudaMemcpyDeviceToHost, stream)) != cudaSuccess ||
+                (e = cudaStreamSynchronize(stream)) != cudaSuccess) { st = device_error("solve", e); goto done; }
+            if (flag) { st = TSENOR_ERR_NONFINITE_INPUT; goto done; }   /* single chunk: nothing written yet */
+            cudaEventElapsedTime(&ms, e0, e1);
+            kernel_ms += ms;
+            if ((e = cudaMemcpy2DAsync(mask + r0 * mask_ld, mask_ld, dmask, cols, cols, cr, cudaMemcpyDeviceToHost, stream)) != cudaSuccess) {
+                st = device_error("copy to host", e); goto done;
+            }
+        }
+        if (pass == 0) {
+            if ((e = cudaMemcpyAsync(&flag, sc.flag, sizeof(int), cudaMemcpyDeviceToHost, stream)) != cudaSuccess ||
+                (e = cudaStreamSynchronize(stream)) != cudaSuccess) { st = device_error("nonfinite scan", e); goto done; }
+            if (flag) { st = TSENOR_ERR_NONFINITE_INPUT; goto done; }
+        }
+    }
+    if ((e = cudaMemcpyAsync(sums, sc.sums, 2 * sizeof(double), cudaMemcpyDeviceToHost, stream)) != cudaSuccess ||
+        (e = cudaStreamSynchronize(stream)) != cudaSuccess) { st = device_error("solve", e); goto done; }
+    fill_report(report, sums, blocks_of(o, rows, cols), t0, kernel_ms);
+done:
+    if (e0) cudaEventDestroy(e0);
+    if (e1) cudaEventDestroy(e1);
+    cudaFree(dw);
+    cudaFree(dmask);
+    scratch_free(sc);
+    if (stream) cudaStreamDestroy(stream);
+    return st;
+}
+
+}  // namespace
+
+extern "C" {
+
+tsenor_status tsenor_cuda_mask_f32(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
+                                   const tsenor_options *opt, tsenor_report *report)
+{
+    return mask_host(w, DT_F32, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+tsenor_status tsenor_cuda_mask_f16(const uint16_t *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                                   size_t mask_ld, const tsenor_options *opt, tsenor_report *report)
+{
+    return mask_host(w, DT_F16, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+tsenor_status tsenor_cuda_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                                    size_t mask_ld, const tsenor_options *opt, tsenor_report *report)
+{
+    return mask_host(w, DT_BF16, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+tsenor_status tsenor_cuda_mask_f32_device(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                                          size_t mask_ld, const tsenor_options *opt, tsenor_report *report,
+                                          void *stream)
+{
+    return mask_device(w, DT_F32, rows, cols, ld, mask, mask_ld, opt, report, stream);
+}
+
+tsenor_status tsenor_cuda_mask_f16_device(const uint16_t *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                                          size_t mask_ld, const tsenor_options *opt, tsenor_report *report,
+                                          void *stream)
+{
+    return mask_device(w, DT_F16, rows, cols, ld, mask, mask_ld, opt, report, stream);
+}
+
+tsenor_status tsenor_cuda_mask_bf16_device(const uint16_t *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                                           size_t mask_ld, const tsenor_options *opt, tsenor_report *report,
+                                           void *stream)
+{
+    return mask_device(w, DT_BF16, rows, cols, ld, mask, mask_ld, opt, report, stream);
+}
+
+int tsenor_cuda_device_count(void)
+{
+    return have_device() ? tsenor_cuda_device_count_unchecked() : 0;
+}
+
+const char *tsenor_cuda_last_error(void) { return g_last_error; }
+
+}  // extern "C"

@@ -1,0 +1,321 @@
+/* test_cuda.c - `make test-cuda`: the CUDA backend against the contract and the CPU.
+   Built with TSENOR_CUDA, so tsenor_mask_* run on the GPU; tsenor_cpu_mask_* is the
+   reference. Checks: valid masks for every dtype, method and pattern (edge blocks
+   included), GREEDY/ROWWISE masks identical to the CPU's, TSENOR objective within 0.01%
+   of the CPU's and within the quality bar of EXACT, chunked = unchunked, the device-
+   pointer entry points, bad input (status, mask untouched), EXACT and m > 32 on the CPU.
+   Without a GPU it prints why and exits 0 (CI compiles this but has no GPU). */
+#define _POSIX_C_SOURCE 200112L   /* setenv */
+#define TSENOR_CUDA
+#define TSENOR_IMPLEMENTATION
+#include "../tsenor.h"
+#include "workloads.h"
+
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_passed, g_failed;
+static int g_quick;   /* TSENOR_TEST_QUICK: fewer cases, for runs under compute-sanitizer */
+
+#define EXPECT(cond, ...)                                                    \
+    do {                                                                     \
+        if (cond) g_passed++;                                                \
+        else {                                                               \
+            g_failed++;                                                      \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
+            printf(__VA_ARGS__);                                             \
+            printf("\n");                                                    \
+        }                                                                    \
+    } while (0)
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) { printf("test_cuda: out of memory\n"); exit(2); }
+    return p;
+}
+
+static tsenor_options make_opt(int n, int m, tsenor_method method)
+{
+    tsenor_options o;
+    memset(&o, 0, sizeof o);
+    o.n = n;
+    o.m = m;
+    o.method = method;
+    return o;
+}
+
+static const char *mname(tsenor_method m)
+{
+    return m == TSENOR_METHOD_TSENOR ? "tsenor" : m == TSENOR_METHOD_EXACT ? "exact"
+         : m == TSENOR_METHOD_GREEDY ? "greedy" : "rowwise";
+}
+
+static uint16_t f32_to_bf16(float f)   /* round to nearest even */
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static uint16_t f32_to_f16(float f)    /* normal range only (test data is |w| < 60000) */
+{
+    uint32_t u, sign, e, mant;
+    memcpy(&u, &f, 4);
+    sign = (u >> 16) & 0x8000u;
+    e = (u >> 23) & 0xffu;
+    mant = u & 0x7fffffu;
+    if (e < 113) return (uint16_t)sign;                     /* flush tiny values to 0 */
+    return (uint16_t)(sign | ((e - 112) << 10) | (mant >> 13));
+}
+
+/* Every pattern and method on a shape with edge blocks: valid, and the same as the CPU
+   (masks identical for GREEDY and ROWWISE, objective within 0.01% for TSENOR). */
+static void test_agreement_with_cpu(void)
+{
+    static const int pats[][2] = {{2, 4}, {4, 8}, {8, 16}, {16, 32}, {1, 3}, {3, 5}, {5, 12}, {7, 24}, {2, 32}};
+    size_t p;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1];
+        const size_t rows = (size_t)(9 * m + 3), cols = (size_t)(7 * m + 1);
+        float *w = (float *)xmalloc(rows * cols * 4);
+        uint8_t *g = (uint8_t *)xmalloc(rows * cols), *c = (uint8_t *)xmalloc(rows * cols);
+        int meth, d;
+        if (g_quick && m != 16 && m != 24) continue;
+        for (d = 0; d < (g_quick ? 1 : WL_DIST_COUNT); d++) {
+            wl_fill(w, rows, cols, cols, (wl_dist)d, 31 + (uint64_t)(p * 3 + d));
+            for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
+                tsenor_options o = make_opt(n, m, (tsenor_method)meth);
+                tsenor_report rg, rc;
+                tsenor_status sg, sc;
+                if (meth == TSENOR_METHOD_EXACT) continue;
+                memset(g, 7, rows * cols);
+                sg = tsenor_mask_f32(w, rows, cols, cols, g, cols, &o, &rg);
+                sc = tsenor_cpu_mask_f32(w, rows, cols, cols, c, cols, &o, &rc);
+                EXPECT(sg == TSENOR_OK && sc == TSENOR_OK, "%s %d:%d: status gpu %d cpu %d (%s)", mname(o.method), n, m,
+                       sg, sc, tsenor_cuda_last_error());
+                if (sg != TSENOR_OK) continue;
+                EXPECT(strcmp(rg.backend, "cuda") == 0, "backend %s", rg.backend);
+                EXPECT(tsenor_check(g, rows, cols, cols, n, m, meth != TSENOR_METHOD_ROWWISE) == TSENOR_OK,
+                       "%s %d:%d dist %d: GPU mask invalid", mname(o.method), n, m, d);
+                EXPECT(fabs(rg.total - rc.total) <= 1e-6 * rc.total, "%s %d:%d: total %.9g vs cpu %.9g", mname(o.method),
+                       n, m, rg.total, rc.total);
+                if (meth == TSENOR_METHOD_TSENOR)
+                    EXPECT(fabs(rg.kept - rc.kept) <= 1e-4 * rc.kept, "tsenor %d:%d dist %d: kept %.9g vs cpu %.9g (%.5f%%)",
+                           n, m, d, rg.kept, rc.kept, 100.0 * (rg.kept - rc.kept) / rc.kept);
+                else
+                    EXPECT(memcmp(g, c, rows * cols) == 0, "%s %d:%d dist %d: GPU mask differs from the CPU's",
+                           mname(o.method), n, m, d);
+            }
+        }
+        free(w); free(g); free(c);
+    }
+}
+
+/* TSENOR on the GPU holds the CPU's quality bar against EXACT (512 x 512). */
+static void test_quality_bar(void)
+{
+    static const int pats[][2] = {{2, 4}, {4, 8}, {8, 16}, {16, 32}};
+    const size_t rows = 512, cols = 512;
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint8_t *g = (uint8_t *)xmalloc(rows * cols), *x = (uint8_t *)xmalloc(rows * cols);
+    size_t p;
+    int d;
+    printf("quality on the GPU (512x512, default options; relative error vs exact)\n");
+    for (p = 0; p < sizeof pats / sizeof *pats; p++)
+        for (d = 0; d < WL_DIST_COUNT; d++) {
+            const int n = pats[p][0], m = pats[p][1];
+            tsenor_options o = make_opt(n, m, TSENOR_METHOD_TSENOR), ox = make_opt(n, m, TSENOR_METHOD_EXACT);
+            wl_error e;
+            wl_fill(w, rows, cols, cols, (wl_dist)d, 500 + (uint64_t)(p * 3 + d));
+            EXPECT(tsenor_mask_f32(w, rows, cols, cols, g, cols, &o, NULL) == TSENOR_OK, "gpu tsenor failed");
+            EXPECT(tsenor_cpu_mask_f32(w, rows, cols, cols, x, cols, &ox, NULL) == TSENOR_OK, "cpu exact failed");
+            e = wl_relative_error(w, rows, cols, cols, g, x, cols, m);
+            printf("  %2d:%-3d %-13s %8.4f%% mean-over-blocks %8.4f%% worst %7.3f%%\n", n, m, wl_dist_name((wl_dist)d),
+                   100 * e.matrix, 100 * e.block_mean, 100 * e.worst_block);
+            EXPECT(e.matrix >= -1e-12 && e.matrix <= 0.005 && e.block_mean <= 0.005 && e.worst_block <= 0.05,
+                   "%d:%d %s: error %.4f%% / mean %.4f%% / worst %.4f%% over the bar", n, m, wl_dist_name((wl_dist)d),
+                   100 * e.matrix, 100 * e.block_mean, 100 * e.worst_block);
+        }
+    free(w); free(g); free(x);
+}
+
+/* f16 and bf16 inputs: same |w| as the CPU sees, so GREEDY masks are identical. */
+static void test_half_dtypes(void)
+{
+    const size_t rows = 200, cols = 264;
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint16_t *h = (uint16_t *)xmalloc(rows * cols * 2), *b = (uint16_t *)xmalloc(rows * cols * 2);
+    uint8_t *g = (uint8_t *)xmalloc(rows * cols), *c = (uint8_t *)xmalloc(rows * cols);
+    size_t k;
+    int meth;
+    wl_fill(w, rows, cols, cols, WL_STUDENT_T3, 77);
+    for (k = 0; k < rows * cols; k++) { h[k] = f32_to_f16(w[k]); b[k] = f32_to_bf16(w[k]); }
+    for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
+        tsenor_options o = make_opt(8, 16, (tsenor_method)meth);
+        tsenor_report rg, rc;
+        if (meth == TSENOR_METHOD_EXACT) continue;
+        EXPECT(tsenor_mask_f16(h, rows, cols, cols, g, cols, &o, &rg) == TSENOR_OK, "f16 gpu");
+        EXPECT(tsenor_cpu_mask_f16(h, rows, cols, cols, c, cols, &o, &rc) == TSENOR_OK, "f16 cpu");
+        EXPECT(meth == TSENOR_METHOD_TSENOR ? fabs(rg.kept - rc.kept) <= 1e-4 * rc.kept : memcmp(g, c, rows * cols) == 0,
+               "f16 %s differs from the CPU", mname((tsenor_method)meth));
+        EXPECT(tsenor_mask_bf16(b, rows, cols, cols, g, cols, &o, &rg) == TSENOR_OK, "bf16 gpu");
+        EXPECT(tsenor_cpu_mask_bf16(b, rows, cols, cols, c, cols, &o, &rc) == TSENOR_OK, "bf16 cpu");
+        EXPECT(meth == TSENOR_METHOD_TSENOR ? fabs(rg.kept - rc.kept) <= 1e-4 * rc.kept : memcmp(g, c, rows * cols) == 0,
+               "bf16 %s differs from the CPU", mname((tsenor_method)meth));
+    }
+    free(w); free(h); free(b); free(g); free(c);
+}
+
+/* Forced chunks of a few block rows give the same result; NaN in the last chunk is
+   reported with the mask untouched; strided input and mask (ld, mask_ld > cols). */
+static void test_chunks_and_strides(void)
+{
+    const size_t rows = 16 * 37 + 5, cols = 300, ld = 311, mld = 305;
+    float *w = (float *)xmalloc(rows * ld * 4);
+    uint8_t *a = (uint8_t *)xmalloc(rows * mld), *b = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
+    tsenor_options og = make_opt(8, 16, TSENOR_METHOD_GREEDY), ot = make_opt(8, 16, TSENOR_METHOD_TSENOR);
+    tsenor_report ra, rb;
+    size_t i;
+    wl_fill(w, rows, cols, ld, WL_GAUSSIAN, 5);
+    memset(a, 9, rows * mld);
+    memset(b, 9, rows * mld);
+    EXPECT(tsenor_mask_f32(w, rows, cols, ld, a, mld, &og, &ra) == TSENOR_OK, "unchunked greedy");
+    setenv("TSENOR_CUDA_CHUNK_BYTES", "20000", 1);   /* ~4 block rows per chunk */
+    EXPECT(tsenor_mask_f32(w, rows, cols, ld, b, mld, &og, &rb) == TSENOR_OK, "chunked greedy");
+    EXPECT(memcmp(a, b, rows * mld) == 0, "chunked greedy differs from unchunked");
+    EXPECT(fabs(ra.kept - rb.kept) <= 1e-9 * ra.kept, "chunked kept %.12g vs %.12g", rb.kept, ra.kept);
+    for (i = 0; i < rows; i++) EXPECT(b[i * mld + cols] == 9, "row %zu: byte past cols written", i);
+    EXPECT(tsenor_mask_f32(w, rows, cols, ld, b, mld, &ot, &rb) == TSENOR_OK, "chunked tsenor");
+    unsetenv("TSENOR_CUDA_CHUNK_BYTES");
+    EXPECT(tsenor_mask_f32(w, rows, cols, ld, a, mld, &ot, &ra) == TSENOR_OK, "unchunked tsenor");
+    EXPECT(fabs(ra.kept - rb.kept) <= 1e-4 * ra.kept, "chunked tsenor kept %.9g vs %.9g", rb.kept, ra.kept);
+    EXPECT(tsenor_check(b, rows, cols, mld, 8, 16, 1) == TSENOR_OK, "chunked tsenor mask invalid");
+    /* NaN in the last chunk: nothing written, chunked or not */
+    w[(rows - 2) * ld + 7] = NAN;
+    memcpy(c, b, rows * mld);
+    setenv("TSENOR_CUDA_CHUNK_BYTES", "20000", 1);
+    EXPECT(tsenor_mask_f32(w, rows, cols, ld, b, mld, &ot, NULL) == TSENOR_ERR_NONFINITE_INPUT, "chunked NaN status");
+    unsetenv("TSENOR_CUDA_CHUNK_BYTES");
+    EXPECT(tsenor_mask_f32(w, rows, cols, ld, b, mld, &ot, NULL) == TSENOR_ERR_NONFINITE_INPUT, "NaN status");
+    EXPECT(memcmp(b, c, rows * mld) == 0, "mask changed by a failed call");
+    free(w); free(a); free(b); free(c);
+}
+
+/* The device-pointer entry points give the host entry points' masks. */
+static void test_device_pointers(void)
+{
+    const size_t rows = 333, cols = 480;
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint8_t *host = (uint8_t *)xmalloc(rows * cols), *back = (uint8_t *)xmalloc(rows * cols);
+    void *dw = NULL, *dm = NULL;
+    int meth;
+    wl_fill(w, rows, cols, cols, WL_OUTLIER, 9);
+    if (cudaMalloc(&dw, rows * cols * 4) != cudaSuccess || cudaMalloc(&dm, rows * cols) != cudaSuccess) {
+        EXPECT(0, "cudaMalloc failed");
+        return;
+    }
+    cudaMemcpy(dw, w, rows * cols * 4, cudaMemcpyHostToDevice);
+    for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
+        tsenor_options o = make_opt(4, 8, (tsenor_method)meth);
+        tsenor_status s;
+        if (meth == TSENOR_METHOD_EXACT) {
+            s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, (uint8_t *)dm, cols, &o, NULL, NULL);
+            EXPECT(s == TSENOR_ERR_INVALID_ARGUMENT, "EXACT on device pointers: status %d", s);
+            continue;
+        }
+        s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, (uint8_t *)dm, cols, &o, NULL, NULL);
+        EXPECT(s == TSENOR_OK, "device call %s: %d (%s)", mname(o.method), s, tsenor_cuda_last_error());
+        cudaMemcpy(back, dm, rows * cols, cudaMemcpyDeviceToHost);
+        EXPECT(tsenor_mask_f32(w, rows, cols, cols, host, cols, &o, NULL) == TSENOR_OK, "host call");
+        EXPECT(memcmp(back, host, rows * cols) == 0, "%s: device-pointer mask differs from host-pointer mask",
+               mname(o.method));
+    }
+    {   /* NaN: the device mask is untouched */
+        tsenor_options o = make_opt(2, 4, TSENOR_METHOD_TSENOR);
+        const float nan = NAN;
+        cudaMemset(dm, 5, rows * cols);
+        cudaMemcpy((float *)dw + 1000, &nan, 4, cudaMemcpyHostToDevice);
+        EXPECT(tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, (uint8_t *)dm, cols, &o, NULL, NULL) ==
+                   TSENOR_ERR_NONFINITE_INPUT, "device NaN status");
+        cudaMemcpy(back, dm, rows * cols, cudaMemcpyDeviceToHost);
+        {
+            size_t k, changed = 0;
+            for (k = 0; k < rows * cols; k++) changed += back[k] != 5;
+            EXPECT(changed == 0, "device mask changed by a failed call (%zu bytes)", changed);
+        }
+    }
+    cudaFree(dw);
+    cudaFree(dm);
+    free(w); free(host); free(back);
+}
+
+/* Bad input: the contract's statuses, the mask untouched; EXACT and m > 32 run on the
+   CPU and say so; repeated calls give the same mask. */
+static void test_errors_and_routing(void)
+{
+    const size_t rows = 64, cols = 96;
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint8_t *mask = (uint8_t *)xmalloc(rows * cols), *ref = (uint8_t *)xmalloc(rows * cols);
+    tsenor_options o = make_opt(8, 16, TSENOR_METHOD_TSENOR), bad;
+    tsenor_report r;
+    wl_fill(w, rows, cols, cols, WL_GAUSSIAN, 3);
+    memset(mask, 3, rows * cols);
+    memcpy(ref, mask, rows * cols);
+    EXPECT(tsenor_mask_f32(NULL, rows, cols, cols, mask, cols, &o, NULL) == TSENOR_ERR_INVALID_ARGUMENT, "NULL w");
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols - 1, mask, cols, &o, NULL) == TSENOR_ERR_INVALID_ARGUMENT, "ld < cols");
+    EXPECT(tsenor_mask_f32(w, 0, cols, cols, mask, cols, &o, NULL) == TSENOR_ERR_INVALID_ARGUMENT, "rows 0");
+    bad = o; bad.n = 16;
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &bad, NULL) == TSENOR_ERR_INVALID_ARGUMENT, "n = m");
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, (uint8_t *)w + 8, cols, &o, NULL) == TSENOR_ERR_INVALID_ARGUMENT,
+           "mask overlapping the input");
+    EXPECT(memcmp(mask, ref, rows * cols) == 0, "mask changed by failed calls");
+
+    o.method = TSENOR_METHOD_EXACT;
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
+           "EXACT should run on the CPU, backend %s", r.backend);
+    o = make_opt(20, 48, TSENOR_METHOD_TSENOR);
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
+           "m = 48 should run on the CPU, backend %s", r.backend);
+    EXPECT(tsenor_check(mask, rows, cols, cols, 20, 48, 1) == TSENOR_OK, "m = 48 mask invalid");
+    o = make_opt(8, 16, TSENOR_METHOD_TSENOR);
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, ref, cols, &o, NULL) == TSENOR_OK, "run 1");
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK, "run 2");
+    EXPECT(memcmp(mask, ref, rows * cols) == 0, "two runs give different masks");
+    EXPECT(r.kernel_seconds > 0.0 && r.seconds >= r.kernel_seconds, "report times: kernel %g s, call %g s",
+           r.kernel_seconds, r.seconds);
+    free(w); free(mask); free(ref);
+}
+
+int main(void)
+{
+    const int devices = tsenor_cuda_device_count();
+    g_quick = getenv("TSENOR_TEST_QUICK") != NULL;
+    if (devices == 0) {
+        float w[16] = {0};
+        uint8_t mask[16];
+        tsenor_options o = make_opt(2, 4, TSENOR_METHOD_TSENOR);
+        /* no GPU: the call must fail cleanly with TSENOR_ERR_DEVICE and say why */
+        EXPECT(tsenor_mask_f32(w, 4, 4, 4, mask, 4, &o, NULL) == TSENOR_ERR_DEVICE, "no device: status");
+        EXPECT(tsenor_cuda_last_error()[0] != 0, "no device: empty error text");
+        printf("GPU tests skipped: no CUDA device (%s); checked the no-device error path\n", tsenor_cuda_last_error());
+        printf("%d passed, %d failed\n", g_passed, g_failed);
+        return g_failed ? 1 : 0;
+    }
+    {
+        struct cudaDeviceProp prop;
+        if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess)
+            printf("device: %s, %d SMs, compute %d.%d\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
+    }
+    test_errors_and_routing();
+    test_agreement_with_cpu();
+    test_half_dtypes();
+    test_chunks_and_strides();
+    test_device_pointers();
+    if (!g_quick) test_quality_bar();
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}
