@@ -118,10 +118,13 @@ template <int MP> __device__ __forceinline__ unsigned group_ballot(int cond)
     return MP == 32 ? b : (b >> base) & ((1u << MP) - 1u);
 }
 
-template <int MP> struct BlockSmem {
+template <int MP> struct alignas(16) BlockSmem {
     float a[MP][MP + 1];                  /* |w| / block max, zero padded            */
     unsigned long long key[MP][MP + 1];   /* greedy keys (plan, |w|, index)          */
-    float u[MP], v[MP], r[MP], alpha[MP], beta[MP];
+    alignas(16) float u[MP];              /* read as float4 in the sweep              */
+    alignas(16) float v[MP];
+    alignas(16) float r[MP];
+    float alpha[MP], beta[MP];
     unsigned sel[MP];                     /* row bitmasks of the selection           */
     int rowcnt[MP], colcnt[MP];
     unsigned long long rowbest[MP], colbest[MP];
@@ -131,6 +134,7 @@ template <int MP> struct BlockSmem {
 template <int MP> struct Cta {
     static const int threads = MP == 32 ? 64 : 128;
     static const int blocks_per_cta = threads / MP;
+    static const int min_ctas_per_sm = MP == 32 ? 7 : 6;   /* caps registers for occupancy */
 };
 
 /* ---- Dykstra (mirrors _tsenor_dykstra_kernel) ------------------------------------- */
@@ -145,28 +149,54 @@ template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(const Blo
         const bool in = t < m && j < m;
         const float er = fminf(fmaxf(((s.a[t][j] - s.alpha[t]) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
         const float ec = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, -87.0f), 69.0f);
-        krow[j] = in ? expf(er) : 0.0f;
-        kcol[j] = in ? expf(ec) : 0.0f;
+        krow[j] = in ? __expf(er) : 0.0f;
+        kcol[j] = in ? __expf(ec) : 0.0f;
     }
 }
 
 /* One sweep in scaling form: rows by r = n / sum_j min(K U V, 1), then columns by
-   c = n / sum_i r_i min(K U V, 1) (the clip with the old U, as on the CPU). Returns
-   1 when a scaling of this thread left [1/LIMIT, LIMIT]. */
+   c = n / sum_i r_i min(K U V, 1) (the clip with the old U, as on the CPU), written as
+   u * sum_j min(K_ij v_j, 1/u) to take 3 operations per entry. Returns 1 when a scaling
+   of this thread left [1/LIMIT, LIMIT]. */
 template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s, int t, int m, int n,
                                                                 const float (&krow)[MP], const float (&kcol)[MP],
                                                                 float &ut, float &vt)
 {
+    const float nf = (float)n;
     float sum = 0.0f;
+    {
+        const float cap = __fdividef(1.0f, ut);
+        const float4 *v4 = reinterpret_cast<const float4 *>(s.v);
+        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;   /* four chains: latency */
 #pragma unroll
-    for (int j = 0; j < MP; j++) sum += fminf(krow[j] * ut * s.v[j], 1.0f);
-    const float r = (float)n / fmaxf(sum, 1e-30f);
+        for (int q = 0; q < MP / 4; q++) {
+            const float4 v = v4[q];
+            s0 += fminf(krow[4 * q] * v.x, cap);
+            s1 += fminf(krow[4 * q + 1] * v.y, cap);
+            s2 += fminf(krow[4 * q + 2] * v.z, cap);
+            s3 += fminf(krow[4 * q + 3] * v.w, cap);
+        }
+        sum = (s0 + s1) + (s2 + s3);
+    }
+    const float r = __fdividef(nf, fmaxf(sum * ut, 1e-30f));
     s.r[t] = r;
     __syncwarp();
     float cs = 0.0f;
+    {
+        const float cap = __fdividef(1.0f, vt);
+        const float4 *u4 = reinterpret_cast<const float4 *>(s.u), *r4 = reinterpret_cast<const float4 *>(s.r);
+        float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;
 #pragma unroll
-    for (int i = 0; i < MP; i++) cs += fminf(kcol[i] * s.u[i] * vt, 1.0f) * s.r[i];
-    const float vn = vt * ((float)n / fmaxf(cs, 1e-30f));
+        for (int q = 0; q < MP / 4; q++) {
+            const float4 u = u4[q], rr = r4[q];
+            c0 = fmaf(fminf(kcol[4 * q] * u.x, cap), rr.x, c0);
+            c1 = fmaf(fminf(kcol[4 * q + 1] * u.y, cap), rr.y, c1);
+            c2 = fmaf(fminf(kcol[4 * q + 2] * u.z, cap), rr.z, c2);
+            c3 = fmaf(fminf(kcol[4 * q + 3] * u.w, cap), rr.w, c3);
+        }
+        cs = (c0 + c1) + (c2 + c3);
+    }
+    const float vn = vt * __fdividef(nf, fmaxf(cs * vt, 1e-30f));
     __syncwarp();
     if (t < m) {
         ut *= r;
@@ -182,8 +212,8 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
 template <int MP> __device__ __forceinline__ void _tsenor_fold_scalings(BlockSmem<MP> &s, int t, float tau,
                                                                          float &ut, float &vt)
 {
-    s.alpha[t] -= tau * logf(ut);
-    s.beta[t] -= tau * logf(vt);
+    s.alpha[t] -= tau * __logf(ut);
+    s.beta[t] -= tau * __logf(vt);
     ut = vt = 1.0f;
     s.u[t] = 1.0f;
     s.v[t] = 1.0f;
@@ -388,36 +418,54 @@ template <int MP> __device__ void _tsenor_repair(BlockSmem<MP> &s, int t, int m,
     }
 }
 
-/* Best-improvement 2x2 swaps: for rows i < k with d_j = a_kj - a_ij the best swap gains
-   max{d_j : j kept in row i only} - min{d_l : l kept in row k only}. Row pairs are spread
-   evenly over the threads; ties go to the lowest pair i*m + k and the lowest j, as on
-   the CPU. */
+/* Gain of the best 2x2 swap between rows lo < hi: with d_j = a[hi][j] - a[lo][j],
+   max{d_j : j kept in row lo only} - min{d_j : j kept in row hi only}; the same
+   arithmetic whichever thread computes it, so duplicated copies agree. */
+template <int MP> __device__ __forceinline__ float pair_gain(const BlockSmem<MP> &s, int lo, int hi)
+{
+    const unsigned sl = s.sel[lo], sh = s.sel[hi];
+    unsigned only_lo = sl & ~sh, only_hi = sh & ~sl;
+    float gmax = -1e30f, gmin = 1e30f;
+    while (only_lo) {
+        const int j = __ffs(only_lo) - 1;
+        only_lo &= only_lo - 1;
+        gmax = fmaxf(gmax, s.a[hi][j] - s.a[lo][j]);
+    }
+    while (only_hi) {
+        const int j = __ffs(only_hi) - 1;
+        only_hi &= only_hi - 1;
+        gmin = fminf(gmin, s.a[hi][j] - s.a[lo][j]);
+    }
+    return gmax - gmin;
+}
+
+/* Best-improvement 2x2 swaps (the CPU's _tsenor_local_search_group): each step takes the
+   pair of rows with the largest gain (ties to the lowest pair lo*m + hi), then the
+   lowest j1, j2. Thread t caches the gains of its pairs (t, o) for every o, so a pair
+   has two copies. A swap changes rows i and k: every thread recomputes its pairs with
+   i and k (two per thread), and i and k drop their whole cache, which holds only
+   stale copies; the copy in the other row's thread is then the valid one. Invariant:
+   the copy in thread t of pair (t,o) is valid iff row t has not changed since row o
+   last did, so every pair keeps at least one valid copy. */
 template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, int t, int m, int steps)
 {
+    const float stale = -3e30f;
+    float cache[MP];
+#pragma unroll
+    for (int o = 0; o < MP; o++) cache[o] = o != t && o < m && t < m ? pair_gain<MP>(s, min(t, o), max(t, o)) : stale;
     int left = steps;
     for (;;) {
-        float best = -3e30f;
+        float best = stale;
         int pair = MP * MP * 2;
-        if (left > 0 && t < m) {
-            for (int d = 1; 2 * d <= m; d++) {
-                if (2 * d == m && t >= d) break;   /* the opposite pair once */
-                const int o = (t + d) % m, i = min(t, o), k = max(t, o);
-                const unsigned si = s.sel[i], sk = s.sel[k];
-                float gmax = -1e30f, gmin = 1e30f;
-                for (int j = 0; j < m; j++) {
-                    const float dj = s.a[k][j] - s.a[i][j];
-                    if ((si >> j & 1u) && !(sk >> j & 1u)) gmax = fmaxf(gmax, dj);
-                    if ((sk >> j & 1u) && !(si >> j & 1u)) gmin = fminf(gmin, dj);
-                }
-                const float gain = gmax - gmin;
-                const int p = i * m + k;
-                if (gain > best || (gain == best && p < pair)) { best = gain; pair = p; }
-            }
+#pragma unroll
+        for (int o = 0; o < MP; o++) {
+            const int p = min(t, o) * m + max(t, o);
+            if (cache[o] > best || (cache[o] == best && p < pair)) { best = cache[o]; pair = p; }
         }
         group_argmax<MP>(best, pair);
         const int go = left > 0 && best > kLocalSearchMinGain;
+        const int i = pair / m, k = pair % m;
         if (go && t == 0) {
-            const int i = pair / m, k = pair % m;
             const unsigned si = s.sel[i], sk = s.sel[k];
             float dmax = -3e30f, dmin = 3e30f;
             int j1 = -1, j2 = -1;
@@ -432,6 +480,13 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
         left = go ? left - 1 : 0;
         __syncwarp();
         if (!__any_sync(kFullMask, left > 0)) return;
+        if (go && t < m) {
+            const float gi = t != i ? pair_gain<MP>(s, min(t, i), max(t, i)) : stale;
+            const float gk = t != k ? pair_gain<MP>(s, min(t, k), max(t, k)) : stale;
+            const bool moved = t == i || t == k;
+#pragma unroll
+            for (int o = 0; o < MP; o++) cache[o] = o == i ? gi : o == k ? gk : moved ? stale : cache[o];
+        }
     }
 }
 
@@ -442,27 +497,54 @@ template <int MP> __device__ float _tsenor_normalize_kernel(BlockSmem<MP> &s, in
                                                             size_t r0, size_t c0)
 {
     int bad = 0;
-    float mx = 0.0f;
+    float mx = 0.0f, row[MP];
     const bool row_in = active && t < P.m && r0 + (size_t)t < P.rows;
     const size_t at = (r0 + (size_t)t) * P.ld + c0;
+    const float *wf = (const float *)P.w + at;
+    if (row_in && P.dt == DT_F32 && P.m == MP && c0 + MP <= P.cols && ((uintptr_t)wf & 15u) == 0) {
+        /* a full f32 row, 16-byte aligned: vector loads */
 #pragma unroll
-    for (int j = 0; j < MP; j++) {
-        const bool in = row_in && j < P.m && c0 + (size_t)j < P.cols;
-        const float v = in ? load_abs(P.w, P.dt, at + (size_t)j, &bad) : 0.0f;
-        s.a[t][j] = v;
-        mx = fmaxf(mx, v);
+        for (int q = 0; q < MP / 4; q++) {
+            const float4 v = reinterpret_cast<const float4 *>(wf)[q];
+            row[4 * q] = fabsf(v.x); row[4 * q + 1] = fabsf(v.y); row[4 * q + 2] = fabsf(v.z); row[4 * q + 3] = fabsf(v.w);
+        }
+#pragma unroll
+        for (int j = 0; j < MP; j++)
+            if (!isfinite(row[j])) { bad = 1; row[j] = 0.0f; }
+    } else {
+#pragma unroll
+        for (int j = 0; j < MP; j++) {
+            const bool in = row_in && j < P.m && c0 + (size_t)j < P.cols;
+            row[j] = in ? load_abs(P.w, P.dt, at + (size_t)j, &bad) : 0.0f;
+        }
     }
     if (bad) atomicOr(P.nonfinite, 1);
+#pragma unroll
+    for (int j = 0; j < MP; j++) mx = fmaxf(mx, row[j]);
     mx = group_max_float<MP>(mx);
     const float div = mx > 0.0f ? mx : 1.0f;   /* divide: 1/max overflows for subnormals */
 #pragma unroll
-    for (int j = 0; j < MP; j++) s.a[t][j] = s.a[t][j] / div;
+    for (int j = 0; j < MP; j++) s.a[t][j] = row[j] / div;
     __syncwarp();
     return mx;
 }
 
+/* Row t of the mask: whole 4-byte words when the row is full and aligned. */
+template <int MP> __device__ __forceinline__ void write_mask_row(uint8_t *out, unsigned bits, int hc)
+{
+    if (hc == MP && MP >= 4 && ((uintptr_t)out & 3u) == 0) {
+#pragma unroll
+        for (int q = 0; q < MP / 4; q++) {
+            const unsigned b = bits >> (4 * q);
+            reinterpret_cast<unsigned *>(out)[q] = (b & 1u) | (b >> 1 & 1u) << 8 | (b >> 2 & 1u) << 16 | (b >> 3 & 1u) << 24;
+        }
+    } else {
+        for (int j = 0; j < hc; j++) out[j] = (uint8_t)(bits >> j & 1u);
+    }
+}
+
 template <int MP>
-__global__ void __launch_bounds__(Cta<MP>::threads) solve_blocks_kernel(Problem P)
+__global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) solve_blocks_kernel(Problem P)
 {
     __shared__ BlockSmem<MP> smem[Cta<MP>::blocks_per_cta];
     __shared__ double cta_part[Cta<MP>::blocks_per_cta][2];
@@ -496,7 +578,7 @@ __global__ void __launch_bounds__(Cta<MP>::threads) solve_blocks_kernel(Problem 
     if (active && t < m && r0 + (size_t)t < P.rows) {
         uint8_t *out = P.mask + (r0 + (size_t)t) * P.mask_ld + c0;
         const int hc = P.cols - c0 < (size_t)m ? (int)(P.cols - c0) : m;
-        for (int j = 0; j < hc; j++) out[j] = (uint8_t)(bits >> j & 1u);
+        write_mask_row<MP>(out, bits, hc);
     }
     const double bk = group_sum_double<MP>((double)kept), bt = group_sum_double<MP>((double)total);
     if (t == 0) {
