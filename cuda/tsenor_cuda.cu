@@ -220,11 +220,12 @@ template <int MP> __device__ __forceinline__ void _tsenor_fold_scalings(BlockSme
     __syncwarp();
 }
 
-/* The plan min(K U V, 1) of this thread's row, into the greedy keys. */
-template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t, const Problem &P)
+/* The plan min(K U V, 1): this thread's row into xrow, its column into xcol (the same
+   products in the same order as the row's owner, so both copies agree bit for bit). */
+template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t, const Problem &P, float (&krow)[MP],
+                                                         float (&kcol)[MP])
 {
     const int m = P.m, n = P.n;
-    float krow[MP], kcol[MP];
     /* first potentials: column maxima, then each row's best remaining offset */
     {
         float c = 0.0f;
@@ -256,39 +257,43 @@ template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t
         if (stage < stages - 1) _tsenor_fold_scalings<MP>(s, t, tau, ut, vt);
     }
 #pragma unroll
-    for (int j = 0; j < MP; j++)
-        s.key[t][j] = t < m && j < m ? greedy_key(fminf(krow[j] * ut * s.v[j], 1.0f), s.a[t][j], t, j) : 0ull;
-    __syncwarp();
+    for (int j = 0; j < MP; j++) {
+        krow[j] = fminf(krow[j] * ut * s.v[j], 1.0f);
+        kcol[j] = fminf(kcol[j] * s.u[j] * vt, 1.0f);
+    }
 }
 
 /* ---- rounding (mirrors the CPU's rounding section) -------------------------------- */
 
 /* Bisection for the smallest theta whose set {plan > theta} keeps <= n per row and
-   column; that set becomes the selection. */
-template <int MP> __device__ void _tsenor_fit_threshold_kernel(BlockSmem<MP> &s, int t, int n)
+   column; that set becomes the selection. Counts from this thread's plan row and
+   column, in registers (padding is 0 and theta > 0). */
+template <int MP> __device__ void _tsenor_fit_threshold_kernel(BlockSmem<MP> &s, int t, int n, const float (&xrow)[MP],
+                                                               const float (&xcol)[MP])
 {
     float lo = 0.0f, hi = 1.0f;
-    for (int step = 0; step <= kBisectionSteps; step++) {
-        const float theta = step < kBisectionSteps ? (lo + hi) * 0.5f : hi;
+    for (int step = 0; step < kBisectionSteps; step++) {
+        const float theta = (lo + hi) * 0.5f;
         int rc = 0, cc = 0;
 #pragma unroll
         for (int j = 0; j < MP; j++) {
-            rc += key_plan(s.key[t][j]) > theta;
-            cc += key_plan(s.key[j][t]) > theta;
-        }
-        if (step == kBisectionSteps) {
-            unsigned bits = 0;
-#pragma unroll
-            for (int j = 0; j < MP; j++) bits |= (unsigned)(key_plan(s.key[t][j]) > theta) << j;
-            s.sel[t] = bits;
-            s.rowcnt[t] = rc;
-            s.colcnt[t] = cc;
-            break;
+            rc += xrow[j] > theta;
+            cc += xcol[j] > theta;
         }
         const int most = group_max_int<MP>(max(rc, cc));
         if (most > n) lo = theta;
         else hi = theta;
     }
+    unsigned bits = 0;
+    int cc = 0;
+#pragma unroll
+    for (int j = 0; j < MP; j++) {
+        bits |= (unsigned)(xrow[j] > hi) << j;
+        cc += xcol[j] > hi;
+    }
+    s.sel[t] = bits;
+    s.rowcnt[t] = __popc(bits);
+    s.colcnt[t] = cc;
     __syncwarp();
 }
 
@@ -424,17 +429,12 @@ template <int MP> __device__ void _tsenor_repair(BlockSmem<MP> &s, int t, int m,
 template <int MP> __device__ __forceinline__ float pair_gain(const BlockSmem<MP> &s, int lo, int hi)
 {
     const unsigned sl = s.sel[lo], sh = s.sel[hi];
-    unsigned only_lo = sl & ~sh, only_hi = sh & ~sl;
     float gmax = -1e30f, gmin = 1e30f;
-    while (only_lo) {
-        const int j = __ffs(only_lo) - 1;
-        only_lo &= only_lo - 1;
-        gmax = fmaxf(gmax, s.a[hi][j] - s.a[lo][j]);
-    }
-    while (only_hi) {
-        const int j = __ffs(only_hi) - 1;
-        only_hi &= only_hi - 1;
-        gmin = fminf(gmin, s.a[hi][j] - s.a[lo][j]);
+#pragma unroll
+    for (int j = 0; j < MP; j++) {   /* unrolled: independent loads, no serial chain */
+        const float d = s.a[hi][j] - s.a[lo][j];
+        if ((sl & ~sh) >> j & 1u) gmax = fmaxf(gmax, d);
+        if ((sh & ~sl) >> j & 1u) gmin = fminf(gmin, d);
     }
     return gmax - gmin;
 }
@@ -464,18 +464,19 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
         }
         group_argmax<MP>(best, pair);
         const int go = left > 0 && best > kLocalSearchMinGain;
-        const int i = pair / m, k = pair % m;
-        if (go && t == 0) {
+        const int i = go ? pair / m : 0, k = go ? pair % m : 1;   /* the sentinel pair is out of range */
+        {   /* j1 = the first j with the largest d over row i only, j2 = the first with the
+               smallest over row k only: thread t looks at column t */
             const unsigned si = s.sel[i], sk = s.sel[k];
-            float dmax = -3e30f, dmin = 3e30f;
-            int j1 = -1, j2 = -1;
-            for (int j = 0; j < m; j++) {
-                const float dj = s.a[k][j] - s.a[i][j];
-                if ((si >> j & 1u) && !(sk >> j & 1u) && dj > dmax) { dmax = dj; j1 = j; }
-                if ((sk >> j & 1u) && !(si >> j & 1u) && dj < dmin) { dmin = dj; j2 = j; }
+            const float dj = s.a[k][t] - s.a[i][t];
+            float up = (si & ~sk) >> t & 1u ? dj : -3e30f, down = (sk & ~si) >> t & 1u ? -dj : -3e30f;
+            int j1 = t, j2 = t;
+            group_argmax<MP>(up, j1);
+            group_argmax<MP>(down, j2);
+            if (go && t == 0) {
+                s.sel[i] = (si & ~(1u << j1)) | (1u << j2);
+                s.sel[k] = (sk & ~(1u << j2)) | (1u << j1);
             }
-            s.sel[i] = (si & ~(1u << j1)) | (1u << j2);
-            s.sel[k] = (sk & ~(1u << j2)) | (1u << j1);
         }
         left = go ? left - 1 : 0;
         __syncwarp();
@@ -556,14 +557,16 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
 
     const float block_max = _tsenor_normalize_kernel<MP>(s, t, P, active, r0, c0);
 
+    float xrow[MP], xcol[MP];   /* the plan: this thread's row and column */
     if (P.method == TSENOR_METHOD_TSENOR) {
-        _tsenor_dykstra_kernel<MP>(s, t, P);
+        _tsenor_dykstra_kernel<MP>(s, t, P, xrow, xcol);
     } else {   /* GREEDY: the plan is |w| itself */
 #pragma unroll
-        for (int j = 0; j < MP; j++) s.key[t][j] = t < m && j < m ? greedy_key(s.a[t][j], s.a[t][j], t, j) : 0ull;
-        __syncwarp();
+        for (int j = 0; j < MP; j++) { xrow[j] = s.a[t][j]; xcol[j] = s.a[j][t]; }
     }
-    _tsenor_fit_threshold_kernel<MP>(s, t, n);
+#pragma unroll
+    for (int j = 0; j < MP; j++) s.key[t][j] = t < m && j < m ? greedy_key(xrow[j], s.a[t][j], t, j) : 0ull;
+    _tsenor_fit_threshold_kernel<MP>(s, t, n, xrow, xcol);
     _tsenor_greedy_rounds_kernel<MP>(s, t, m, n);
     _tsenor_repair<MP>(s, t, m, n);
     if (P.method == TSENOR_METHOD_TSENOR && P.ls_steps > 0) _tsenor_local_search_group<MP>(s, t, m, P.ls_steps);
