@@ -83,7 +83,6 @@ __device__ __forceinline__ unsigned long long greedy_key(float x, float a, int i
            ((unsigned long long)(__float_as_uint(a) >> 11) << 12) | (unsigned long long)(4095 - (i << 6 | j));
 }
 
-__device__ __forceinline__ float key_plan(unsigned long long k) { return __uint_as_float((unsigned)(k >> 32) & 0x7fffffffu); }
 
 /* Reductions over the MP threads of one block (lanes base .. base+MP-1 of a warp). */
 template <int MP> __device__ __forceinline__ int group_max_int(int v)
