@@ -244,12 +244,14 @@ template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t
     for (int stage = 0; stage < stages; stage++) {
         const float tau = stage == stages - 1 ? P.tau : P.tau * (float)(1 << (stages - 1 - stage));
         const int its = stage == stages - 1 ? P.iterations - done : P.iterations / (2 * stages);
-        _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
+        bool rebuild = true;   /* one call site of the (unrolled, large) build: i-cache */
         for (int it = 0; it < its; it++) {
+            if (rebuild) _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
+            rebuild = false;
             const int drift = _tsenor_sweep<MP>(s, t, m, n, krow, kcol, ut, vt);
             if (__any_sync(kFullMask, drift) && it + 1 < its) {
                 _tsenor_fold_scalings<MP>(s, t, tau, ut, vt);
-                _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
+                rebuild = true;
             }
         }
         done += its;
@@ -424,8 +426,9 @@ template <int MP> __device__ void _tsenor_repair(BlockSmem<MP> &s, int t, int m,
 
 /* Gain of the best 2x2 swap between rows lo < hi: with d_j = a[hi][j] - a[lo][j],
    max{d_j : j kept in row lo only} - min{d_j : j kept in row hi only}; the same
-   arithmetic whichever thread computes it, so duplicated copies agree. */
-template <int MP> __device__ __forceinline__ float pair_gain(const BlockSmem<MP> &s, int lo, int hi)
+   arithmetic whichever thread computes it, so duplicated copies agree. Not inlined:
+   one copy of the unrolled loop keeps the kernel small enough for the i-cache. */
+template <int MP> __device__ __noinline__ float pair_gain(const BlockSmem<MP> &s, int lo, int hi)
 {
     const unsigned sl = s.sel[lo], sh = s.sel[hi];
     float gmax = -1e30f, gmin = 1e30f;
@@ -511,12 +514,15 @@ template <int MP> __device__ float _tsenor_normalize_kernel(BlockSmem<MP> &s, in
 #pragma unroll
         for (int j = 0; j < MP; j++)
             if (!isfinite(row[j])) { bad = 1; row[j] = 0.0f; }
-    } else {
-#pragma unroll
+    } else {   /* edge blocks, odd strides, half types: element by element, through
+                  shared memory (a rolled loop: small code) */
+#pragma unroll 1
         for (int j = 0; j < MP; j++) {
             const bool in = row_in && j < P.m && c0 + (size_t)j < P.cols;
-            row[j] = in ? load_abs(P.w, P.dt, at + (size_t)j, &bad) : 0.0f;
+            s.a[t][j] = in ? load_abs(P.w, P.dt, at + (size_t)j, &bad) : 0.0f;
         }
+#pragma unroll
+        for (int j = 0; j < MP; j++) row[j] = s.a[t][j];
     }
     if (bad) atomicOr(P.nonfinite, 1);
 #pragma unroll
