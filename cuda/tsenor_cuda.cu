@@ -119,7 +119,10 @@ template <int MP> __device__ __forceinline__ unsigned group_ballot(int cond)
 
 template <int MP> struct alignas(16) BlockSmem {
     float a[MP][MP + 1];                  /* |w| / block max, zero padded            */
-    unsigned long long key[MP][MP + 1];   /* greedy keys (plan, |w|, index)          */
+    union {
+        unsigned long long key[MP][MP + 1];   /* greedy keys (plan, |w|, index)      */
+        float gain[MP][MP + 1];               /* then: local search pair gains       */
+    };
     alignas(16) float u[MP];              /* read as float4 in the sweep              */
     alignas(16) float v[MP];
     alignas(16) float r[MP];
@@ -443,26 +446,33 @@ template <int MP> __device__ __noinline__ float pair_gain(const BlockSmem<MP> &s
 
 /* Best-improvement 2x2 swaps (the CPU's _tsenor_local_search_group): each step takes the
    pair of rows with the largest gain (ties to the lowest pair lo*m + hi), then the
-   lowest j1, j2. Thread t caches the gains of its pairs (t, o) for every o, so a pair
-   has two copies. A swap changes rows i and k: every thread recomputes its pairs with
-   i and k (two per thread), and i and k drop their whole cache, which holds only
-   stale copies; the copy in the other row's thread is then the valid one. Invariant:
-   the copy in thread t of pair (t,o) is valid iff row t has not changed since row o
-   last did, so every pair keeps at least one valid copy. */
+   lowest j1, j2. The gains of all pairs live in a symmetric m x m table (over the dead
+   greedy keys): computed once, pairs spread evenly over the threads; after a swap of
+   rows i and k, thread t recomputes its pairs with i and with k. */
 template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, int t, int m, int steps)
 {
-    const float stale = -3e30f;
-    float cache[MP];
-#pragma unroll
-    for (int o = 0; o < MP; o++) cache[o] = o != t && o < m && t < m ? pair_gain<MP>(s, min(t, o), max(t, o)) : stale;
+    const float none = -3e30f;
+    s.gain[t][t] = none;
+    if (t < m) {
+        for (int d = 1; 2 * d <= m; d++) {
+            if (2 * d == m && t >= d) break;   /* the opposite pair once */
+            const int o = (t + d) % m;
+            const float g = pair_gain<MP>(s, min(t, o), max(t, o));
+            s.gain[t][o] = g;
+            s.gain[o][t] = g;
+        }
+    }
+    __syncwarp();
     int left = steps;
     for (;;) {
-        float best = stale;
+        float best = none;
         int pair = MP * MP * 2;
-#pragma unroll
-        for (int o = 0; o < MP; o++) {
-            const int p = min(t, o) * m + max(t, o);
-            if (cache[o] > best || (cache[o] == best && p < pair)) { best = cache[o]; pair = p; }
+        if (t < m) {
+            for (int o = 0; o < m; o++) {
+                const float g = s.gain[t][o];
+                const int p = min(t, o) * m + max(t, o);
+                if (o != t && (g > best || (g == best && p < pair))) { best = g; pair = p; }
+            }
         }
         group_argmax<MP>(best, pair);
         const int go = left > 0 && best > kLocalSearchMinGain;
@@ -475,6 +485,7 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
             int j1 = t, j2 = t;
             group_argmax<MP>(up, j1);
             group_argmax<MP>(down, j2);
+            __syncwarp();
             if (go && t == 0) {
                 s.sel[i] = (si & ~(1u << j1)) | (1u << j2);
                 s.sel[k] = (sk & ~(1u << j2)) | (1u << j1);
@@ -484,12 +495,10 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
         __syncwarp();
         if (!__any_sync(kFullMask, left > 0)) return;
         if (go && t < m) {
-            const float gi = t != i ? pair_gain<MP>(s, min(t, i), max(t, i)) : stale;
-            const float gk = t != k ? pair_gain<MP>(s, min(t, k), max(t, k)) : stale;
-            const bool moved = t == i || t == k;
-#pragma unroll
-            for (int o = 0; o < MP; o++) cache[o] = o == i ? gi : o == k ? gk : moved ? stale : cache[o];
+            if (t != i) { const float g = pair_gain<MP>(s, min(t, i), max(t, i)); s.gain[t][i] = g; s.gain[i][t] = g; }
+            if (t != k && t != i) { const float g = pair_gain<MP>(s, min(t, k), max(t, k)); s.gain[t][k] = g; s.gain[k][t] = g; }
         }
+        __syncwarp();
     }
 }
 
