@@ -668,6 +668,265 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
     }
 }
 
+/* ---- small blocks (m <= 4): one thread solves a whole block -----------------------------
+   With 4 threads per block the warp kernel spends its sweeps on exchanges and barriers;
+   a 4 x 4 block fits one thread's registers, so here every stage runs in one thread with
+   no shared memory: the same stages, schedule and rules. The selection is one 16-bit
+   mask (bit 4i + j). Greedy picks the largest live key until none is left (the sorted
+   greedy itself; the preselection and rounds of the warp kernel are shortcuts to it). */
+struct Small {
+    float a[16];
+    unsigned sel;
+    int m, n;
+    __device__ int row_count(int i) const { return __popc(sel >> (4 * i) & 15u); }
+    __device__ int col_count(int j) const { return __popc(sel & (0x1111u << j)); }
+    __device__ bool has(int i, int j) const { return sel >> (4 * i + j) & 1u; }
+};
+
+__device__ void small_dykstra(const Small &b, const Problem &P, float (&x)[16])
+{
+    const int m = b.m;
+    const float nf = (float)b.n;
+    float K[16], u[4], v[4], alpha[4], beta[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float c = 0.0f;
+#pragma unroll
+        for (int i = 0; i < 4; i++) c = i < m ? fmaxf(c, b.a[4 * i + j]) : c;
+        beta[j] = j < m ? c : 0.0f;
+        u[j] = v[j] = 1.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float r = -2.0f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) r = j < m ? fmaxf(r, b.a[4 * i + j] - beta[j]) : r;
+        alpha[i] = i < m ? r : 0.0f;
+    }
+    int stages = 1, done = 0;
+    while (stages < 12 && P.tau_start > P.tau * (float)(1 << (stages - 1)) * 1.5f) stages++;
+    for (int stage = 0; stage < stages; stage++) {
+        const float tau = stage == stages - 1 ? P.tau : P.tau * (float)(1 << (stages - 1 - stage));
+        const int its = stage == stages - 1 ? P.iterations - done : P.iterations / (2 * stages);
+        bool rebuild = true;
+        for (int it = 0; it < its; it++) {
+            if (rebuild) {   /* _tsenor_build_kernel */
+                const float inv_tau = 1.0f / tau;
+#pragma unroll
+                for (int k = 0; k < 16; k++) {
+                    const int i = k / 4, j = k % 4;
+                    const float e = fminf(fmaxf(((b.a[k] - alpha[i]) - beta[j]) * inv_tau, -87.0f), 69.0f);
+                    K[k] = i < m && j < m ? __expf(e) : 0.0f;
+                }
+                rebuild = false;
+            }
+            /* _tsenor_sweep: rows, then columns with the old u, as the warp kernel */
+            float r[4];
+            int drift = 0;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                const float cap = __fdividef(1.0f, u[i]);
+                float sum = 0.0f;
+#pragma unroll
+                for (int j = 0; j < 4; j++) sum += fminf(K[4 * i + j] * v[j], cap);
+                r[i] = __fdividef(nf, fmaxf(sum * u[i], 1e-30f));
+            }
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const float cap = __fdividef(1.0f, v[j]);
+                float cs = 0.0f;
+#pragma unroll
+                for (int i = 0; i < 4; i++) cs = fmaf(fminf(K[4 * i + j] * u[i], cap), r[i], cs);
+                if (j < m) v[j] = v[j] * __fdividef(nf, fmaxf(cs * v[j], 1e-30f));
+                drift |= j < m && (v[j] > kScaleLimit || v[j] < 1.0f / kScaleLimit);
+            }
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                if (i < m) u[i] *= r[i];
+                drift |= i < m && (u[i] > kScaleLimit || u[i] < 1.0f / kScaleLimit);
+            }
+            if ((drift || (stage < stages - 1 && it + 1 == its)) && (it + 1 < its || stage < stages - 1)) {
+                /* _tsenor_fold_scalings: on drift, and at the end of every stage but the last */
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    alpha[k] -= tau * __logf(u[k]);
+                    beta[k] -= tau * __logf(v[k]);
+                    u[k] = v[k] = 1.0f;
+                }
+                rebuild = true;
+            }
+        }
+        done += its;
+    }
+#pragma unroll
+    for (int k = 0; k < 16; k++) x[k] = fminf(K[k] * u[k / 4] * v[k % 4], 1.0f);
+}
+
+/* _tsenor_repair on one thread: the add-add-remove swap for the first short row and
+   column, else the best-gain shortest augmenting path (layered BFS). */
+__device__ void small_repair(Small &b)
+{
+    const int m = b.m, n = b.n;
+    for (int guard = 0; guard < 64; guard++) {
+        int v = -1, c = -1;
+        for (int i = m - 1; i >= 0; i--) if (b.row_count(i) < n) v = i;
+        if (v < 0) return;
+        for (int j = m - 1; j >= 0; j--) if (b.col_count(j) < n) c = j;
+        if (c >= 0 && b.has(v, c)) {
+            float best = -8.0f;
+            int bk = -1, bl = -1;
+            for (int k = 0; k < m; k++) {
+                if (b.has(k, c)) continue;
+                for (int l = 0; l < m; l++) {
+                    if (!b.has(k, l) || b.has(v, l)) continue;
+                    const float g = b.a[4 * v + l] + b.a[4 * k + c] - b.a[4 * k + l];
+                    if (g > best) { best = g; bk = k; bl = l; }
+                }
+            }
+            if (bk >= 0) {
+                b.sel = (b.sel | 1u << (4 * v + bl) | 1u << (4 * bk + c)) & ~(1u << (4 * bk + bl));
+                continue;
+            }
+        }
+        int pred[8], layer[8], queue[8];
+        float gain[8];
+        int head = 0, tail = 0, best = -1;
+        for (int q = 0; q < 2 * m; q++) { layer[q] = -1; pred[q] = -1; }
+        for (int i = 0; i < m; i++)
+            if (b.row_count(i) < n) { layer[i] = 0; gain[i] = 0.0f; queue[tail++] = i; }
+        for (int depth = 0; head < tail && best < 0; depth++) {
+            const int layer_end = tail;
+            for (; head < layer_end; head++) {
+                const int q = queue[head];
+                for (int o = 0; o < m; o++) {
+                    const bool row = q < m;
+                    const int node = row ? m + o : o, i = row ? q : o, j = row ? o : q - m;
+                    if (b.has(i, j) == row) continue;   /* rows use free entries, columns taken ones */
+                    const float g = gain[q] + (row ? b.a[4 * i + j] : -b.a[4 * i + j]);
+                    if (layer[node] < 0) { layer[node] = depth + 1; gain[node] = g; pred[node] = q; queue[tail++] = node; }
+                    else if (layer[node] == depth + 1 && g > gain[node]) { gain[node] = g; pred[node] = q; }
+                }
+            }
+            for (int q = head; q < tail; q++) {
+                const int node = queue[q];
+                if (node >= m && b.col_count(node - m) < n && (best < 0 || gain[node] > gain[best])) best = node;
+            }
+        }
+        if (best < 0) return;
+        for (int q = best; pred[q] >= 0; q = pred[q]) {
+            const int u = pred[q];
+            if (u < m) b.sel |= 1u << (4 * u + (q - m));
+            else b.sel &= ~(1u << (4 * q + (u - m)));
+        }
+    }
+}
+
+__device__ void small_local_search(Small &b, int steps)
+{
+    const int m = b.m;
+    for (int step = 0; step < steps; step++) {
+        float best = -3e30f;
+        int bi = -1, bk = -1;
+        for (int i = 0; i < m; i++)
+            for (int k = i + 1; k < m; k++) {
+                float gmax = -1e30f, gmin = 1e30f;
+                for (int j = 0; j < m; j++) {
+                    const float d = b.a[4 * k + j] - b.a[4 * i + j];
+                    if (b.has(i, j) && !b.has(k, j)) gmax = fmaxf(gmax, d);
+                    if (b.has(k, j) && !b.has(i, j)) gmin = fminf(gmin, d);
+                }
+                if (gmax - gmin > best) { best = gmax - gmin; bi = i; bk = k; }
+            }
+        if (!(best > kLocalSearchMinGain)) return;
+        float dmax = -3e30f, dmin = 3e30f;
+        int j1 = -1, j2 = -1;
+        for (int j = 0; j < m; j++) {
+            const float d = b.a[4 * bk + j] - b.a[4 * bi + j];
+            if (b.has(bi, j) && !b.has(bk, j) && d > dmax) { dmax = d; j1 = j; }
+            if (b.has(bk, j) && !b.has(bi, j) && d < dmin) { dmin = d; j2 = j; }
+        }
+        b.sel = (b.sel & ~(1u << (4 * bi + j1)) & ~(1u << (4 * bk + j2))) | 1u << (4 * bk + j1) | 1u << (4 * bi + j2);
+    }
+}
+
+__global__ void __launch_bounds__(128) solve_small_blocks_kernel(Problem P)
+{
+    __shared__ double part[128][2];
+    const size_t bidx = (size_t)blockIdx.x * 128 + threadIdx.x;
+    double kept_d = 0.0, total_d = 0.0;
+    if (bidx < P.blocks) {
+        const int m = P.m;
+        const size_t r0 = (bidx / P.block_cols) * (size_t)m, c0 = (bidx % P.block_cols) * (size_t)m;
+        Small b;
+        int bad = 0;
+        float mx = 0.0f;
+        b.m = m;
+        b.n = P.n;
+        b.sel = 0u;
+#pragma unroll
+        for (int k = 0; k < 16; k++) {
+            const int i = k / 4, j = k % 4;
+            const bool in = i < m && j < m && r0 + (size_t)i < P.rows && c0 + (size_t)j < P.cols;
+            b.a[k] = in ? load_abs(P.w, P.dt, (r0 + (size_t)i) * P.ld + c0 + (size_t)j, &bad) : 0.0f;
+            mx = fmaxf(mx, b.a[k]);
+        }
+        if (bad) atomicOr(P.nonfinite, 1);
+        const float div = mx > 0.0f ? mx : 1.0f;
+#pragma unroll
+        for (int k = 0; k < 16; k++) b.a[k] = b.a[k] / div;
+        float x[16];
+        if (P.method == TSENOR_METHOD_TSENOR) small_dykstra(b, P, x);
+        else {
+#pragma unroll
+            for (int k = 0; k < 16; k++) x[k] = b.a[k];
+        }
+        unsigned long long key[16];
+#pragma unroll
+        for (int k = 0; k < 16; k++) key[k] = k / 4 < m && k % 4 < m ? greedy_key(x[k], b.a[k], k / 4, k % 4) : 0ull;
+        for (;;) {   /* greedy: the largest live key, until none is live */
+            unsigned long long best = 0ull;
+            int at = 0;
+#pragma unroll
+            for (int k = 0; k < 16; k++) {
+                const bool live = !(b.sel >> k & 1u) && b.row_count(k / 4) < b.n && b.col_count(k % 4) < b.n;
+                if (live && key[k] > best) { best = key[k]; at = k; }
+            }
+            if (!best) break;
+            b.sel |= 1u << at;
+        }
+        small_repair(b);
+        if (P.method == TSENOR_METHOD_TSENOR && P.ls_steps > 0) small_local_search(b, P.ls_steps);
+        double kept = 0.0, total = 0.0;
+        for (int i = 0; i < m; i++) {
+            float rk = 0.0f, rt = 0.0f;   /* per row in float, rows in double, as the CPU */
+            for (int j = 0; j < m; j++) { rt += b.a[4 * i + j]; rk += b.has(i, j) ? b.a[4 * i + j] : 0.0f; }
+            kept += (double)rk;
+            total += (double)rt;
+            if (r0 + (size_t)i < P.rows) {
+                uint8_t *out = P.mask + (r0 + (size_t)i) * P.mask_ld + c0;
+                const int hc = P.cols - c0 < (size_t)m ? (int)(P.cols - c0) : m;
+                for (int j = 0; j < hc; j++) out[j] = (uint8_t)b.has(i, j);
+            }
+        }
+        kept_d = kept * (double)mx;
+        total_d = total * (double)mx;
+    }
+    part[threadIdx.x][0] = kept_d;
+    part[threadIdx.x][1] = total_d;
+    __syncthreads();
+    for (int o = 64; o > 0; o /= 2) {
+        if ((int)threadIdx.x < o) {
+            part[threadIdx.x][0] += part[threadIdx.x + o][0];
+            part[threadIdx.x][1] += part[threadIdx.x + o][1];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        P.partials[2 * (size_t)blockIdx.x] = part[0][0];
+        P.partials[2 * (size_t)blockIdx.x + 1] = part[0][1];
+    }
+}
+
 /* Sums the per-CTA partials in a fixed order (one CTA): the report is deterministic. */
 __global__ void __launch_bounds__(256) sum_partials_kernel(const double *partials, size_t count, double *out)
 {
@@ -743,7 +1002,7 @@ size_t ctas_for(const tsenor_options &o, size_t rows, size_t cols)
     const size_t m = (size_t)o.m;
     if (o.method == TSENOR_METHOD_ROWWISE) return (rows * ((cols + m - 1) / m) + 127) / 128;
     const size_t blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
-    const int bpc = mp_for(o.m) == 32 ? Cta<32>::blocks_per_cta : 128 / mp_for(o.m);
+    const int bpc = o.m <= 4 ? 128 : mp_for(o.m) == 32 ? Cta<32>::blocks_per_cta : 128 / mp_for(o.m);
     return (blocks + (size_t)bpc - 1) / (size_t)bpc;
 }
 
@@ -774,7 +1033,7 @@ cudaError_t launch_solve(const void *w, int dt, size_t rows, size_t cols, size_t
         }
     } else {
         switch (mp_for(o.m)) {
-        case 4: solve_blocks_kernel<4><<<grid, Cta<4>::threads, 0, stream>>>(P); break;
+        case 4: solve_small_blocks_kernel<<<grid, 128, 0, stream>>>(P); break;
         case 8: solve_blocks_kernel<8><<<grid, Cta<8>::threads, 0, stream>>>(P); break;
         case 16: solve_blocks_kernel<16><<<grid, Cta<16>::threads, 0, stream>>>(P); break;
         default: solve_blocks_kernel<32><<<grid, Cta<32>::threads, 0, stream>>>(P); break;
