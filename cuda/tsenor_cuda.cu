@@ -75,6 +75,24 @@ __device__ __forceinline__ float load_abs(const void *w, int dt, size_t at, int 
     return v;
 }
 
+/* Reciprocal and exponential on the special-function unit, flushing subnormals (the
+   sweep's operands are normal: sums are clamped to >= 1e-30, scalings live in
+   [1e-12, 1e12], exponents are clamped to [-87, 69]). The plain intrinsics carry a
+   subnormal fix-up of five more instructions each. */
+__device__ __forceinline__ float fast_rcp(float x)
+{
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x));
+    return r;
+}
+
+__device__ __forceinline__ float fast_exp(float x)
+{
+    float r;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x * 1.4426950408889634f));
+    return r;
+}
+
 /* Greedy key of entry (i,j): 1 bit live | plan bits | top bits of |w| | ~index, exactly
    the CPU's order (plan, then |w|, then the lower index); 0 = padding. */
 __device__ __forceinline__ unsigned long long greedy_key(float x, float a, int i, int j)
@@ -151,8 +169,8 @@ template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(const Blo
         const bool in = t < m && j < m;
         const float er = fminf(fmaxf(((s.a[t][j] - s.alpha[t]) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
         const float ec = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, -87.0f), 69.0f);
-        krow[j] = in ? __expf(er) : 0.0f;
-        kcol[j] = in ? __expf(ec) : 0.0f;
+        krow[j] = in ? fast_exp(er) : 0.0f;
+        kcol[j] = in ? fast_exp(ec) : 0.0f;
     }
 }
 
@@ -167,7 +185,7 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
     const float nf = (float)n;
     float sum = 0.0f;
     {
-        const float cap = __fdividef(1.0f, ut);
+        const float cap = fast_rcp(ut);
         const float4 *v4 = reinterpret_cast<const float4 *>(s.v);
         float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;   /* four chains: latency */
 #pragma unroll
@@ -180,12 +198,12 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
         }
         sum = (s0 + s1) + (s2 + s3);
     }
-    const float r = __fdividef(nf, fmaxf(sum * ut, 1e-30f));
+    const float r = nf * fast_rcp(fmaxf(sum * ut, 1e-30f));
     s.r[t] = r;
     __syncwarp();
     float cs = 0.0f;
     {
-        const float cap = __fdividef(1.0f, vt);
+        const float cap = fast_rcp(vt);
         const float4 *u4 = reinterpret_cast<const float4 *>(s.u), *r4 = reinterpret_cast<const float4 *>(s.r);
         float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;
 #pragma unroll
@@ -198,7 +216,7 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
         }
         cs = (c0 + c1) + (c2 + c3);
     }
-    const float vn = vt * __fdividef(nf, fmaxf(cs * vt, 1e-30f));
+    const float vn = vt * (nf * fast_rcp(fmaxf(cs * vt, 1e-30f)));
     __syncwarp();
     if (t < m) {
         ut *= r;
@@ -683,9 +701,9 @@ struct Small {
     __device__ bool has(int i, int j) const { return sel >> (4 * i + j) & 1u; }
 };
 
-__device__ void small_dykstra(const Small &b, const Problem &P, float (&x)[16])
+template <int FIXED_M> __device__ void small_dykstra(const Small &b, const Problem &P, float (&x)[16])
 {
-    const int m = b.m;
+    const int m = FIXED_M ? FIXED_M : b.m;   /* compile-time for 4: no padding tests */
     const float nf = (float)b.n;
     float K[16], u[4], v[4], alpha[4], beta[4];
 #pragma unroll
@@ -716,7 +734,7 @@ __device__ void small_dykstra(const Small &b, const Problem &P, float (&x)[16])
                 for (int k = 0; k < 16; k++) {
                     const int i = k / 4, j = k % 4;
                     const float e = fminf(fmaxf(((b.a[k] - alpha[i]) - beta[j]) * inv_tau, -87.0f), 69.0f);
-                    K[k] = i < m && j < m ? __expf(e) : 0.0f;
+                    K[k] = i < m && j < m ? fast_exp(e) : 0.0f;
                 }
                 rebuild = false;
             }
@@ -725,19 +743,19 @@ __device__ void small_dykstra(const Small &b, const Problem &P, float (&x)[16])
             int drift = 0;
 #pragma unroll
             for (int i = 0; i < 4; i++) {
-                const float cap = __fdividef(1.0f, u[i]);
+                const float cap = fast_rcp(u[i]);
                 float sum = 0.0f;
 #pragma unroll
                 for (int j = 0; j < 4; j++) sum += fminf(K[4 * i + j] * v[j], cap);
-                r[i] = __fdividef(nf, fmaxf(sum * u[i], 1e-30f));
+                r[i] = nf * fast_rcp(fmaxf(sum * u[i], 1e-30f));
             }
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                const float cap = __fdividef(1.0f, v[j]);
+                const float cap = fast_rcp(v[j]);
                 float cs = 0.0f;
 #pragma unroll
                 for (int i = 0; i < 4; i++) cs = fmaf(fminf(K[4 * i + j] * u[i], cap), r[i], cs);
-                if (j < m) v[j] = v[j] * __fdividef(nf, fmaxf(cs * v[j], 1e-30f));
+                if (j < m) v[j] = v[j] * (nf * fast_rcp(fmaxf(cs * v[j], 1e-30f)));
                 drift |= j < m && (v[j] > kScaleLimit || v[j] < 1.0f / kScaleLimit);
             }
 #pragma unroll
@@ -849,7 +867,7 @@ __device__ void small_local_search(Small &b, int steps)
     }
 }
 
-__global__ void __launch_bounds__(128) solve_small_blocks_kernel(Problem P)
+template <int FIXED_M> __global__ void __launch_bounds__(128) solve_small_blocks_kernel(Problem P)
 {
     __shared__ double part[128][2];
     const size_t bidx = (size_t)blockIdx.x * 128 + threadIdx.x;
@@ -875,7 +893,7 @@ __global__ void __launch_bounds__(128) solve_small_blocks_kernel(Problem P)
 #pragma unroll
         for (int k = 0; k < 16; k++) b.a[k] = b.a[k] / div;
         float x[16];
-        if (P.method == TSENOR_METHOD_TSENOR) small_dykstra(b, P, x);
+        if (P.method == TSENOR_METHOD_TSENOR) small_dykstra<FIXED_M>(b, P, x);
         else {
 #pragma unroll
             for (int k = 0; k < 16; k++) x[k] = b.a[k];
@@ -1033,7 +1051,10 @@ cudaError_t launch_solve(const void *w, int dt, size_t rows, size_t cols, size_t
         }
     } else {
         switch (mp_for(o.m)) {
-        case 4: solve_small_blocks_kernel<<<grid, 128, 0, stream>>>(P); break;
+        case 4:
+            if (o.m == 4) solve_small_blocks_kernel<4><<<grid, 128, 0, stream>>>(P);
+            else solve_small_blocks_kernel<0><<<grid, 128, 0, stream>>>(P);
+            break;
         case 8: solve_blocks_kernel<8><<<grid, Cta<8>::threads, 0, stream>>>(P); break;
         case 16: solve_blocks_kernel<16><<<grid, Cta<16>::threads, 0, stream>>>(P); break;
         default: solve_blocks_kernel<32><<<grid, Cta<32>::threads, 0, stream>>>(P); break;
