@@ -141,20 +141,25 @@ template <int MP> struct alignas(16) BlockSmem {
         unsigned long long key[MP][MP + 1];   /* greedy keys (plan, |w|, index)      */
         float gain[MP][MP + 1];               /* then: local search pair gains       */
     };
-    alignas(16) float u[MP];              /* read as float4 in the sweep              */
-    alignas(16) float v[MP];
-    alignas(16) float r[MP];
-    float alpha[MP], beta[MP];
+    union {   /* Dykstra's vectors, then the rounds' maxima: 7 CTAs per SM at m = 16 */
+        struct {
+            alignas(16) float u[MP];      /* read as float4 in the sweep              */
+            alignas(16) float v[MP];
+            alignas(16) float r[MP];
+            float alpha[MP], beta[MP];
+        };
+        struct {
+            unsigned long long rowbest[MP], colbest[MP];
+        };
+    };
     unsigned sel[MP];                     /* row bitmasks of the selection           */
     int rowcnt[MP], colcnt[MP];
-    unsigned long long rowbest[MP], colbest[MP];
-    double part[2];
 };
 
 template <int MP> struct Cta {
     static const int threads = MP == 32 ? 64 : 128;
     static const int blocks_per_cta = threads / MP;
-    static const int min_ctas_per_sm = MP == 32 ? 7 : 6;   /* caps registers for occupancy */
+    static const int min_ctas_per_sm = 7;   /* caps registers for occupancy (shared memory allows 7) */
 };
 
 /* ---- Dykstra (mirrors _tsenor_dykstra_kernel) ------------------------------------- */
