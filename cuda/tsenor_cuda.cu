@@ -159,7 +159,7 @@ template <int MP> struct alignas(16) BlockSmem {
 template <int MP> struct Cta {
     static const int threads = MP == 32 ? 64 : 128;
     static const int blocks_per_cta = threads / MP;
-    static const int min_ctas_per_sm = 7;   /* caps registers for occupancy (shared memory allows 7) */
+    static const int min_ctas_per_sm = MP == 32 ? 7 : 6;   /* caps registers for occupancy */
 };
 
 /* ---- Dykstra (mirrors _tsenor_dykstra_kernel) ------------------------------------- */
@@ -452,9 +452,9 @@ template <int MP> __device__ void _tsenor_repair(BlockSmem<MP> &s, int t, int m,
 
 /* Gain of the best 2x2 swap between rows lo < hi: with d_j = a[hi][j] - a[lo][j],
    max{d_j : j kept in row lo only} - min{d_j : j kept in row hi only}; the same
-   arithmetic whichever thread computes it, so duplicated copies agree. Not inlined:
-   one copy of the unrolled loop keeps the kernel small enough for the i-cache. */
-template <int MP> __device__ __noinline__ float pair_gain(const BlockSmem<MP> &s, int lo, int hi)
+   arithmetic whichever thread computes it. Called from two rolled loops only: the
+   unrolled body stays out of the i-cache's way. */
+template <int MP> __device__ __forceinline__ float pair_gain(const BlockSmem<MP> &s, int lo, int hi)
 {
     const unsigned sl = s.sel[lo], sh = s.sel[hi];
     float gmax = -1e30f, gmin = 1e30f;
@@ -477,6 +477,7 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
     const float none = -3e30f;
     s.gain[t][t] = none;
     if (t < m) {
+#pragma unroll 1
         for (int d = 1; 2 * d <= m; d++) {
             if (2 * d == m && t >= d) break;   /* the opposite pair once */
             const int o = (t + d) % m;
@@ -518,8 +519,14 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
         __syncwarp();
         if (!__any_sync(kFullMask, left > 0)) return;
         if (go && t < m) {
-            if (t != i) { const float g = pair_gain<MP>(s, min(t, i), max(t, i)); s.gain[t][i] = g; s.gain[i][t] = g; }
-            if (t != k && t != i) { const float g = pair_gain<MP>(s, min(t, k), max(t, k)); s.gain[t][k] = g; s.gain[k][t] = g; }
+#pragma unroll 1
+            for (int q = 0; q < 2; q++) {   /* pairs (t, i) and (t, k); (i, k) once */
+                const int o = q ? k : i;
+                if (t == o || (q && t == i)) continue;
+                const float g = pair_gain<MP>(s, min(t, o), max(t, o));
+                s.gain[t][o] = g;
+                s.gain[o][t] = g;
+            }
         }
         __syncwarp();
     }
