@@ -9,7 +9,7 @@ LDLIBS   = -lm
 BUILD    = build
 
 HEADER   = tsenor.h
-TEST_SRC = tests/test_tsenor.c tests/workloads.h $(HEADER)
+TEST_SRC = tests/test_tsenor.c tests/check.h tests/workloads.h $(HEADER)
 
 BINARIES = $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
            $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
@@ -91,7 +91,7 @@ CUDA_SRC   = cuda/tsenor_cuda.cu tsenor_cuda.h $(HEADER)
 
 $(BUILD)/tsenor_cuda.o: $(CUDA_SRC) | $(BUILD)
 	$(NVCC) $(NVCCFLAGS) $(CUDA_ARCH) -c cuda/tsenor_cuda.cu -o $@
-$(BUILD)/test_cuda: tests/test_cuda.c tests/workloads.h $(BUILD)/tsenor_cuda.o | $(BUILD)
+$(BUILD)/test_cuda: tests/test_cuda.c tests/check.h tests/workloads.h $(BUILD)/tsenor_cuda.o | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ tests/test_cuda.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
 $(BUILD)/bench_cuda: bench/bench_cuda.c bench/peers.h tests/workloads.h $(BUILD)/tsenor_cuda.o | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ bench/bench_cuda.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)

@@ -1,5 +1,5 @@
 /* tsenor.h - transposable N:M sparse masks for neural-network weights.
-   v0.2.1, MIT licence (text at the end of this file).
+   v0.3.0, MIT licence (text at the end of this file).
 
    A transposable N:M mask keeps exactly N of every M weights along the rows AND the
    columns of every M x M block, so that both W*S (forward pass) and (W*S)^T (backward
@@ -53,8 +53,8 @@
 #define TSENOR_H
 
 #define TSENOR_VERSION_MAJOR 0
-#define TSENOR_VERSION_MINOR 2
-#define TSENOR_VERSION_PATCH 1
+#define TSENOR_VERSION_MINOR 3
+#define TSENOR_VERSION_PATCH 0
 
 #include <stddef.h>
 #include <stdint.h>

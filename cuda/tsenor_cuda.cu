@@ -641,6 +641,27 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
     }
 }
 
+/* The kept and total sums of a 128-thread CTA, tree-summed in a fixed order into its
+   slot of the partials (deterministic). */
+__device__ void cta_partials_128(const Problem &P, double kept, double total)
+{
+    __shared__ double part[128][2];
+    part[threadIdx.x][0] = kept;
+    part[threadIdx.x][1] = total;
+    __syncthreads();
+    for (int o = 64; o > 0; o /= 2) {
+        if ((int)threadIdx.x < o) {
+            part[threadIdx.x][0] += part[threadIdx.x + o][0];
+            part[threadIdx.x][1] += part[threadIdx.x + o][1];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        P.partials[2 * (size_t)blockIdx.x] = part[0][0];
+        P.partials[2 * (size_t)blockIdx.x + 1] = part[0][1];
+    }
+}
+
 /* ROWWISE: one thread per group of m consecutive entries of a row; rank counting with
    earlier entries winning ties (the CPU's _tsenor_rank_kernel). */
 template <int MP> __device__ void _tsenor_rank_kernel(const float (&v)[MP], int m, int n, unsigned &keep)
@@ -658,7 +679,6 @@ template <int MP> __device__ void _tsenor_rank_kernel(const float (&v)[MP], int 
 template <int MP>
 __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_per_row)
 {
-    __shared__ double part[128][2];
     const size_t u = (size_t)blockIdx.x * 128 + threadIdx.x;
     const size_t units = P.rows * groups_per_row;
     double kept = 0.0, total = 0.0;
@@ -682,20 +702,7 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
         kept = k;
         total = tt;
     }
-    part[threadIdx.x][0] = kept;
-    part[threadIdx.x][1] = total;
-    __syncthreads();
-    for (int o = 64; o > 0; o /= 2) {
-        if ((int)threadIdx.x < o) {
-            part[threadIdx.x][0] += part[threadIdx.x + o][0];
-            part[threadIdx.x][1] += part[threadIdx.x + o][1];
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-        P.partials[2 * (size_t)blockIdx.x] = part[0][0];
-        P.partials[2 * (size_t)blockIdx.x + 1] = part[0][1];
-    }
+    cta_partials_128(P, kept, total);
 }
 
 /* ---- small blocks (m <= 4): one thread solves a whole block -----------------------------
@@ -881,7 +888,6 @@ __device__ void small_local_search(Small &b, int steps)
 
 template <int FIXED_M> __global__ void __launch_bounds__(128) solve_small_blocks_kernel(Problem P)
 {
-    __shared__ double part[128][2];
     const size_t bidx = (size_t)blockIdx.x * 128 + threadIdx.x;
     double kept_d = 0.0, total_d = 0.0;
     if (bidx < P.blocks) {
@@ -941,20 +947,7 @@ template <int FIXED_M> __global__ void __launch_bounds__(128) solve_small_blocks
         kept_d = kept * (double)mx;
         total_d = total * (double)mx;
     }
-    part[threadIdx.x][0] = kept_d;
-    part[threadIdx.x][1] = total_d;
-    __syncthreads();
-    for (int o = 64; o > 0; o /= 2) {
-        if ((int)threadIdx.x < o) {
-            part[threadIdx.x][0] += part[threadIdx.x + o][0];
-            part[threadIdx.x][1] += part[threadIdx.x + o][1];
-        }
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) {
-        P.partials[2 * (size_t)blockIdx.x] = part[0][0];
-        P.partials[2 * (size_t)blockIdx.x + 1] = part[0][1];
-    }
+    cta_partials_128(P, kept_d, total_d);
 }
 
 /* Sums the per-CTA partials in a fixed order (one CTA): the report is deterministic. */

@@ -11,35 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_passed, g_failed;
-
-#define EXPECT(cond, ...)                                                    \
-    do {                                                                     \
-        if (cond) g_passed++;                                                \
-        else {                                                               \
-            g_failed++;                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                      \
-            printf(__VA_ARGS__);                                             \
-            printf("\n");                                                    \
-        }                                                                    \
-    } while (0)
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p) { printf("test: out of memory\n"); exit(2); }
-    return p;
-}
-
-static tsenor_options make_opt(int n, int m, tsenor_method method)
-{
-    tsenor_options o;
-    memset(&o, 0, sizeof o);
-    o.n = n;
-    o.m = m;
-    o.method = method;
-    return o;
-}
+#include "check.h"
 
 static const char *method_name(tsenor_method m)
 {
