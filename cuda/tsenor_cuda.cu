@@ -192,9 +192,11 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
     {
         const float cap = fast_rcp(ut);
         const float4 *v4 = reinterpret_cast<const float4 *>(s.v);
-        float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;   /* four chains: latency */
+        /* four chains (latency), started with their first terms: an add of 0 is not free */
+        float s0 = fminf(krow[0] * v4[0].x, cap), s1 = fminf(krow[1] * v4[0].y, cap);
+        float s2 = fminf(krow[2] * v4[0].z, cap), s3 = fminf(krow[3] * v4[0].w, cap);
 #pragma unroll
-        for (int q = 0; q < MP / 4; q++) {
+        for (int q = 1; q < MP / 4; q++) {
             const float4 v = v4[q];
             s0 += fminf(krow[4 * q] * v.x, cap);
             s1 += fminf(krow[4 * q + 1] * v.y, cap);
@@ -210,9 +212,10 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
     {
         const float cap = fast_rcp(vt);
         const float4 *u4 = reinterpret_cast<const float4 *>(s.u), *r4 = reinterpret_cast<const float4 *>(s.r);
-        float c0 = 0.0f, c1 = 0.0f, c2 = 0.0f, c3 = 0.0f;
+        float c0 = fminf(kcol[0] * u4[0].x, cap) * r4[0].x, c1 = fminf(kcol[1] * u4[0].y, cap) * r4[0].y;
+        float c2 = fminf(kcol[2] * u4[0].z, cap) * r4[0].z, c3 = fminf(kcol[3] * u4[0].w, cap) * r4[0].w;
 #pragma unroll
-        for (int q = 0; q < MP / 4; q++) {
+        for (int q = 1; q < MP / 4; q++) {
             const float4 u = u4[q], rr = r4[q];
             c0 = fmaf(fminf(kcol[4 * q] * u.x, cap), rr.x, c0);
             c1 = fmaf(fminf(kcol[4 * q + 1] * u.y, cap), rr.y, c1);
