@@ -164,19 +164,24 @@ template <int MP> struct Cta {
 
 /* ---- Dykstra (mirrors _tsenor_dykstra_kernel) ------------------------------------- */
 
-/* K = exp((a - alpha_i - beta_j)/tau), clamped; a row and a column per thread. */
-template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(const BlockSmem<MP> &s, int t, int m, float tau,
+/* K = exp((a - alpha_i - beta_j)/tau), clamped; a row and a column per thread. Each
+   thread computes its row; the columns come through shared memory (over the greedy
+   keys, unused until the plan), so every exponential is taken once. */
+template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(BlockSmem<MP> &s, int t, int m, float tau,
                                                                         float (&krow)[MP], float (&kcol)[MP])
 {
     const float inv_tau = 1.0f / tau;
+    const float alpha_t = s.alpha[t];
 #pragma unroll
     for (int j = 0; j < MP; j++) {
-        const bool in = t < m && j < m;
-        const float er = fminf(fmaxf(((s.a[t][j] - s.alpha[t]) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
-        const float ec = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, -87.0f), 69.0f);
-        krow[j] = in ? fast_exp(er) : 0.0f;
-        kcol[j] = in ? fast_exp(ec) : 0.0f;
+        const float e = fminf(fmaxf(((s.a[t][j] - alpha_t) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
+        krow[j] = t < m && j < m ? fast_exp(e) : 0.0f;
+        s.gain[t][j] = krow[j];
     }
+    __syncwarp();
+#pragma unroll
+    for (int j = 0; j < MP; j++) kcol[j] = s.gain[j][t];
+    __syncwarp();
 }
 
 /* One sweep in scaling form: rows by r = n / sum_j min(K U V, 1), then columns by
