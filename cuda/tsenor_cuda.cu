@@ -497,20 +497,15 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
     __syncwarp();
     int left = steps;
     for (;;) {
-        /* this thread's best pair: four independent chains (latency), same tie rule */
-        float bests[4] = {none, none, none, none};
-        int pairs[4] = {MP * MP * 2, MP * MP * 2, MP * MP * 2, MP * MP * 2};
-#pragma unroll
-        for (int o = 0; o < MP; o++) {
-            const float g = o != t && o < m && t < m ? s.gain[t][o] : none;
-            const int p = min(t, o) * m + max(t, o), c = o % 4;
-            if (g > bests[c] || (g == bests[c] && p < pairs[c])) { bests[c] = g; pairs[c] = p; }
+        float best = none;
+        int pair = MP * MP * 2;
+        if (t < m) {
+            for (int o = 0; o < m; o++) {
+                const float g = s.gain[t][o];
+                const int p = min(t, o) * m + max(t, o);
+                if (o != t && (g > best || (g == best && p < pair))) { best = g; pair = p; }
+            }
         }
-        float best = bests[0];
-        int pair = pairs[0];
-#pragma unroll
-        for (int c = 1; c < 4; c++)
-            if (bests[c] > best || (bests[c] == best && pairs[c] < pair)) { best = bests[c]; pair = pairs[c]; }
         group_argmax<MP>(best, pair);
         const int go = left > 0 && best > kLocalSearchMinGain;
         const int i = go ? pair / m : 0, k = go ? pair % m : 1;   /* the sentinel pair is out of range */
