@@ -465,14 +465,14 @@ template <int MP> __device__ void _tsenor_repair(BlockSmem<MP> &s, int t, int m,
 template <int MP> __device__ __forceinline__ float pair_gain(const BlockSmem<MP> &s, int lo, int hi)
 {
     const unsigned sl = s.sel[lo], sh = s.sel[hi];
-    float gmax[4] = {-1e30f, -1e30f, -1e30f, -1e30f}, gmin[4] = {1e30f, 1e30f, 1e30f, 1e30f};
+    float gmax = -1e30f, gmin = 1e30f;
 #pragma unroll
-    for (int j = 0; j < MP; j++) {   /* unrolled, four chains: independent loads, short latency */
+    for (int j = 0; j < MP; j++) {   /* unrolled: independent loads, no serial chain */
         const float d = s.a[hi][j] - s.a[lo][j];
-        if ((sl & ~sh) >> j & 1u) gmax[j % 4] = fmaxf(gmax[j % 4], d);
-        if ((sh & ~sl) >> j & 1u) gmin[j % 4] = fminf(gmin[j % 4], d);
+        if ((sl & ~sh) >> j & 1u) gmax = fmaxf(gmax, d);
+        if ((sh & ~sl) >> j & 1u) gmin = fminf(gmin, d);
     }
-    return fmaxf(fmaxf(gmax[0], gmax[1]), fmaxf(gmax[2], gmax[3])) - fminf(fminf(gmin[0], gmin[1]), fminf(gmin[2], gmin[3]));
+    return gmax - gmin;
 }
 
 /* Best-improvement 2x2 swaps (the CPU's _tsenor_local_search_group): each step takes the
