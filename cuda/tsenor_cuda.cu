@@ -165,8 +165,9 @@ template <int MP> struct Cta {
 /* ---- Dykstra (mirrors _tsenor_dykstra_kernel) ------------------------------------- */
 
 /* K = exp((a - alpha_i - beta_j)/tau), clamped; a row and a column per thread. Each
-   thread computes its row; the columns come through shared memory (over the greedy
-   keys, unused until the plan), so every exponential is taken once. */
+   thread computes its row; for m <= 16 the columns come through shared memory (over
+   the greedy keys, unused until the plan), so every exponential is taken once. The
+   column entries are the row entries bit for bit either way (same operands, same order). */
 template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(BlockSmem<MP> &s, int t, int m, float tau,
                                                                         float (&krow)[MP], float (&kcol)[MP])
 {
@@ -176,12 +177,20 @@ template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(BlockSmem
     for (int j = 0; j < MP; j++) {
         const float e = fminf(fmaxf(((s.a[t][j] - alpha_t) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
         krow[j] = t < m && j < m ? fast_exp(e) : 0.0f;
-        s.gain[t][j] = krow[j];
+        if (MP <= 16) s.gain[t][j] = krow[j];
     }
-    __syncwarp();
+    if (MP <= 16) {
+        __syncwarp();
 #pragma unroll
-    for (int j = 0; j < MP; j++) kcol[j] = s.gain[j][t];
-    __syncwarp();
+        for (int j = 0; j < MP; j++) kcol[j] = s.gain[j][t];
+        __syncwarp();
+    } else {   /* measured: at m = 32 the transpose costs more than the exponentials */
+#pragma unroll
+        for (int j = 0; j < MP; j++) {
+            const float e = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, -87.0f), 69.0f);
+            kcol[j] = t < m && j < m ? fast_exp(e) : 0.0f;
+        }
+    }
 }
 
 /* One sweep in scaling form: rows by r = n / sum_j min(K U V, 1), then columns by
