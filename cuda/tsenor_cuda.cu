@@ -172,14 +172,14 @@ template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(BlockSmem
                                                                         float (&krow)[MP], float (&kcol)[MP])
 {
     const float inv_tau = 1.0f / tau;
-    const float alpha_t = s.alpha[t];
-#pragma unroll
-    for (int j = 0; j < MP; j++) {
-        const float e = fminf(fmaxf(((s.a[t][j] - alpha_t) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
-        krow[j] = t < m && j < m ? fast_exp(e) : 0.0f;
-        if (MP <= 16) s.gain[t][j] = krow[j];
-    }
     if (MP <= 16) {
+        const float alpha_t = s.alpha[t];
+#pragma unroll
+        for (int j = 0; j < MP; j++) {
+            const float e = fminf(fmaxf(((s.a[t][j] - alpha_t) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
+            krow[j] = t < m && j < m ? fast_exp(e) : 0.0f;
+            s.gain[t][j] = krow[j];
+        }
         __syncwarp();
 #pragma unroll
         for (int j = 0; j < MP; j++) kcol[j] = s.gain[j][t];
@@ -187,8 +187,11 @@ template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(BlockSmem
     } else {   /* measured: at m = 32 the transpose costs more than the exponentials */
 #pragma unroll
         for (int j = 0; j < MP; j++) {
-            const float e = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, -87.0f), 69.0f);
-            kcol[j] = t < m && j < m ? fast_exp(e) : 0.0f;
+            const bool in = t < m && j < m;
+            const float er = fminf(fmaxf(((s.a[t][j] - s.alpha[t]) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
+            const float ec = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, -87.0f), 69.0f);
+            krow[j] = in ? fast_exp(er) : 0.0f;
+            kcol[j] = in ? fast_exp(ec) : 0.0f;
         }
     }
 }
