@@ -312,31 +312,66 @@ template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t
 
 /* ---- rounding (mirrors the CPU's rounding section) -------------------------------- */
 
-/* Bisection for the smallest theta whose set {plan > theta} keeps <= n per row and
-   column; that set becomes the selection. Counts from this thread's plan row and
-   column, in registers (padding is 0 and theta > 0). */
+/* The (k+1)-th largest of MP values: a bitonic sorting network in registers (no
+   data-dependent branches), then a predicated pick (k is known at run time only). */
+template <int MP> __device__ __forceinline__ float kth_largest(const float (&x)[MP], int k)
+{
+    float v[MP];
+#pragma unroll
+    for (int i = 0; i < MP; i++) v[i] = x[i];
+#pragma unroll
+    for (int size = 2; size <= MP; size <<= 1)
+#pragma unroll
+        for (int stride = size >> 1; stride > 0; stride >>= 1)
+#pragma unroll
+            for (int i = 0; i < MP; i++) {
+                const int j = i ^ stride;
+                if (j > i) {
+                    const float hi = fmaxf(v[i], v[j]), lo = fminf(v[i], v[j]);
+                    const bool descending = (i & size) == 0;
+                    v[i] = descending ? hi : lo;
+                    v[j] = descending ? lo : hi;
+                }
+            }
+    float r = v[0];
+#pragma unroll
+    for (int i = 1; i < MP; i++) r = i == k ? v[i] : r;
+    return r;
+}
+
+/* Threshold preselection (the CPU's _tsenor_fit_threshold_kernel): the set {plan > theta}
+   is taken by greedy whole when no row or column holds more than n of it. The CPU finds
+   theta by bisection across its 16 lanes; here, for m <= 16, it is exact: the largest
+   (n+1)-th value of any row or column, so every line keeps <= n and the set is the
+   largest such. Either way the set is a prefix of the greedy order, so the final
+   selection is the same. */
 template <int MP> __device__ void _tsenor_fit_threshold_kernel(BlockSmem<MP> &s, int t, int n, const float (&xrow)[MP],
                                                                const float (&xcol)[MP])
 {
-    float lo = 0.0f, hi = 1.0f;
-    for (int step = 0; step < kBisectionSteps; step++) {
-        const float theta = (lo + hi) * 0.5f;
-        int rc = 0, cc = 0;
+    float theta;
+    if (MP <= 16) {
+        theta = group_max_float<MP>(fmaxf(kth_largest<MP>(xrow, n), kth_largest<MP>(xcol, n)));
+    } else {   /* 2 x 32 values do not fit a sorting network's registers: bisection, as the CPU */
+        float lo = 0.0f, hi = 1.0f;
+        for (int step = 0; step < kBisectionSteps; step++) {
+            const float mid = (lo + hi) * 0.5f;
+            int rc = 0, cc = 0;
 #pragma unroll
-        for (int j = 0; j < MP; j++) {
-            rc += xrow[j] > theta;
-            cc += xcol[j] > theta;
+            for (int j = 0; j < MP; j++) {
+                rc += xrow[j] > mid;
+                cc += xcol[j] > mid;
+            }
+            if (group_max_int<MP>(max(rc, cc)) > n) lo = mid;
+            else hi = mid;
         }
-        const int most = group_max_int<MP>(max(rc, cc));
-        if (most > n) lo = theta;
-        else hi = theta;
+        theta = hi;
     }
     unsigned bits = 0;
     int cc = 0;
 #pragma unroll
     for (int j = 0; j < MP; j++) {
-        bits |= (unsigned)(xrow[j] > hi) << j;
-        cc += xcol[j] > hi;
+        bits |= (unsigned)(xrow[j] > theta) << j;
+        cc += xcol[j] > theta;
     }
     s.sel[t] = bits;
     s.rowcnt[t] = __popc(bits);
