@@ -1,8 +1,8 @@
 /* tsenor_cuda.cu - the CUDA backend of tsenor.h (see tsenor_cuda.h for use).
 
    Layout of the work. One M x M block is solved by MP threads (MP = m rounded up to a
-   power of two, at most 32), all inside one warp: thread t owns row t and column t of
-   its block. The block never leaves the chip between stages: |w| and the rounding keys
+   power of two, 8 to 32), all inside one warp: thread t owns row t and column t of
+   its block (blocks of m <= 4 are solved one per thread: see "small blocks"). The block never leaves the chip between stages: |w| and the rounding keys
    live in shared memory, the Dykstra kernel K in registers (a row and a column per
    thread), and one launch runs load -> Dykstra -> threshold preselection -> greedy
    rounds -> repair -> local search -> mask write.
