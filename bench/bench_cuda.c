@@ -165,6 +165,21 @@ int main(int argc, char **argv)
             ks = kernel_median(dh, 1, LR, LC, (uint8_t *)dlm, &o, 10);
             printf("\n28672x8192 bf16 (LLM MLP), tsenor 8:16: kernel %.3f ms, %.1f Gelem/s\n", 1e3 * ks,
                    (double)(LR * LC) / ks * 1e-9);
+            {   /* a whole model: the linear layers of Llama-3-8B (32 decoder layers; the
+                   embeddings and the output head are not pruned), each shape timed on
+                   the GPU (views of the buffer above) and weighted by its count */
+                static const struct { size_t rows, cols; int per_layer; const char *name; } shapes[] = {
+                    {4096, 4096, 2, "q,o"}, {1024, 4096, 2, "k,v"}, {14336, 4096, 2, "gate,up"}, {4096, 14336, 1, "down"}};
+                double elements = 0.0, seconds = 0.0;
+                size_t q2;
+                for (q2 = 0; q2 < sizeof shapes / sizeof *shapes; q2++) {
+                    const double t = kernel_median(dh, 1, shapes[q2].rows, shapes[q2].cols, (uint8_t *)dlm, &o, 5);
+                    elements += 32.0 * shapes[q2].per_layer * (double)(shapes[q2].rows * shapes[q2].cols);
+                    seconds += 32.0 * shapes[q2].per_layer * t;
+                }
+                printf("whole model, Llama-3-8B linear layers (224 matrices, %.2f G elements, bf16), tsenor 8:16: "
+                       "kernel %.1f ms in all, %.1f Gelem/s\n", elements * 1e-9, 1e3 * seconds, elements / seconds * 1e-9);
+            }
         }
         cudaFree(dh);
         cudaFree(dlm);
