@@ -96,7 +96,10 @@ $(BUILD)/test_cuda: tests/test_cuda.c tests/check.h tests/workloads.h $(BUILD)/t
 $(BUILD)/bench_cuda: bench/bench_cuda.c bench/peers.h tests/workloads.h $(BUILD)/tsenor_cuda.o | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ bench/bench_cuda.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
 
-cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda
+$(BUILD)/cuda_prune: examples/cuda_prune.c $(BUILD)/tsenor_cuda.o | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ examples/cuda_prune.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+
+cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda $(BUILD)/cuda_prune
 
 test-cuda: $(BUILD)/test_cuda
 	./$(BUILD)/test_cuda

@@ -290,14 +290,16 @@ template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t
     for (int stage = 0; stage < stages; stage++) {
         const float tau = stage == stages - 1 ? P.tau : P.tau * (float)(1 << (stages - 1 - stage));
         const int its = stage == stages - 1 ? P.iterations - done : P.iterations / (2 * stages);
-        bool rebuild = true;   /* one call site of the (unrolled, large) build: i-cache */
-        for (int it = 0; it < its; it++) {
-            if (rebuild) _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
-            rebuild = false;
-            const int drift = _tsenor_sweep<MP>(s, t, m, n, krow, kcol, ut, vt);
-            if (__any_sync(kFullMask, drift) && it + 1 < its) {
-                _tsenor_fold_scalings<MP>(s, t, tau, ut, vt);
-                rebuild = true;
+        int it = 0;
+        while (it < its) {   /* one call site of the (unrolled, large) build: i-cache */
+            _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
+            for (; it < its; it++) {
+                const int drift = _tsenor_sweep<MP>(s, t, m, n, krow, kcol, ut, vt);
+                if (__any_sync(kFullMask, drift) && it + 1 < its) {
+                    _tsenor_fold_scalings<MP>(s, t, tau, ut, vt);
+                    it++;
+                    break;   /* rebuild K from the new potentials */
+                }
             }
         }
         done += its;
