@@ -15,7 +15,7 @@ BINARIES = $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
            $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
            $(BUILD)/test_tsenor_cxx
 
-.PHONY: all test test-sanitize demo tune bench bench-quick cuda test-cuda bench-cuda clean
+.PHONY: all test test-sanitize demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
 
 all: $(BINARIES)
 
@@ -100,6 +100,14 @@ $(BUILD)/cuda_prune: examples/cuda_prune.c $(BUILD)/tsenor_cuda.o | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ examples/cuda_prune.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
 
 cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda $(BUILD)/cuda_prune
+
+# where the block kernel's time goes, by stage (an instrumented build, sm_90 only)
+$(BUILD)/tsenor_cuda_phases.o: $(CUDA_SRC) | $(BUILD)
+	$(NVCC) $(NVCCFLAGS) -arch=sm_90 -DTSENOR_CUDA_PHASE_CLOCKS -c cuda/tsenor_cuda.cu -o $@
+$(BUILD)/phases_cuda: bench/phases_cuda.c tests/workloads.h $(BUILD)/tsenor_cuda_phases.o | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ bench/phases_cuda.c $(BUILD)/tsenor_cuda_phases.o $(CUDA_LIBS)
+cuda-phases: $(BUILD)/phases_cuda
+	./$(BUILD)/phases_cuda
 
 test-cuda: $(BUILD)/test_cuda
 	./$(BUILD)/test_cuda

@@ -645,6 +645,24 @@ template <int MP> __device__ __forceinline__ void write_mask_row(uint8_t *out, u
     }
 }
 
+/* Where a warp's time goes, by stage: built with -DTSENOR_CUDA_PHASE_CLOCKS (make
+   cuda-phases), lane 0 of every warp adds the clock cycles of each stage to a counter.
+   The normal build compiles the marks away. */
+#ifdef TSENOR_CUDA_PHASE_CLOCKS
+__device__ unsigned long long g_phase_clocks[8];
+#define PHASE_MARK(k)                                                                 \
+    do {                                                                              \
+        __syncwarp();                                                                 \
+        const long long now_ = clock64();                                             \
+        if ((threadIdx.x & 31) == 0) atomicAdd(&g_phase_clocks[k], (unsigned long long)(now_ - phase_t0_)); \
+        phase_t0_ = now_;                                                             \
+    } while (0)
+#define PHASE_START long long phase_t0_ = clock64()
+#else
+#define PHASE_MARK(k) ((void)0)
+#define PHASE_START ((void)0)
+#endif
+
 template <int MP>
 __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) solve_blocks_kernel(Problem P)
 {
@@ -656,7 +674,9 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
     const bool active = b < P.blocks;
     const size_t r0 = active ? (b / P.block_cols) * (size_t)m : 0, c0 = active ? (b % P.block_cols) * (size_t)m : 0;
 
+    PHASE_START;
     const float block_max = _tsenor_normalize_kernel<MP>(s, t, P, active, r0, c0);
+    PHASE_MARK(0);
 
     float xrow[MP], xcol[MP];   /* the plan: this thread's row and column */
     if (P.method == TSENOR_METHOD_TSENOR) {
@@ -665,12 +685,17 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
 #pragma unroll
         for (int j = 0; j < MP; j++) { xrow[j] = s.a[t][j]; xcol[j] = s.a[j][t]; }
     }
+    PHASE_MARK(1);
 #pragma unroll
     for (int j = 0; j < MP; j++) s.key[t][j] = t < m && j < m ? greedy_key(xrow[j], s.a[t][j], t, j) : 0ull;
     _tsenor_fit_threshold_kernel<MP>(s, t, n, xrow, xcol);
+    PHASE_MARK(2);
     _tsenor_greedy_rounds_kernel<MP>(s, t, m, n);
+    PHASE_MARK(3);
     _tsenor_repair<MP>(s, t, m, n);
+    PHASE_MARK(4);
     if (P.method == TSENOR_METHOD_TSENOR && P.ls_steps > 0) _tsenor_local_search_group<MP>(s, t, m, P.ls_steps);
+    PHASE_MARK(5);
 
     /* write the row; sums as the CPU: per row in float, blocks in double x block max */
     float kept = 0.0f, total = 0.0f;
@@ -685,6 +710,7 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
         write_mask_row<MP>(out, bits, hc);
     }
     const double bk = group_sum_double<MP>((double)kept), bt = group_sum_double<MP>((double)total);
+    PHASE_MARK(6);
     if (t == 0) {
         cta_part[g][0] = active ? bk * (double)block_max : 0.0;
         cta_part[g][1] = active ? bt * (double)block_max : 0.0;
@@ -1367,5 +1393,18 @@ int tsenor_cuda_device_count(void)
 }
 
 const char *tsenor_cuda_last_error(void) { return g_last_error; }
+
+#ifdef TSENOR_CUDA_PHASE_CLOCKS
+/* Instrumented build only: the stage counters (warp-cycles) since the last reset. */
+int tsenor_cuda_phase_clocks(unsigned long long out[8], int reset)
+{
+    if (cudaMemcpyFromSymbol(out, g_phase_clocks, 8 * sizeof(unsigned long long)) != cudaSuccess) return -1;
+    if (reset) {
+        static const unsigned long long zero[8] = {0};
+        if (cudaMemcpyToSymbol(g_phase_clocks, zero, sizeof zero) != cudaSuccess) return -1;
+    }
+    return 0;
+}
+#endif
 
 }  // extern "C"
