@@ -5,7 +5,7 @@
    of the CPU's and within the quality bar of EXACT, chunked = unchunked, the device-
    pointer entry points, bad input (status, mask untouched), EXACT and m > 32 on the CPU.
    Without a GPU it prints why and exits 0 (CI compiles this but has no GPU). */
-#define _POSIX_C_SOURCE 200112L   /* setenv */
+#define _POSIX_C_SOURCE 200112L   /* setenv, pthreads */
 #define TSENOR_CUDA
 #define TSENOR_IMPLEMENTATION
 #include "../tsenor.h"
@@ -13,6 +13,7 @@
 
 #include <cuda_runtime_api.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -263,6 +264,53 @@ static void test_errors_and_routing(void)
     free(w); free(mask); free(ref);
 }
 
+/* No global state: calls from several host threads at once give each its own mask,
+   the same as a call alone. */
+typedef struct concurrent_job {
+    const float *w;
+    size_t rows, cols;
+    uint8_t *mask;
+    tsenor_options opt;
+    tsenor_status status;
+} concurrent_job;
+
+static void *concurrent_worker(void *arg)
+{
+    concurrent_job *j = (concurrent_job *)arg;
+    int r;
+    for (r = 0; r < 3 && j->status == TSENOR_OK; r++)
+        j->status = tsenor_mask_f32(j->w, j->rows, j->cols, j->cols, j->mask, j->cols, &j->opt, NULL);
+    return NULL;
+}
+
+static void test_concurrent_calls(void)
+{
+    enum { JOBS = 4 };
+    const size_t rows = 256, cols = 320;
+    float *w = (float *)xmalloc(rows * cols * 4);
+    uint8_t *ref = (uint8_t *)xmalloc(JOBS * rows * cols), *got = (uint8_t *)xmalloc(JOBS * rows * cols);
+    static const int pats[JOBS][3] = {{8, 16, TSENOR_METHOD_TSENOR}, {2, 4, TSENOR_METHOD_TSENOR},
+                                      {16, 32, TSENOR_METHOD_GREEDY}, {4, 8, TSENOR_METHOD_ROWWISE}};
+    concurrent_job jobs[JOBS];
+    pthread_t th[JOBS];
+    int q, started[JOBS];
+    wl_fill(w, rows, cols, cols, WL_STUDENT_T3, 21);
+    for (q = 0; q < JOBS; q++) {
+        tsenor_options o = make_opt(pats[q][0], pats[q][1], (tsenor_method)pats[q][2]);
+        EXPECT(tsenor_mask_f32(w, rows, cols, cols, ref + q * rows * cols, cols, &o, NULL) == TSENOR_OK, "alone %d", q);
+        jobs[q].w = w; jobs[q].rows = rows; jobs[q].cols = cols; jobs[q].mask = got + q * rows * cols;
+        jobs[q].opt = o; jobs[q].status = TSENOR_OK;
+    }
+    for (q = 0; q < JOBS; q++) started[q] = pthread_create(&th[q], NULL, concurrent_worker, &jobs[q]) == 0;
+    for (q = 0; q < JOBS; q++) if (started[q]) pthread_join(th[q], NULL);
+    for (q = 0; q < JOBS; q++) {
+        EXPECT(started[q] && jobs[q].status == TSENOR_OK, "concurrent job %d: status %d", q, jobs[q].status);
+        EXPECT(memcmp(ref + q * rows * cols, got + q * rows * cols, rows * cols) == 0,
+               "concurrent job %d: mask differs from the call alone", q);
+    }
+    free(w); free(ref); free(got);
+}
+
 int main(void)
 {
     const int devices = tsenor_cuda_device_count();
@@ -288,6 +336,7 @@ int main(void)
     test_half_dtypes();
     test_chunks_and_strides();
     test_device_pointers();
+    test_concurrent_calls();
     if (!g_quick) test_quality_bar();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
