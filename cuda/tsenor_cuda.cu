@@ -159,7 +159,7 @@ template <int MP> struct alignas(16) BlockSmem {
 template <int MP> struct Cta {
     static const int threads = MP == 32 ? 64 : 128;
     static const int blocks_per_cta = threads / MP;
-    static const int min_ctas_per_sm = MP == 32 ? 7 : 6;   /* caps registers for occupancy */
+    static const int min_ctas_per_sm = 7;   /* caps registers for occupancy */
 };
 
 /* ---- Dykstra (mirrors _tsenor_dykstra_kernel) ------------------------------------- */
