@@ -1,4 +1,5 @@
 /* tsenor_cuda.cu - the CUDA backend of tsenor.h (see tsenor_cuda.h for use).
+   MIT licence (LICENSE, and the end of tsenor.h).
 
    Layout of the work. One M x M block is solved by MP threads (MP = m rounded up to a
    power of two, 8 to 32), all inside one warp: thread t owns row t and column t of
@@ -34,7 +35,7 @@ namespace {
 const unsigned kFullMask = 0xffffffffu;
 const float kScaleLimit = 1e12f;      /* as _TSENOR_SCALE_LIMIT                       */
 const int kBisectionSteps = 10;       /* as _TSENOR_BISECTION_STEPS                   */
-const float kLocalSearchMinGain = 1e-6f;
+const float kLocalSearchMinGain = 1e-6f;  /* as _TSENOR_LS_MIN_GAIN                    */
 
 thread_local char g_last_error[256];
 
