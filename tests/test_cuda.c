@@ -264,6 +264,35 @@ static void test_errors_and_routing(void)
     free(w); free(mask); free(ref);
 }
 
+/* The device-pointer entry points reject bad arguments before touching the GPU, so this
+   runs with or without one (the pointers are never dereferenced). */
+static void test_device_entry_arguments(void)
+{
+    static float w[64 * 96];
+    static uint8_t mask[64 * 96];
+    static uint16_t h[64 * 96];
+    tsenor_options o = make_opt(8, 16, TSENOR_METHOD_TSENOR), bad;
+    const tsenor_status inv = TSENOR_ERR_INVALID_ARGUMENT;
+    EXPECT(tsenor_cuda_mask_f32_device(NULL, 64, 96, 96, mask, 96, &o, NULL, NULL) == inv, "device: NULL w");
+    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, NULL, 96, &o, NULL, NULL) == inv, "device: NULL mask");
+    EXPECT(tsenor_cuda_mask_f32_device(w, 0, 96, 96, mask, 96, &o, NULL, NULL) == inv, "device: rows 0");
+    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 95, mask, 96, &o, NULL, NULL) == inv, "device: ld < cols");
+    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, mask, 95, &o, NULL, NULL) == inv, "device: mask_ld < cols");
+    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, mask, 96, NULL, NULL, NULL) == inv, "device: NULL options");
+    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, (uint8_t *)w + 4, 96, &o, NULL, NULL) == inv,
+           "device: mask overlapping the input");
+    bad = o; bad.n = 0;
+    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: n = 0");
+    bad = make_opt(8, 16, TSENOR_METHOD_EXACT);
+    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: EXACT");
+    bad = make_opt(20, 48, TSENOR_METHOD_TSENOR);
+    EXPECT(tsenor_cuda_mask_f16_device(h, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: m = 48 (f16)");
+    bad = make_opt(2, 4, TSENOR_METHOD_TSENOR);
+    bad.tau = -1.0f;
+    EXPECT(tsenor_cuda_mask_bf16_device(h, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: tau < 0 (bf16)");
+    EXPECT(tsenor_mask_f32(w, 64, 96, 96, mask, 96, NULL, NULL) == inv, "host: NULL options");
+}
+
 /* No global state: calls from several host threads at once give each its own mask,
    the same as a call alone. */
 typedef struct concurrent_job {
@@ -315,6 +344,7 @@ int main(void)
 {
     const int devices = tsenor_cuda_device_count();
     g_quick = getenv("TSENOR_TEST_QUICK") != NULL;
+    test_device_entry_arguments();
     if (devices == 0) {
         float w[16] = {0};
         uint8_t mask[16];
