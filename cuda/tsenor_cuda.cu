@@ -1155,13 +1155,18 @@ cudaError_t launch_solve(const void *w, int dt, size_t rows, size_t cols, size_t
     return cudaGetLastError();
 }
 
-tsenor_status check_args(const void *w, size_t rows, size_t cols, size_t ld, const uint8_t *mask, size_t mask_ld,
-                         const tsenor_options *opt, tsenor_options *o)
+tsenor_status check_args(const void *w, int dt, size_t rows, size_t cols, size_t ld, const uint8_t *mask,
+                         size_t mask_ld, const tsenor_options *opt, tsenor_options *o)
 {
     const tsenor_status st = tsenor_resolve_options(opt, o);
     if (st != TSENOR_OK) return st;
     if (!w || !mask || rows == 0 || cols == 0 || ld < cols || mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
     if (overflows(rows, cols, ld) || overflows(rows, cols, mask_ld)) return TSENOR_ERR_INVALID_ARGUMENT;
+    {   /* the mask must not overlap the input: it is written while the input is read */
+        const uintptr_t w0 = (uintptr_t)w, w1 = w0 + ((rows - 1) * ld + cols) * esize_of(dt);
+        const uintptr_t m0 = (uintptr_t)mask, m1 = m0 + (rows - 1) * mask_ld + cols;
+        if (m0 < w1 && w0 < m1) return TSENOR_ERR_INVALID_ARGUMENT;
+    }
     return TSENOR_OK;
 }
 
@@ -1211,14 +1216,9 @@ tsenor_status mask_device(const void *w, int dt, size_t rows, size_t cols, size_
 {
     const double t0 = now_seconds();
     tsenor_options o;
-    tsenor_status st = check_args(w, rows, cols, ld, mask, mask_ld, opt, &o);
+    tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
     if (o.method == TSENOR_METHOD_EXACT || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
-    {   /* the mask must not overlap the input */
-        const uintptr_t w0 = (uintptr_t)w, w1 = w0 + ((rows - 1) * ld + cols) * esize_of(dt);
-        const uintptr_t m0 = (uintptr_t)mask, m1 = m0 + (rows - 1) * mask_ld + cols;
-        if (m0 < w1 && w0 < m1) return TSENOR_ERR_INVALID_ARGUMENT;
-    }
     if (!have_device()) return TSENOR_ERR_DEVICE;
     cudaStream_t stream = (cudaStream_t)stream_ptr;
     Scratch sc;
@@ -1258,18 +1258,12 @@ tsenor_status mask_host(const void *w, int dt, size_t rows, size_t cols, size_t 
 {
     const double t0 = now_seconds();
     tsenor_options o;
-    tsenor_status st = check_args(w, rows, cols, ld, mask, mask_ld, opt, &o);
+    tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
     if (o.method == TSENOR_METHOD_EXACT || o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
         return dt == DT_F32 ? tsenor_cpu_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report)
              : dt == DT_F16 ? tsenor_cpu_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report)
                             : tsenor_cpu_mask_bf16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);
-    }
-    {
-        const size_t es = esize_of(dt);
-        const uintptr_t w0 = (uintptr_t)w, w1 = w0 + ((rows - 1) * ld + cols) * es;
-        const uintptr_t m0 = (uintptr_t)mask, m1 = m0 + (rows - 1) * mask_ld + cols;
-        if (m0 < w1 && w0 < m1) return TSENOR_ERR_INVALID_ARGUMENT;
     }
     if (!have_device()) return TSENOR_ERR_DEVICE;
 
