@@ -16,6 +16,7 @@
 
    Exit status: 0 success, 1 a check failed, 2 bad usage or bad input (one line on stderr). */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE   /* madvise (glibc) */
 #define TSENOR_IMPLEMENTATION
 #include "../tsenor.h"
 #ifdef TSENOR_CUDA
@@ -319,6 +320,23 @@ static int map_file(const char *path, mapped_file *f)
     }
     close(fd);
     return 1;
+}
+
+/* Drops the pages of [p, p + n) that the process holds (they are re-read from the
+   file if touched again): what keeps memory bounded by one tensor, not the file. */
+static void release_pages(const mapped_file *f, const uint8_t *p, uint64_t n)
+{
+#ifdef MADV_DONTNEED
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)(p + n) + page - 1) & ~(page - 1);
+    const uintptr_t start = (uintptr_t)f->data, end = start + f->len;
+    if (!f->data || page == 0 || (page & (page - 1))) return;
+    if (lo < start) lo = start;
+    if (hi > ((end + page - 1) & ~(page - 1))) hi = (end + page - 1) & ~(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+#else
+    (void)f; (void)p; (void)n;
+#endif
 }
 
 static void unmap_file(mapped_file *f)
@@ -710,8 +728,8 @@ static int is_tsenor_key(const char *key, size_t len) { return len >= 7 && memcm
 
 /* Reads in_path (already parsed into st), writes out_path. Returns 1 on success.
    out_bytes receives the output's tensor bytes (an index's total_size). */
-static int prune_safetensors_file(run_state *r, const char *in_path, const tf_safetensors *st, const char *out_path,
-                                  int in_temp_dir, uint64_t *out_bytes)
+static int prune_safetensors_file(run_state *r, const char *in_path, const mapped_file *src, const tf_safetensors *st,
+                                  const char *out_path, int in_temp_dir, uint64_t *out_bytes)
 {
     const cli_options *o = r->o;
     out_tensor *ot = (out_tensor *)calloc(st->count + 1, sizeof *ot);
@@ -782,6 +800,7 @@ static int prune_safetensors_file(run_state *r, const char *in_path, const tf_sa
             r->copied++;
         }
         r->bytes_done += t->nbytes;
+        release_pages(src, data, t->nbytes);
     }
     free(ot);
     if (!ok || f.failed) { out_abort(&f); return 0; }
@@ -962,7 +981,7 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
                 ok = 0;
                 break;
             }
-        if (ok) ok = prune_safetensors_file(r, path, &st, out_path, 1, &bytes);
+        if (ok) ok = prune_safetensors_file(r, path, &shard, &st, out_path, 1, &bytes);
         total_out += bytes;
         tf_safetensors_free(&st);
         unmap_file(&shard);
@@ -1105,7 +1124,7 @@ static int check_matrix(run_state *r, const char *label, const uint8_t *data, tf
     return 1;
 }
 
-static int check_safetensors(run_state *r, const char *path, const tf_safetensors *st, size_t *checked, size_t *failed)
+static int check_safetensors(run_state *r, const mapped_file *src, const tf_safetensors *st, size_t *checked, size_t *failed)
 {
     size_t i;
     for (i = 0; i < st->count; i++) {
@@ -1117,11 +1136,11 @@ static int check_safetensors(run_state *r, const char *path, const tf_safetensor
         snprintf(label, sizeof label, "%.100s (%s %llux%llu)", t->name, tf_dtypes[t->dtype].name, (unsigned long long)sel.rows,
                  (unsigned long long)sel.cols);
         rc = check_matrix(r, label, st->data + t->begin, t->dtype, sel.rows, sel.cols);
+        release_pages(src, st->data + t->begin, t->nbytes);
         if (rc < 0) return 0;
         (*checked)++;
         if (!rc) (*failed)++;
     }
-    (void)path;
     return 1;
 }
 
@@ -1151,7 +1170,7 @@ static int run_check(run_state *r, const char *in, int is_dir)
                 unmap_file(&idx_file);
                 return 2;
             }
-            ok = check_safetensors(r, path, &st, &checked, &failed);
+            ok = check_safetensors(r, &shard, &st, &checked, &failed);
             tf_safetensors_free(&st);
             unmap_file(&shard);
             if (!ok) { tf_index_free(&ix); unmap_file(&idx_file); return 2; }
@@ -1183,7 +1202,7 @@ static int run_check(run_state *r, const char *in, int is_dir)
             tf_safetensors st;
             int ok;
             if (tf_safetensors_parse(f.data, f.len, &st, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
-            ok = check_safetensors(r, in, &st, &checked, &failed);
+            ok = check_safetensors(r, &f, &st, &checked, &failed);
             tf_safetensors_free(&st);
             unmap_file(&f);
             if (!ok) return 2;
@@ -1271,7 +1290,7 @@ int main(int argc, char **argv)
             } else {
                 uint64_t bytes;
                 r.bytes_total = st.data_len;
-                ok = prune_safetensors_file(&r, o.in, &st, o.out, 0, &bytes);
+                ok = prune_safetensors_file(&r, o.in, &f, &st, o.out, 0, &bytes);
                 tf_safetensors_free(&st);
             }
         }
