@@ -178,7 +178,9 @@ template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(BlockSmem
 #pragma unroll
         for (int j = 0; j < MP; j++) {
             const float e = fminf(fmaxf(((s.a[t][j] - alpha_t) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
-            krow[j] = t < m && j < m ? fast_exp(e) : 0.0f;
+            /* padding zeroed by a multiply (exp <= e^69 is finite), not a branch around each
+               exponential; with m fixed at compile time (FIXED_M) the multiply folds away */
+            krow[j] = fast_exp(e) * (t < m && j < m ? 1.0f : 0.0f);
             s.gain[t][j] = krow[j];
         }
         __syncwarp();
@@ -230,17 +232,31 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
     {
         const float cap = fast_rcp(vt);
         const float4 *u4 = reinterpret_cast<const float4 *>(s.u), *r4 = reinterpret_cast<const float4 *>(s.r);
-        float c0 = fminf(kcol[0] * u4[0].x, cap) * r4[0].x, c1 = fminf(kcol[1] * u4[0].y, cap) * r4[0].y;
-        float c2 = fminf(kcol[2] * u4[0].z, cap) * r4[0].z, c3 = fminf(kcol[3] * u4[0].w, cap) * r4[0].w;
+        if (MP <= 16) {   /* one FMA chain: 1 multiply + 15 FMAs, where four chains took 4 + 12 + 3
+                             (the chain's latency hides behind the other warps: issue-bound) */
+            float c = fminf(kcol[0] * u4[0].x, cap) * r4[0].x;
 #pragma unroll
-        for (int q = 1; q < MP / 4; q++) {
-            const float4 u = u4[q], rr = r4[q];
-            c0 = fmaf(fminf(kcol[4 * q] * u.x, cap), rr.x, c0);
-            c1 = fmaf(fminf(kcol[4 * q + 1] * u.y, cap), rr.y, c1);
-            c2 = fmaf(fminf(kcol[4 * q + 2] * u.z, cap), rr.z, c2);
-            c3 = fmaf(fminf(kcol[4 * q + 3] * u.w, cap), rr.w, c3);
+            for (int q = 0; q < MP / 4; q++) {
+                const float4 u = u4[q], rr = r4[q];
+                if (q > 0) c = fmaf(fminf(kcol[4 * q] * u.x, cap), rr.x, c);
+                c = fmaf(fminf(kcol[4 * q + 1] * u.y, cap), rr.y, c);
+                c = fmaf(fminf(kcol[4 * q + 2] * u.z, cap), rr.z, c);
+                c = fmaf(fminf(kcol[4 * q + 3] * u.w, cap), rr.w, c);
+            }
+            cs = c;
+        } else {
+            float c0 = fminf(kcol[0] * u4[0].x, cap) * r4[0].x, c1 = fminf(kcol[1] * u4[0].y, cap) * r4[0].y;
+            float c2 = fminf(kcol[2] * u4[0].z, cap) * r4[0].z, c3 = fminf(kcol[3] * u4[0].w, cap) * r4[0].w;
+#pragma unroll
+            for (int q = 1; q < MP / 4; q++) {
+                const float4 u = u4[q], rr = r4[q];
+                c0 = fmaf(fminf(kcol[4 * q] * u.x, cap), rr.x, c0);
+                c1 = fmaf(fminf(kcol[4 * q + 1] * u.y, cap), rr.y, c1);
+                c2 = fmaf(fminf(kcol[4 * q + 2] * u.z, cap), rr.z, c2);
+                c3 = fmaf(fminf(kcol[4 * q + 3] * u.w, cap), rr.w, c3);
+            }
+            cs = (c0 + c1) + (c2 + c3);
         }
-        cs = (c0 + c1) + (c2 + c3);
     }
     const float vn = vt * (nf * fast_rcp(fmaxf(cs * vt, 1e-30f)));
     __syncwarp();
@@ -251,7 +267,9 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
     s.u[t] = ut;
     s.v[t] = vt;
     __syncwarp();
-    return t < m && (ut > kScaleLimit || ut < 1.0f / kScaleLimit || vt > kScaleLimit || vt < 1.0f / kScaleLimit);
+    /* bitwise ors: one predicate chain, no branch; padding threads keep u = v = 1, so
+       they never drift and need no t < m test */
+    return (ut > kScaleLimit) | (ut < 1.0f / kScaleLimit) | (vt > kScaleLimit) | (vt < 1.0f / kScaleLimit);
 }
 
 /* Folds the scalings into the potentials (U = V = 1 after). */
@@ -268,12 +286,25 @@ template <int MP> __device__ __forceinline__ void _tsenor_fold_scalings(BlockSme
 
 /* The plan min(K U V, 1): this thread's row into xrow, its column into xcol (the same
    products in the same order as the row's owner, so both copies agree bit for bit). */
-template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t, const Problem &P, float (&krow)[MP],
-                                                         float (&kcol)[MP])
+template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t, int m, const Problem &P,
+                                                         float (&krow)[MP], float (&kcol)[MP])
 {
-    const int m = P.m, n = P.n;
+    const int n = P.n;
     /* first potentials: column maxima, then each row's best remaining offset */
-    {
+    if (MP <= 16) {   /* unrolled, loads first: the rolled loops were chains of load latencies */
+        float c = 0.0f;   /* the padding rows of a are 0: they leave the maximum alone */
+#pragma unroll
+        for (int i = 0; i < MP; i++) c = fmaxf(c, s.a[i][t]);
+        s.beta[t] = t < m ? c : 0.0f;
+        s.u[t] = 1.0f;
+        s.v[t] = 1.0f;
+        __syncwarp();
+        float r = -2.0f;
+#pragma unroll
+        for (int j = 0; j < MP; j++) r = fmaxf(r, j < m ? s.a[t][j] - s.beta[j] : -2.0f);
+        s.alpha[t] = t < m ? r : 0.0f;
+        __syncwarp();
+    } else {
         float c = 0.0f;
         for (int i = 0; i < m; i++) c = fmaxf(c, s.a[i][t]);
         s.beta[t] = t < m ? c : 0.0f;
@@ -294,11 +325,11 @@ template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t
         int it = 0;
         while (it < its) {   /* one call site of the (unrolled, large) build: i-cache */
             _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
-            for (; it < its; it++) {
+            for (;;) {   /* the count first: no vote after the last sweep, no test at the top */
                 const int drift = _tsenor_sweep<MP>(s, t, m, n, krow, kcol, ut, vt);
-                if (__any_sync(kFullMask, drift) && it + 1 < its) {
+                if (++it >= its) break;
+                if (__any_sync(kFullMask, drift)) {
                     _tsenor_fold_scalings<MP>(s, t, tau, ut, vt);
-                    it++;
                     break;   /* rebuild K from the new potentials */
                 }
             }
@@ -525,6 +556,25 @@ template <int MP> __device__ __forceinline__ float pair_gain(const BlockSmem<MP>
     return gmax - gmin;
 }
 
+/* pair_gain(min(t,o), max(t,o)) bit for bit, from thread t's side with its row of |w| in
+   registers (one shared load per column instead of two): with e_j = a[o][j] - a[t][j],
+   max{e_j : j kept in row t only} - min{e_j : j kept in row o only}. When t is the lower
+   row this is pair_gain's arithmetic; when t is the higher, e = -d exactly, the max and
+   min trade places with their signs, and (-p) - (-q) == q - p in IEEE arithmetic. */
+template <int MP> __device__ __forceinline__ float pair_gain_from(const BlockSmem<MP> &s, const float (&at)[MP],
+                                                                  unsigned st, int o)
+{
+    const unsigned so = s.sel[o];
+    float gmax = -1e30f, gmin = 1e30f;
+#pragma unroll
+    for (int j = 0; j < MP; j++) {
+        const float e = s.a[o][j] - at[j];
+        if ((st & ~so) >> j & 1u) gmax = fmaxf(gmax, e);
+        if ((so & ~st) >> j & 1u) gmin = fminf(gmin, e);
+    }
+    return gmax - gmin;
+}
+
 /* Best-improvement 2x2 swaps (the CPU's _tsenor_local_search_group): each step takes the
    pair of rows with the largest gain (ties to the lowest pair lo*m + hi), then the
    lowest j1, j2. The gains of all pairs live in a symmetric m x m table (over the dead
@@ -533,13 +583,18 @@ template <int MP> __device__ __forceinline__ float pair_gain(const BlockSmem<MP>
 template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, int t, int m, int steps)
 {
     const float none = -3e30f;
+    float at[MP];   /* m <= 16: this thread's row of |w| in registers (pair_gain_from) */
+    if (MP <= 16) {
+#pragma unroll
+        for (int j = 0; j < MP; j++) at[j] = s.a[t][j];
+    }
     s.gain[t][t] = none;
     if (t < m) {
 #pragma unroll 1
         for (int d = 1; 2 * d <= m; d++) {
             if (2 * d == m && t >= d) break;   /* the opposite pair once */
-            const int o = (t + d) % m;
-            const float g = pair_gain<MP>(s, min(t, o), max(t, o));
+            const int o = t + d < m ? t + d : t + d - m;   /* (t + d) % m without a division */
+            const float g = MP <= 16 ? pair_gain_from<MP>(s, at, s.sel[t], o) : pair_gain<MP>(s, min(t, o), max(t, o));
             s.gain[t][o] = g;
             s.gain[o][t] = g;
         }
@@ -550,14 +605,19 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
         float best = none;
         int pair = MP * MP * 2;
         if (t < m) {
+            /* the pair number min(t,o)*m + max(t,o) grows with o, so a strict > over
+               ascending o keeps the lowest pair of a tie; the diagonal holds `none`,
+               below every real gain (>= -2e30), so it never wins */
+            int bo = t;
             for (int o = 0; o < m; o++) {
                 const float g = s.gain[t][o];
-                const int p = min(t, o) * m + max(t, o);
-                if (o != t && (g > best || (g == best && p < pair))) { best = g; pair = p; }
+                if (g > best) { best = g; bo = o; }
             }
+            pair = min(t, bo) * m + max(t, bo);
         }
         group_argmax<MP>(best, pair);
         const int go = left > 0 && best > kLocalSearchMinGain;
+        if (!__any_sync(kFullMask, go)) return;   /* no swap in this warp: nothing to update */
         const int i = go ? pair / m : 0, k = go ? pair % m : 1;   /* the sentinel pair is out of range */
         {   /* j1 = the first j with the largest d over row i only, j2 = the first with the
                smallest over row k only: thread t looks at column t */
@@ -581,7 +641,7 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
             for (int q = 0; q < 2; q++) {   /* pairs (t, i) and (t, k); (i, k) once */
                 const int o = q ? k : i;
                 if (t == o || (q && t == i)) continue;
-                const float g = pair_gain<MP>(s, min(t, o), max(t, o));
+                const float g = MP <= 16 ? pair_gain_from<MP>(s, at, s.sel[t], o) : pair_gain<MP>(s, min(t, o), max(t, o));
                 s.gain[t][o] = g;
                 s.gain[o][t] = g;
             }
@@ -593,15 +653,15 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
 /* ---- the block kernel ---------------------------------------------------------------- */
 
 /* |w| of one block into shared memory, divided by the block max (all-zero stays zero). */
-template <int MP> __device__ float _tsenor_normalize_kernel(BlockSmem<MP> &s, int t, const Problem &P, bool active,
+template <int MP> __device__ float _tsenor_normalize_kernel(BlockSmem<MP> &s, int t, int m, const Problem &P, bool active,
                                                             size_t r0, size_t c0)
 {
     int bad = 0;
     float mx = 0.0f, row[MP];
-    const bool row_in = active && t < P.m && r0 + (size_t)t < P.rows;
+    const bool row_in = active && t < m && r0 + (size_t)t < P.rows;
     const size_t at = (r0 + (size_t)t) * P.ld + c0;
     const float *wf = (const float *)P.w + at;
-    if (row_in && P.dt == DT_F32 && P.m == MP && c0 + MP <= P.cols && ((uintptr_t)wf & 15u) == 0) {
+    if (row_in && P.dt == DT_F32 && m == MP && c0 + MP <= P.cols && ((uintptr_t)wf & 15u) == 0) {
         /* a full f32 row, 16-byte aligned: vector loads */
 #pragma unroll
         for (int q = 0; q < MP / 4; q++) {
@@ -615,7 +675,7 @@ template <int MP> __device__ float _tsenor_normalize_kernel(BlockSmem<MP> &s, in
                   shared memory (a rolled loop: small code) */
 #pragma unroll 1
         for (int j = 0; j < MP; j++) {
-            const bool in = row_in && j < P.m && c0 + (size_t)j < P.cols;
+            const bool in = row_in && j < m && c0 + (size_t)j < P.cols;
             s.a[t][j] = in ? load_abs(P.w, P.dt, at + (size_t)j, &bad) : 0.0f;
         }
 #pragma unroll
@@ -664,24 +724,25 @@ __device__ unsigned long long g_phase_clocks[8];
 #define PHASE_START ((void)0)
 #endif
 
-template <int MP>
+/* FIXED_M: m known at compile time (8:16, m = MP): every padding test folds away; 0 = P.m */
+template <int MP, int FIXED_M>
 __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) solve_blocks_kernel(Problem P)
 {
     __shared__ BlockSmem<MP> smem[Cta<MP>::blocks_per_cta];
     __shared__ double cta_part[Cta<MP>::blocks_per_cta][2];
-    const int g = threadIdx.x / MP, t = threadIdx.x % MP, m = P.m, n = P.n;
+    const int g = threadIdx.x / MP, t = threadIdx.x % MP, m = FIXED_M ? FIXED_M : P.m, n = P.n;
     BlockSmem<MP> &s = smem[g];
     const size_t b = (size_t)blockIdx.x * Cta<MP>::blocks_per_cta + (size_t)g;
     const bool active = b < P.blocks;
     const size_t r0 = active ? (b / P.block_cols) * (size_t)m : 0, c0 = active ? (b % P.block_cols) * (size_t)m : 0;
 
     PHASE_START;
-    const float block_max = _tsenor_normalize_kernel<MP>(s, t, P, active, r0, c0);
+    const float block_max = _tsenor_normalize_kernel<MP>(s, t, m, P, active, r0, c0);
     PHASE_MARK(0);
 
     float xrow[MP], xcol[MP];   /* the plan: this thread's row and column */
     if (P.method == TSENOR_METHOD_TSENOR) {
-        _tsenor_dykstra_kernel<MP>(s, t, P, xrow, xcol);
+        _tsenor_dykstra_kernel<MP>(s, t, m, P, xrow, xcol);
     } else {   /* GREEDY: the plan is |w| itself */
 #pragma unroll
         for (int j = 0; j < MP; j++) { xrow[j] = s.a[t][j]; xcol[j] = s.a[j][t]; }
@@ -1144,9 +1205,12 @@ cudaError_t launch_solve(const void *w, int dt, size_t rows, size_t cols, size_t
             if (o.m == 4) solve_small_blocks_kernel<4><<<grid, 128, 0, stream>>>(P);
             else solve_small_blocks_kernel<0><<<grid, 128, 0, stream>>>(P);
             break;
-        case 8: solve_blocks_kernel<8><<<grid, Cta<8>::threads, 0, stream>>>(P); break;
-        case 16: solve_blocks_kernel<16><<<grid, Cta<16>::threads, 0, stream>>>(P); break;
-        default: solve_blocks_kernel<32><<<grid, Cta<32>::threads, 0, stream>>>(P); break;
+        case 8: solve_blocks_kernel<8, 0><<<grid, Cta<8>::threads, 0, stream>>>(P); break;
+        case 16:
+            if (o.m == 16) solve_blocks_kernel<16, 16><<<grid, Cta<16>::threads, 0, stream>>>(P);
+            else solve_blocks_kernel<16, 0><<<grid, Cta<16>::threads, 0, stream>>>(P);
+            break;
+        default: solve_blocks_kernel<32, 0><<<grid, Cta<32>::threads, 0, stream>>>(P); break;
         }
     }
     cudaError_t e = cudaGetLastError();
