@@ -1,5 +1,5 @@
 /* tsenor.h - transposable N:M sparse masks for neural-network weights.
-   v0.3.0, MIT licence (text at the end of this file).
+   v0.4.0, MIT licence (text at the end of this file).
 
    A transposable N:M mask keeps exactly N of every M weights along the rows AND the
    columns of every M x M block, so that both W*S (forward pass) and (W*S)^T (backward
@@ -53,7 +53,7 @@
 #define TSENOR_H
 
 #define TSENOR_VERSION_MAJOR 0
-#define TSENOR_VERSION_MINOR 3
+#define TSENOR_VERSION_MINOR 4
 #define TSENOR_VERSION_PATCH 0
 
 #include <stddef.h>
