@@ -499,9 +499,28 @@ def test_usage():
     for args, words in bad:
         rc, so, se = run(*args)
         expect(rc == 2 and words in se and not os.path.exists(path("u.st")), "usage error %s -> 2 (%d, %s)" % (args, rc, se.strip()[:120]))
-    if not os.path.exists(os.path.join(BUILD, "tsenor_gpu")):
+    if "gpu" not in os.path.basename(TSENOR):   # the CPU builds refuse --gpu with the reason
         rc, _, se = run("prune", src, "-o", path("u.st"), "--nm", "2:4", "--gpu")
         expect(rc == 2 and "CUDA" in se, "--gpu without a CUDA build: exit 2 with the reason")
+    # the progress bar: on stderr when it is a terminal, never in a pipe
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.run([TSENOR, "prune", src, "-o", path("tty.safetensors"), "--nm", "8:16"], stdout=subprocess.DEVNULL,
+                       stderr=slave, timeout=120)
+    os.close(slave)
+    shown = b""
+    try:
+        while True:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            shown += chunk
+    except OSError:   # EIO: the terminal's other side is closed
+        pass
+    os.close(master)
+    expect(p.returncode == 0 and b"%" in shown and b"[#" in shown, "progress bar on a terminal (%r)" % shown[:80])
+    rc, _, se = run("prune", src, "-o", path("pipe.safetensors"), "--nm", "8:16")
+    expect(rc == 0 and se == "", "no progress bar in a pipe")
     rc, so, _ = run("--help")
     expect(rc == 0 and "prune" in so and "embed" in so, "--help lists the commands and default excludes")
 
