@@ -13,9 +13,9 @@ TEST_SRC = tests/test_tsenor.c tests/check.h tests/workloads.h $(HEADER)
 
 BINARIES = $(BUILD)/tsenor $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
            $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
-           $(BUILD)/test_tsenor_cxx
+           $(BUILD)/test_tsenor_cxx $(BUILD)/test_hardening $(BUILD)/test_hardening_tsan
 
-.PHONY: all test test-cli fuzz-smoke fuzz test-sanitize demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
+.PHONY: all test test-cli fuzz-smoke fuzz test-sanitize test-tsan portability demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
 
 all: $(BINARIES)
 
@@ -50,6 +50,38 @@ $(BUILD)/tune: bench/tune.c tests/workloads.h $(HEADER) | $(BUILD)
 $(BUILD)/bench: bench/bench.c bench/peers.h tests/workloads.h $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/bench.c $(LDLIBS)
 
+# the bad-input table, allocation-failure injection and concurrency (tests/test_hardening.c)
+HARDENING_SRC = tests/test_hardening.c tests/check.h tests/workloads.h $(HEADER)
+$(BUILD)/test_hardening: $(HARDENING_SRC) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -pthread -o $@ tests/test_hardening.c $(LDLIBS)
+# under ThreadSanitizer: a serial library build (libgomp is not instrumented, so OpenMP
+# regions would give false reports); the threads are the test's own
+$(BUILD)/test_hardening_tsan: $(HARDENING_SRC) | $(BUILD)
+	$(CC) $(STD) -O1 -g -fsanitize=thread $(WARN) -Wno-unknown-pragmas -pthread -o $@ tests/test_hardening.c $(LDLIBS)
+test-tsan: $(BUILD)/test_hardening_tsan
+	./$(BUILD)/test_hardening_tsan
+
+# portability: the test suite built by clang as C99 and as C++ (run by make test when
+# clang is there), and a Windows (mingw-w64) compile-and-link check of the library, its
+# test and the minimal example
+CLANG ?= clang
+CLANGXX ?= clang++
+MINGW ?= x86_64-w64-mingw32-gcc
+$(BUILD)/test_tsenor_clang: $(TEST_SRC) | $(BUILD)
+	$(CLANG) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ tests/test_tsenor.c $(LDLIBS)
+$(BUILD)/test_tsenor_clangxx: $(TEST_SRC) | $(BUILD)
+	$(CLANGXX) -x c++ -std=c++11 $(CFLAGS) -Wall -Wextra $(OPENMP) -o $@ tests/test_tsenor.c $(LDLIBS)
+$(BUILD)/windows/test_tsenor.exe: $(TEST_SRC) examples/minimal.c
+	mkdir -p $(BUILD)/windows
+	$(MINGW) $(STD) $(CFLAGS) $(WARN) -Wno-unknown-pragmas -o $@ tests/test_tsenor.c
+	$(MINGW) $(STD) $(CFLAGS) $(WARN) -Wno-unknown-pragmas -o $(BUILD)/windows/minimal.exe examples/minimal.c
+portability:
+	@if command -v $(CLANG) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/test_tsenor_clang $(BUILD)/test_tsenor_clangxx; \
+	else echo "skipped: no $(CLANG) (apt-get install clang)"; fi
+	@if command -v $(MINGW) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/windows/test_tsenor.exe && \
+	    echo "mingw-w64: tests/test_tsenor.c and examples/minimal.c compile and link for Windows"; \
+	else echo "skipped: no $(MINGW) (apt-get install gcc-mingw-w64-x86-64)"; fi
+
 # arm64 (NEON) build of the tests, run under qemu-user when the cross tools are present
 CROSS_ARM64 ?= aarch64-linux-gnu-gcc
 $(BUILD)/test_tsenor_arm64: $(TEST_SRC) | $(BUILD)
@@ -60,9 +92,9 @@ $(BUILD)/static_build.o: $(HEADER) | $(BUILD)
 	printf '#define TSENOR_STATIC\n#define TSENOR_IMPLEMENTATION\n#include "tsenor.h"\nint main(void){return 0;}\n' > $(BUILD)/static_build.c
 	$(CC) $(STD) $(CFLAGS) $(WARN) -Werror $(OPENMP) -I. -c $(BUILD)/static_build.c -o $@
 
-test: all $(BUILD)/static_build.o $(BUILD)/tsenor_sanitize
+test: all $(BUILD)/static_build.o $(BUILD)/tsenor_sanitize portability
 	@if command -v $(CROSS_ARM64) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/test_tsenor_arm64; fi
-	@$(MAKE) --no-print-directory $(BUILD)/fuzz_files
+	@$(MAKE) --no-print-directory $(BUILD)/fuzz_files $(BUILD)/fuzz_api
 	sh tests/run.sh $(BUILD)
 
 # the command-line tests (tests/test_cli.py, needs python3 + numpy) on the plain build and
@@ -71,26 +103,30 @@ test-cli: $(BUILD)/tsenor $(BUILD)/tsenor_sanitize
 	python3 tests/test_cli.py $(BUILD)
 	TSENOR_CLI=$(BUILD)/tsenor_sanitize python3 tests/test_cli.py $(BUILD)
 
-# the file readers' fuzz target: libFuzzer when clang has it, else a replay build that
-# runs the corpus under the sanitizers (fuzz-smoke is part of make test; `make fuzz`
-# runs the fuzzer for FUZZ_SECONDS, see tests/fuzz/README.md)
+# the fuzz targets: libFuzzer when clang has it, else replay builds that run the corpora
+# under the sanitizers (fuzz-smoke is part of make test; `make fuzz` runs each fuzzer
+# for FUZZ_SECONDS, see tests/fuzz/README.md)
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600
-FUZZ_SRC      = tests/fuzz/fuzz_files.c examples/tsenor_files.h
-$(BUILD)/fuzz_files: $(FUZZ_SRC) | $(BUILD)
-	@if printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n){(void)d;(void)n;return 0;}\n' | \
-	    $(FUZZ_CC) -fsanitize=fuzzer -x c - -o $(BUILD)/fuzz_probe >/dev/null 2>&1; then \
-	    echo "$(FUZZ_CC) -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_files.c"; \
-	    $(FUZZ_CC) $(STD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) -o $@ tests/fuzz/fuzz_files.c; \
+FUZZ_PROBE    = printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n){(void)d;(void)n;return 0;}\n' | \
+                $(FUZZ_CC) -fsanitize=fuzzer -x c - -o $(BUILD)/fuzz_probe >/dev/null 2>&1
+# fuzz_files: the file readers; fuzz_api: the library's public calls (serial build)
+$(BUILD)/fuzz_files: tests/fuzz/fuzz_files.c tests/fuzz/replay.h examples/tsenor_files.h | $(BUILD)
+$(BUILD)/fuzz_api: tests/fuzz/fuzz_api.c tests/fuzz/replay.h $(HEADER) | $(BUILD)
+$(BUILD)/fuzz_files $(BUILD)/fuzz_api:
+	@if $(FUZZ_PROBE); then \
+	    echo "$(FUZZ_CC) -fsanitize=fuzzer,address,undefined $<"; \
+	    $(FUZZ_CC) $(STD) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) -Wno-unknown-pragmas -o $@ $< -lm; \
 	else \
-	    echo "no libFuzzer ($(FUZZ_CC) -fsanitize=fuzzer fails): building the corpus replay instead"; \
-	    $(CC) $(STD) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $(WARN) -DFUZZ_REPLAY_MAIN -o $@ tests/fuzz/fuzz_files.c; \
+	    echo "no libFuzzer ($(FUZZ_CC) -fsanitize=fuzzer fails): building the corpus replay of $< instead"; \
+	    $(CC) $(STD) -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all $(WARN) -Wno-unknown-pragmas -DFUZZ_REPLAY_MAIN -o $@ $< -lm; \
 	fi
-fuzz-smoke: $(BUILD)/fuzz_files
+fuzz-smoke: $(BUILD)/fuzz_files $(BUILD)/fuzz_api
 	sh tests/fuzz/smoke.sh $(BUILD)
-fuzz: $(BUILD)/fuzz_files
-	mkdir -p $(BUILD)/fuzz_corpus
-	./$(BUILD)/fuzz_files $(BUILD)/fuzz_corpus tests/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
+fuzz: $(BUILD)/fuzz_files $(BUILD)/fuzz_api
+	mkdir -p $(BUILD)/fuzz_corpus_files $(BUILD)/fuzz_corpus_api
+	./$(BUILD)/fuzz_files $(BUILD)/fuzz_corpus_files tests/fuzz/corpus -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1
+	./$(BUILD)/fuzz_api $(BUILD)/fuzz_corpus_api tests/fuzz/corpus_api -max_total_time=$(FUZZ_SECONDS) -max_len=2048 -print_final_stats=1
 
 # the command line under AddressSanitizer + UndefinedBehaviorSanitizer (used by the tests)
 $(BUILD)/tsenor_sanitize: $(CLI_SRC) | $(BUILD)
@@ -102,13 +138,23 @@ demo: $(BUILD)/demo
 tune: $(BUILD)/tune
 	./$(BUILD)/tune 256 2
 
-# the test suite under AddressSanitizer + UndefinedBehaviorSanitizer (any finding fails)
+# the test suites under AddressSanitizer + UndefinedBehaviorSanitizer, LeakSanitizer on
+# (any finding fails): the library's tests, the hardening tests and the command line's
 SANITIZE = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 $(BUILD)/test_tsenor_sanitize: $(TEST_SRC) | $(BUILD)
 	$(CC) $(STD) $(SANITIZE) $(WARN) -o $@ tests/test_tsenor.c $(LDLIBS)
-test-sanitize: $(BUILD)/test_tsenor_sanitize
-	@ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/test_tsenor_sanitize > $(BUILD)/sanitize.log 2>&1; rc=$$?; \
-	grep -vE '^  ' $(BUILD)/sanitize.log | tail -20; exit $$rc
+$(BUILD)/test_hardening_sanitize: $(HARDENING_SRC) | $(BUILD)
+	$(CC) $(STD) $(SANITIZE) $(WARN) -Wno-unknown-pragmas -pthread -o $@ tests/test_hardening.c $(LDLIBS)
+test-sanitize: $(BUILD)/test_tsenor_sanitize $(BUILD)/test_hardening_sanitize $(BUILD)/tsenor_sanitize
+	@for t in test_tsenor_sanitize test_hardening_sanitize; do \
+	    ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/$$t > $(BUILD)/$$t.log 2>&1; rc=$$?; \
+	    echo "== $$t"; grep -vE '^  ' $(BUILD)/$$t.log | tail -8; [ $$rc -eq 0 ] || exit $$rc; \
+	done
+	@if python3 -c "import numpy" >/dev/null 2>&1; then \
+	    echo "== tests/test_cli.py on tsenor_sanitize"; \
+	    out=$$(ASAN_OPTIONS=detect_leaks=1 TSENOR_CLI=$(BUILD)/tsenor_sanitize python3 tests/test_cli.py $(BUILD) 2>&1); rc=$$?; \
+	    printf '%s\n' "$$out" | grep -E "FAIL|passed" | tail -5; exit $$rc; \
+	else echo "skipped: the command-line tests need python3 with numpy"; fi
 
 # speed lives here, never in the tests (bench/RESULTS.md has the numbers and the machine)
 bench: $(BUILD)/bench

@@ -1359,12 +1359,18 @@ static int _tsenor_exact_improve(const double *a, int m, uint8_t *sel, _tsenor_e
    16 groups of a row at a time, one per lane: entry j of every group is one vector,
    and its rank is counted with vertical compares (O(m) vector ops per entry).
    --------------------------------------------------------------------------------- */
+/* The group sums of the report are taken in float, scaled by 2^-8 so that 64 values
+   near FLT_MAX cannot overflow (a power of two: exact for all but subnormals), and
+   scaled back in double. */
+#define _TSENOR_ROWWISE_SUM_SCALE 0.00390625f
+
 _TSENOR_ALWAYS_INLINE void _tsenor_rank_kernel(const float *_TSENOR_RESTRICT v, float *_TSENOR_RESTRICT keep,
                                                int m, int n, float *group_total, float *group_kept)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
     const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), vn = _TSENOR_VSET1((float)n);
+    const _tsenor_vf scale = _TSENOR_VSET1(_TSENOR_ROWWISE_SUM_SCALE);
     _tsenor_vf tot = zero, kept = zero;
     int j, k;
     for (j = 0; j < m; j++) {
@@ -1375,7 +1381,8 @@ _TSENOR_ALWAYS_INLINE void _tsenor_rank_kernel(const float *_TSENOR_RESTRICT v, 
         for (k = j + 1; k < m; k++)
             beaten_by = _TSENOR_VADD(beaten_by, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(v + k * L), vj, one, zero));
         {
-            const _tsenor_vf kj = _TSENOR_VBLEND_GT(vn, beaten_by, one, zero), aj = _TSENOR_VMAX(vj, zero);
+            const _tsenor_vf kj = _TSENOR_VBLEND_GT(vn, beaten_by, one, zero);
+            const _tsenor_vf aj = _TSENOR_VMUL(_TSENOR_VMAX(vj, zero), scale);
             _TSENOR_VSTORE(keep + j * L, kj);
             tot = _TSENOR_VADD(tot, aj);                 /* padding (-1) adds nothing */
             kept = _TSENOR_VADD(kept, _TSENOR_VMUL(aj, kj));
@@ -1504,8 +1511,8 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_row_impl(const _tsenor_problem *P, size
             const size_t c0 = (g0 + (size_t)l) * (size_t)m;
             const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
             for (j = 0; j < len; j++) out[c0 + (size_t)j] = (uint8_t)(keep[j * L + l] > 0.5f);
-            t->total += (double)t->lanes.sum_total[l];
-            t->kept += (double)t->lanes.sum_kept[l];
+            t->total += (double)t->lanes.sum_total[l] / (double)_TSENOR_ROWWISE_SUM_SCALE;
+            t->kept += (double)t->lanes.sum_kept[l] / (double)_TSENOR_ROWWISE_SUM_SCALE;
         }
     }
 }

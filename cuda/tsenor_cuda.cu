@@ -837,7 +837,7 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
         for (int j = 0; j < MP; j++) v[j] = j < len ? load_abs(P.w, P.dt, r * P.ld + c0 + (size_t)j, &bad) : -1.0f;
         if (bad) atomicOr(P.nonfinite, 1);
         _tsenor_rank_kernel<MP>(v, P.m, P.n, keep);
-        float k = 0.0f, tt = 0.0f;
+        double k = 0.0, tt = 0.0;   /* double: m values near FLT_MAX overflow a float sum */
         uint8_t *out = P.mask + r * P.mask_ld + c0;
         for (int j = 0; j < len; j++) {
             out[j] = (uint8_t)(keep >> j & 1u);

@@ -22,8 +22,12 @@ tally() {
     [ "$2" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
 }
 
-for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx; do
+for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx test_tsenor_clang test_tsenor_clangxx \
+         test_hardening test_hardening_tsan; do
     echo "== $t"
+    case $t in test_tsenor_clang*)
+        [ -x "$build/$t" ] || { echo "skipped: not built (no clang)"; continue; } ;;
+    esac
     out=$("./$build/$t" 2>&1)
     rc=$?
     printf '%s\n' "$out" | grep -v '^ ' | grep -E 'FAIL|passed|backend' | head -40

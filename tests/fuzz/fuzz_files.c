@@ -5,7 +5,7 @@
 
    libFuzzer:  clang -fsanitize=fuzzer,address,undefined tests/fuzz/fuzz_files.c
    replay:     cc -DFUZZ_REPLAY_MAIN -fsanitize=address,undefined tests/fuzz/fuzz_files.c,
-               then run it on files (what `make fuzz-smoke` does without libFuzzer). */
+               then run it on files (what `make fuzz-smoke` does without libFuzzer; replay.h). */
 #include "../../examples/tsenor_files.h"
 
 static volatile unsigned fuzz_sink;
@@ -43,27 +43,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef FUZZ_REPLAY_MAIN
-/* replays files given on the command line (no libFuzzer): exact-size heap copies, so
-   the sanitizer catches reads past the end */
-int main(int argc, char **argv)
-{
-    int k, count = 0;
-    for (k = 1; k < argc; k++) {
-        FILE *f = fopen(argv[k], "rb");
-        long n;
-        uint8_t *buf;
-        if (!f) { fprintf(stderr, "%s: cannot open\n", argv[k]); return 2; }
-        fseek(f, 0, SEEK_END);
-        n = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        buf = (uint8_t *)malloc(n > 0 ? (size_t)n : 1);
-        if (!buf || (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n)) { fprintf(stderr, "%s: cannot read\n", argv[k]); return 2; }
-        fclose(f);
-        LLVMFuzzerTestOneInput(buf, (size_t)n);
-        free(buf);
-        count++;
-    }
-    printf("replayed %d inputs\n", count);
-    return 0;
-}
+#include "replay.h"
 #endif
