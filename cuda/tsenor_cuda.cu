@@ -821,6 +821,8 @@ template <int MP> __device__ void _tsenor_rank_kernel(const float (&v)[MP], int 
     }
 }
 
+constexpr float kRowwiseSumScale = 0.00390625f;   /* 2^-8, as _TSENOR_ROWWISE_SUM_SCALE */
+
 template <int MP>
 __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_per_row)
 {
@@ -837,15 +839,17 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
         for (int j = 0; j < MP; j++) v[j] = j < len ? load_abs(P.w, P.dt, r * P.ld + c0 + (size_t)j, &bad) : -1.0f;
         if (bad) atomicOr(P.nonfinite, 1);
         _tsenor_rank_kernel<MP>(v, P.m, P.n, keep);
-        double k = 0.0, tt = 0.0;   /* double: m values near FLT_MAX overflow a float sum */
+        /* float sums scaled by 2^-8 (FMAs: no extra instruction), so that m values near
+           FLT_MAX cannot overflow; scaled back in double (the CPU's rule) */
+        float k = 0.0f, tt = 0.0f;
         uint8_t *out = P.mask + r * P.mask_ld + c0;
         for (int j = 0; j < len; j++) {
             out[j] = (uint8_t)(keep >> j & 1u);
-            tt += v[j];
-            k += (keep >> j & 1u) ? v[j] : 0.0f;
+            tt = fmaf(v[j], kRowwiseSumScale, tt);
+            k = fmaf((keep >> j & 1u) ? v[j] : 0.0f, kRowwiseSumScale, k);
         }
-        kept = k;
-        total = tt;
+        kept = (double)k / (double)kRowwiseSumScale;
+        total = (double)tt / (double)kRowwiseSumScale;
     }
     cta_partials_128(P, kept, total);
 }

@@ -312,6 +312,66 @@ static void *concurrent_worker(void *arg)
     return NULL;
 }
 
+/* The defined rows of README's bad-input table on the GPU: -0.0, subnormals, values near
+   FLT_MAX, all zeros, all ties, 1x1, rows/cols < m. Each gives a valid mask and a finite
+   report; GREEDY and ROWWISE masks equal the CPU's; subnormal and huge inputs give the
+   masks of the same values rescaled by a power of two into the normal range. */
+static void test_extreme_values(void)
+{
+    enum { R = 64, C = 96 };
+    static const tsenor_method methods[3] = {TSENOR_METHOD_TSENOR, TSENOR_METHOD_GREEDY, TSENOR_METHOD_ROWWISE};
+    static const int pats[3][2] = {{2, 4}, {8, 16}, {16, 32}};
+    static const char *names[6] = {"-0.0", "subnormals", "values near FLT_MAX", "all zeros", "all ties", "small shapes"};
+    float *w = (float *)xmalloc(R * C * 4), *scaled = (float *)xmalloc(R * C * 4);
+    uint8_t *mask = (uint8_t *)xmalloc(R * C), *ref = (uint8_t *)xmalloc(R * C);
+    int kind, mi, p;
+    size_t k;
+    for (kind = 0; kind < 6; kind++) {
+        for (k = 0; k < R * C; k++) {
+            const float mag = (float)(k * 2654435761u % 1000u + 1u), sign = k % 2 ? 1.0f : -1.0f;
+            switch (kind) {
+            case 0: w[k] = k % 3 ? sign * mag : -0.0f; break;
+            case 1: w[k] = sign * mag * 1e-45f; break;
+            case 2: w[k] = sign * 3.3e38f * (mag / 1000.0f); break;
+            case 3: w[k] = 0.0f; break;
+            case 4: w[k] = sign * 0.25f; break;
+            default: w[k] = sign * mag; break;
+            }
+            scaled[k] = kind == 1 ? ldexpf(w[k], 100) : kind == 2 ? ldexpf(w[k], -100) : w[k];
+        }
+        for (mi = 0; mi < 3; mi++)
+            for (p = 0; p < 3; p++) {
+                tsenor_options o = make_opt(pats[p][0], pats[p][1], methods[mi]);
+                const int transposable = methods[mi] != TSENOR_METHOD_ROWWISE;
+                const size_t rows = kind == 5 ? 3 : R, cols = kind == 5 ? 5 : C;   /* smaller than every m */
+                tsenor_report rep;
+                tsenor_status s = tsenor_mask_f32(w, rows, cols, C, mask, cols, &o, &rep);
+                EXPECT(s == TSENOR_OK, "[%s] %s %d:%d: status %d", names[kind], mname(methods[mi]), o.n, o.m, (int)s);
+                EXPECT(tsenor_check(mask, rows, cols, cols, o.n, o.m, transposable) == TSENOR_OK, "[%s] %s %d:%d: invalid mask",
+                       names[kind], mname(methods[mi]), o.n, o.m);
+                EXPECT(rep.total < HUGE_VAL && rep.kept >= 0.0 && rep.kept <= rep.total * (1.0 + 1e-9),
+                       "[%s] %s %d:%d: report kept %g of %g", names[kind], mname(methods[mi]), o.n, o.m, rep.kept, rep.total);
+                if (methods[mi] != TSENOR_METHOD_TSENOR) {
+                    tsenor_cpu_mask_f32(w, rows, cols, C, ref, cols, &o, NULL);
+                    EXPECT(memcmp(mask, ref, rows * cols) == 0, "[%s] %s %d:%d: GPU mask differs from the CPU's", names[kind],
+                           mname(methods[mi]), o.n, o.m);
+                }
+                if (kind == 1 || kind == 2) {
+                    tsenor_mask_f32(scaled, rows, cols, C, ref, cols, &o, NULL);
+                    EXPECT(memcmp(mask, ref, rows * cols) == 0, "[%s] %s %d:%d: mask differs from the rescaled input's",
+                           names[kind], mname(methods[mi]), o.n, o.m);
+                }
+            }
+    }
+    {
+        const float one = -2.5f;
+        uint8_t m1 = 7;
+        tsenor_options o = make_opt(1, 2, TSENOR_METHOD_TSENOR);
+        EXPECT(tsenor_mask_f32(&one, 1, 1, 1, &m1, 1, &o, NULL) == TSENOR_OK && m1 == 1, "[1x1] GPU keeps the only weight");
+    }
+    free(w); free(scaled); free(mask); free(ref);
+}
+
 static void test_concurrent_calls(void)
 {
     enum { JOBS = 4 };
@@ -367,6 +427,7 @@ int main(void)
     test_chunks_and_strides();
     test_device_pointers();
     test_concurrent_calls();
+    test_extreme_values();
     if (!g_quick) test_quality_bar();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
