@@ -1257,6 +1257,12 @@ int main(int argc, char **argv)
     r.o = &o;
     r.progress = !o.quiet && isatty(2);
     if (stat(o.in, &in_sb) != 0) { cli_error("%s: %s", o.in, strerror(errno)); return 2; }
+#ifdef TSENOR_CUDA
+    if (o.gpu && tsenor_cuda_device_count() < 1) {   /* fail before any output exists */
+        cli_error("--gpu: no usable CUDA device");
+        return 2;
+    }
+#endif
     is_dir = S_ISDIR(in_sb.st_mode);
     if (!strcmp(o.command, "check")) {
         rc = run_check(&r, o.in, is_dir);
