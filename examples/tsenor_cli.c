@@ -104,7 +104,8 @@ static void usage(FILE *f)
     fprintf(f,
             "\n"
             "check: exit 0 when every tensor prune would select (and every U8 mask of such a\n"
-            "name) keeps at most N nonzeros in every row and column of every M x M block.\n"
+            "name) keeps at most N nonzeros in every row and column of every M x M block\n"
+            "(also when no tensor is selected: it says so). .npy arrays may be C or Fortran order.\n"
             "Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.\n");
 }
 
@@ -217,6 +218,14 @@ static int parse_args(int argc, char **argv, cli_options *o)
     if (!o->in) { cli_error("%s: no input given", o->command); return 2; }
     if (!o->n) { cli_error("--nm N:M is required"); return 2; }
     if (!strcmp(o->command, "prune") && !o->out) { cli_error("prune: -o OUT is required"); return 2; }
+    if (o->out) {   /* "out/" names the directory "out" */
+        static char out[PATH_MAX];
+        size_t n = strlen(o->out);
+        if (n >= PATH_MAX) { cli_error("-o: path too long"); return 2; }
+        memcpy(out, o->out, n + 1);
+        while (n > 1 && out[n - 1] == '/') out[--n] = '\0';
+        o->out = out;
+    }
     if (!strcmp(o->command, "check") && (o->out || o->masks || o->gpu || o->force)) {
         cli_error("check takes FILE --nm N:M and the selection options only");
         return 2;
@@ -304,7 +313,7 @@ typedef struct mapped_file {
 static int map_file(const char *path, mapped_file *f)
 {
     struct stat sb;
-    int fd = open(path, O_RDONLY);
+    int fd = open(path, O_RDONLY | O_NONBLOCK);   /* a FIFO would block in open() */
     memset(f, 0, sizeof *f);
     if (fd < 0) { cli_error("%s: %s", path, strerror(errno)); return 0; }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -360,11 +369,29 @@ static void remove_temporaries(void)
     if (temp_dir_set) rmdir(temp_dir);
 }
 
+/* A --force replace of a sharded OUT moves the old directory aside first: a signal in
+   between moves it back, so OUT never just vanishes. */
+static char moved_from[PATH_MAX], moved_to[PATH_MAX];
+static volatile sig_atomic_t old_output_aside;
+
 static void on_signal(int sig)
 {
-    remove_temporaries();   /* unlink and rmdir are async-signal-safe */
+    remove_temporaries();   /* unlink, rmdir and rename are async-signal-safe */
+    if (old_output_aside) rename(moved_to, moved_from);
     signal(sig, SIG_DFL);
     raise(sig);
+}
+
+/* The input shrank or became unreadable while mapped (another program truncated it):
+   the page access raised SIGBUS. Clean up, say so, exit 2. */
+static void on_sigbus(int sig)
+{
+    static const char msg[] = "tsenor: error: an input file changed or became unreadable while being read\n";
+    (void)sig;
+    remove_temporaries();
+    if (old_output_aside) rename(moved_to, moved_from);
+    if (write(2, msg, sizeof msg - 1) < 0) { /* nothing more can be done */ }
+    _exit(2);
 }
 
 static void forget_temporaries(void)
@@ -424,7 +451,7 @@ static int out_open(out_file *f, const char *final_path, int in_temp_dir)
         temp_count++;
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
     } else {
-        if ((size_t)snprintf(f->tmp, PATH_MAX, "%s/.%s.tsenor-XXXXXX", dir, base) >= PATH_MAX) { cli_error("%s: path too long", final_path); return 0; }
+        if ((size_t)snprintf(f->tmp, PATH_MAX, "%s/.%.200s.tsenor-XXXXXX", dir, base) >= PATH_MAX) { cli_error("%s: path too long", final_path); return 0; }
         f->fd = mkstemp(f->tmp);
         if (f->fd >= 0) {
             mode_t mask = umask(0);
@@ -506,6 +533,12 @@ static int out_commit(out_file *f, int force)
         int rc;
         if (force) rc = rename(f->tmp, f->final_path);
         else if ((rc = link(f->tmp, f->final_path)) == 0) unlink(f->tmp);   /* fails when OUT exists */
+        else if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS || errno == EMLINK) {
+            /* a filesystem without hard links (vfat, some network mounts): check, then rename */
+            struct stat sb;
+            if (lstat(f->final_path, &sb) == 0) { rc = -1; errno = EEXIST; }
+            else rc = rename(f->tmp, f->final_path);
+        }
         if (rc != 0) {
             cli_error("%s: %s", f->final_path, errno == EEXIST ? "exists (use --force to replace it)" : strerror(errno));
             unlink(f->tmp);
@@ -531,6 +564,8 @@ typedef struct run_state {
     const cli_options *o;
     uint8_t *mask;            /* grown to the largest matrix                         */
     size_t mask_cap;
+    uint8_t *stored_mask;     /* a Fortran-order .npy's mask in its memory order      */
+    size_t stored_mask_cap;
     void *aligned;            /* copies of tensors that are not aligned to their dtype */
     size_t aligned_cap;
     row_report *rows;
@@ -560,6 +595,15 @@ static int grow(void **p, size_t *cap, size_t need)
     return 1;
 }
 
+/* a name for the terminal: control characters shown as '?' (names are arbitrary UTF-8) */
+static void printable(char *dst, size_t size, const char *src)
+{
+    size_t i;
+    snprintf(dst, size, "%s", src);
+    for (i = 0; dst[i]; i++)
+        if ((unsigned char)dst[i] < 0x20 || dst[i] == 0x7F) dst[i] = '?';
+}
+
 static void show_progress(run_state *r, const char *name)
 {
     int k, filled;
@@ -569,7 +613,11 @@ static void show_progress(run_state *r, const char *name)
     filled = (int)(frac * 30.0 + 0.5);
     fprintf(stderr, "\r\033[K[");
     for (k = 0; k < 30; k++) fputc(k < filled ? '#' : '.', stderr);
-    fprintf(stderr, "] %3d%%  %.50s", (int)(frac * 100.0 + 0.5), name);
+    {
+        char shown[52];
+        printable(shown, sizeof shown, name);
+        fprintf(stderr, "] %3d%%  %s", (int)(frac * 100.0 + 0.5), shown);
+    }
     fflush(stderr);
 }
 
@@ -592,7 +640,7 @@ static row_report *add_row(run_state *r, const char *name, tf_dtype dtype, int r
     }
     row = &r->rows[r->n_rows++];
     memset(row, 0, sizeof *row);
-    snprintf(row->name, sizeof row->name, "%s", name);
+    printable(row->name, sizeof row->name, name);
     row->dtype = dtype;
     for (d = 0; d < rank && len < sizeof row->shape - 1; d++)
         len += (size_t)snprintf(row->shape + len, sizeof row->shape - len, d ? "x%llu" : "%llu", (unsigned long long)shape[d]);
@@ -667,17 +715,45 @@ static void write_pruned(out_file *f, const uint8_t *src, const uint8_t *mask, s
     }
 }
 
-/* Prunes (or masks) one matrix and writes it to f; fills the table row. */
-static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *label, const uint8_t *data, tf_dtype dtype,
-                        uint64_t rows, uint64_t cols)
+/* Fortran (column-major) order <-> C (row-major) order of an array of `shape` with
+   elements of es bytes: to_c copies Fortran src into C dst, else C src into Fortran dst. */
+static void fortran_reorder(const uint8_t *src, uint8_t *dst, const uint64_t *shape, int rank, size_t es, int to_c)
+{
+    uint64_t idx[TF_MAX_RANK], fstride[TF_MAX_RANK], numel = 1, c, f = 0;
+    int d;
+    for (d = 0; d < rank; d++) { idx[d] = 0; fstride[d] = numel; numel *= shape[d]; }
+    for (c = 0; c < numel; c++) {
+        if (to_c) memcpy(dst + c * es, src + f * es, es);
+        else memcpy(dst + f * es, src + c * es, es);
+        for (d = rank - 1; d >= 0; d--) {   /* C order: the last index moves fastest */
+            if (++idx[d] < shape[d]) { f += fstride[d]; break; }
+            f -= fstride[d] * (shape[d] - 1);
+            idx[d] = 0;
+        }
+    }
+}
+
+/* Prunes (or masks) one matrix and writes it to f; fills the table row. `data` is the
+   matrix in C order (what is solved); `stored` the bytes as they lie in the file (what
+   is written), which differ only for a Fortran-order .npy (fortran != NULL), whose
+   mask is then reordered to match. */
+static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *label, const uint8_t *data,
+                        const uint8_t *stored, const tf_npy *fortran, tf_dtype dtype, uint64_t rows, uint64_t cols)
 {
     tsenor_report rep;
     const double t0 = now_seconds();
     const size_t numel = (size_t)(rows * cols);
+    const uint8_t *mask;
     memset(&rep, 0, sizeof rep);
     if (!solve_mask(r, label, data, dtype, rows, cols, &rep)) return 0;
-    if (r->o->masks) out_write(f, r->mask, numel);
-    else write_pruned(f, data, r->mask, numel, tf_dtypes[dtype].size);
+    mask = r->mask;   /* after the solve: it may have grown the buffer */
+    if (fortran) {
+        if (!grow((void **)&r->stored_mask, &r->stored_mask_cap, numel)) { cli_error("%s: out of memory", label); return 0; }
+        fortran_reorder(r->mask, r->stored_mask, fortran->shape, fortran->rank, 1, 0);
+        mask = r->stored_mask;
+    }
+    if (r->o->masks) out_write(f, mask, numel);
+    else write_pruned(f, stored, mask, numel, tf_dtypes[dtype].size);
     if (f->failed) return 0;
     row->pruned = 1;
     row->kept_pct = rep.total > 0 ? 100.0 * rep.kept / rep.total : 100.0;
@@ -791,7 +867,7 @@ static int prune_safetensors_file(run_state *r, const char *in_path, const mappe
         if (ot[i].sel.prune) {
             char label[PATH_MAX + 96];
             snprintf(label, sizeof label, "%s: tensor \"%.60s\"", in_path, t->name);
-            ok = prune_matrix(r, &f, row, label, data, t->dtype, ot[i].sel.rows, ot[i].sel.cols);
+            ok = prune_matrix(r, &f, row, label, data, data, NULL, t->dtype, ot[i].sel.rows, ot[i].sel.cols);
         } else {
             const double t0 = now_seconds();
             out_write(&f, data, (size_t)t->nbytes);
@@ -816,20 +892,19 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
     tf_npy a;
     char err[TF_ERR_LEN];
     selection sel;
-    uint64_t shape[TF_MAX_RANK];
     row_report *row;
     out_file f;
-    int d;
+    const uint8_t *stored, *data;
     if (tf_npy_parse(in->data, in->len, &a, err) < 0) { cli_error("%s: %s", in_path, err); return 0; }
     if (a.big_endian) { cli_error("%s: big-endian arrays ('%s') are not supported", in_path, a.descr); return 0; }
-    for (d = 0; d < a.rank; d++) shape[d] = a.shape[d];
-    if (a.fortran_order && a.rank >= 2) {
-        /* column-major memory is the C-order transpose; a transposable mask of the
-           transpose is the transpose of a transposable mask, so prune the memory as it lies */
-        for (d = 0; d < a.rank; d++) shape[d] = a.shape[a.rank - 1 - d];
-    }
-    sel = select_tensor(o, NULL, 0, a.dtype, a.rank, shape, 0);
+    sel = select_tensor(o, NULL, 0, a.dtype, a.rank, a.shape, 0);   /* the logical shape, in any memory order */
     if (!sel.prune) { cli_error("%s: %s; nothing to prune", in_path, sel.why + strlen("dense: ")); return 0; }
+    stored = data = in->data + a.data_offset;
+    if (a.fortran_order) {   /* solved in C order (what the mask's rows and columns mean), written back as stored */
+        if (!grow(&r->aligned, &r->aligned_cap, (size_t)a.nbytes)) { cli_error("%s: out of memory", in_path); return 0; }
+        fortran_reorder(stored, (uint8_t *)r->aligned, a.shape, a.rank, tf_dtypes[a.dtype].size, 1);
+        data = (const uint8_t *)r->aligned;
+    }
     r->bytes_total = a.nbytes;
     row = add_row(r, in_path, a.dtype, a.rank, a.shape);
     if (!row) { cli_error("out of memory"); return 0; }
@@ -843,7 +918,10 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
     } else {
         out_write(&f, in->data, a.data_offset);   /* the same header, byte for byte */
     }
-    if (!prune_matrix(r, &f, row, in_path, in->data + a.data_offset, a.dtype, sel.rows, sel.cols)) { out_abort(&f); return 0; }
+    if (!prune_matrix(r, &f, row, in_path, data, stored, a.fortran_order ? &a : NULL, a.dtype, sel.rows, sel.cols)) {
+        out_abort(&f);
+        return 0;
+    }
     r->bytes_done = a.nbytes;
     return out_commit(&f, o->force);
 }
@@ -922,12 +1000,23 @@ static void remove_flat_dir(const char *dir)
     rmdir(dir);
 }
 
-static int shard_holds(const tf_safetensors *st, const char *name)
+static int by_string(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* the first tensor the index puts in shard s that the shard does not hold, or NULL
+   (sorted names and binary search: an index may name many thousands) */
+static const char *missing_from_shard(const tf_index *ix, size_t s, const tf_safetensors *st, int *oom)
 {
+    const char **names = (const char **)malloc((st->count + 1) * sizeof *names);
+    const char *missing = NULL;
     size_t i;
-    for (i = 0; i < st->count; i++)
-        if (strcmp(st->tensor[i].name, name) == 0) return 1;
-    return 0;
+    *oom = !names;
+    if (!names) return NULL;
+    for (i = 0; i < st->count; i++) names[i] = st->tensor[i].name;
+    qsort(names, st->count, sizeof *names, by_string);
+    for (i = ix->shard_first[s]; i < ix->shard_first[s + 1] && !missing; i++)
+        if (!bsearch(&ix->by_shard[i].tensor, names, st->count, sizeof *names, by_string)) missing = ix->by_shard[i].tensor;
+    free(names);
+    return missing;
 }
 
 static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
@@ -946,7 +1035,10 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         unmap_file(&idx_file);
         return 0;
     }
-    if (stat(out_dir, &sb) == 0) {
+    if (lstat(out_dir, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+        cli_error("%s: is a symbolic link; give the directory it points to", out_dir);
+        ok = 0;
+    } else if (stat(out_dir, &sb) == 0) {
         if (!o->force) { cli_error("%s: exists (use --force to replace it)", out_dir); ok = 0; }
         else if (!S_ISDIR(sb.st_mode) || !old_output_removable(out_dir)) {
             cli_error("%s: --force replaces only a checkpoint directory of plain files; remove it yourself", out_dir);
@@ -962,7 +1054,12 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         cli_error("%s: cannot create a temporary directory beside it: %s", out_dir, strerror(errno));
         ok = 0;
     }
-    if (ok) temp_dir_set = 1;
+    if (ok) {
+        const mode_t mask = umask(0);
+        umask(mask);
+        chmod(temp_dir, 0777 & ~mask);   /* mkdtemp makes 0700; OUT is an ordinary directory */
+        temp_dir_set = 1;
+    }
     for (s = 0; ok && s < ix.shard_count; s++) {
         mapped_file shard;
         tf_safetensors st;
@@ -975,12 +1072,15 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
             ok = 0;
             break;
         }
-        for (i = 0; i < ix.count; i++)
-            if (strcmp(ix.shard[i], ix.shard_name[s]) == 0 && !shard_holds(&st, ix.tensor[i])) {
-                cli_error("%s: the index puts tensor \"%.60s\" in %s, which does not hold it", in_dir, ix.tensor[i], ix.shard_name[s]);
+        {
+            int oom;
+            const char *missing = missing_from_shard(&ix, s, &st, &oom);
+            if (oom) { cli_error("out of memory"); ok = 0; }
+            else if (missing) {
+                cli_error("%s: the index puts tensor \"%.60s\" in %s, which does not hold it", in_dir, missing, ix.shard_name[s]);
                 ok = 0;
-                break;
             }
+        }
         if (ok) ok = prune_safetensors_file(r, path, &shard, &st, out_path, 1, &bytes);
         total_out += bytes;
         tf_safetensors_free(&st);
@@ -1014,7 +1114,18 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
             tf_buf_str(&b, ": ");
             tf_buf_json_string(&b, ix.shard[i], strlen(ix.shard[i]));
         }
-        tf_buf_str(&b, "\n  }\n}\n");
+        tf_buf_str(&b, "\n  }");
+        for (i = 0, k = 1; i < ix.doc.node[0].count; i++) {   /* other top-level members, as they were */
+            const tf_jnode *key = &ix.doc.node[k];
+            if (strcmp(key->str, "metadata") && strcmp(key->str, "weight_map")) {
+                tf_buf_str(&b, ",\n  ");
+                write_json_node(&b, &ix.doc, k);
+                tf_buf_str(&b, ": ");
+                write_json_node(&b, &ix.doc, k + 1);
+            }
+            k = ix.doc.node[k + 1].end;
+        }
+        tf_buf_str(&b, "\n}\n");
         if (b.oom) { cli_error("out of memory"); ok = 0; }
         else if (!join_path(out_path, temp_dir, INDEX_NAME) || !out_open(&f, out_path, 1)) ok = 0;
         else {
@@ -1027,20 +1138,33 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         char old[PATH_MAX];
         int replaced = 0;
         fsync_dir(temp_dir);
-        if (o->force && stat(out_dir, &sb) == 0) {
-            if ((size_t)snprintf(old, PATH_MAX, "%s.tsenor-old-%ld", out_dir, (long)getpid()) >= PATH_MAX || rename(out_dir, old) != 0) {
-                cli_error("%s: cannot move the old output aside: %s", out_dir, strerror(errno));
+        if (o->force && lstat(out_dir, &sb) == 0) {
+            if ((size_t)snprintf(old, PATH_MAX, "%s.tsenor-old-%ld", out_dir, (long)getpid()) >= PATH_MAX) {
+                cli_error("%s: path too long", out_dir);
                 ok = 0;
             } else {
-                replaced = 1;
+                strcpy(moved_from, out_dir);
+                strcpy(moved_to, old);
+                if (rename(out_dir, old) != 0) {
+                    cli_error("%s: cannot move the old output aside: %s", out_dir, strerror(errno));
+                    ok = 0;
+                } else {
+                    old_output_aside = 1;
+                    replaced = 1;
+                }
             }
+        } else if (!o->force && lstat(out_dir, &sb) == 0) {   /* appeared while we worked */
+            cli_error("%s: exists (use --force to replace it)", out_dir);
+            ok = 0;
         }
         if (ok && rename(temp_dir, out_dir) != 0) {
             cli_error("%s: %s", out_dir, strerror(errno));
             if (replaced) rename(old, out_dir);
+            old_output_aside = 0;
             ok = 0;
         }
         if (ok) {
+            old_output_aside = 0;
             forget_temporaries();
             fsync_dir(parent);
             if (replaced) remove_flat_dir(old);
@@ -1131,9 +1255,10 @@ static int check_safetensors(run_state *r, const mapped_file *src, const tf_safe
         const tf_tensor *t = &st->tensor[i];
         const selection sel = select_tensor(r->o, t->name, 1, t->dtype, t->rank, t->shape, 1);
         int rc;
-        char label[160];
+        char label[160], name[104];
         if (!sel.prune) continue;
-        snprintf(label, sizeof label, "%.100s (%s %llux%llu)", t->name, tf_dtypes[t->dtype].name, (unsigned long long)sel.rows,
+        printable(name, sizeof name, t->name);
+        snprintf(label, sizeof label, "%s (%s %llux%llu)", name, tf_dtypes[t->dtype].name, (unsigned long long)sel.rows,
                  (unsigned long long)sel.cols);
         rc = check_matrix(r, label, st->data + t->begin, t->dtype, sel.rows, sel.cols);
         release_pages(src, st->data + t->begin, t->nbytes);
@@ -1183,17 +1308,22 @@ static int run_check(run_state *r, const char *in, int is_dir)
         if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
             tf_npy a;
             selection sel;
-            uint64_t shape[TF_MAX_RANK];
-            int d, rc;
+            const uint8_t *data;
+            int rc;
             if (tf_npy_parse(f.data, f.len, &a, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
-            for (d = 0; d < a.rank; d++) shape[d] = a.fortran_order ? a.shape[a.rank - 1 - d] : a.shape[d];
-            sel = select_tensor(r->o, NULL, 0, a.dtype, a.rank, shape, 1);
+            sel = select_tensor(r->o, NULL, 0, a.dtype, a.rank, a.shape, 1);
             if (!sel.prune || a.big_endian) {
                 cli_error("%s: %s", in, a.big_endian ? "big-endian arrays are not supported" : sel.why + strlen("dense: "));
                 unmap_file(&f);
                 return 2;
             }
-            rc = check_matrix(r, in, f.data + a.data_offset, a.dtype, sel.rows, sel.cols);
+            data = f.data + a.data_offset;
+            if (a.fortran_order) {   /* checked in C order, where rows and columns are the array's */
+                if (!grow(&r->aligned, &r->aligned_cap, (size_t)a.nbytes)) { cli_error("%s: out of memory", in); unmap_file(&f); return 2; }
+                fortran_reorder(data, (uint8_t *)r->aligned, a.shape, a.rank, tf_dtypes[a.dtype].size, 1);
+                data = (const uint8_t *)r->aligned;
+            }
+            rc = check_matrix(r, in, data, a.dtype, sel.rows, sel.cols);
             unmap_file(&f);
             if (rc < 0) return 2;
             checked = 1;
@@ -1251,6 +1381,7 @@ int main(int argc, char **argv)
     int rc, ok, is_dir;
     double t0;
     atexit(free_patterns);
+    signal(SIGPIPE, SIG_IGN);   /* `tsenor ... | head`: the table is not worth an abnormal exit */
     rc = parse_args(argc, argv, &o);
     if (rc >= 0) return rc;
     memset(&r, 0, sizeof r);
@@ -1267,6 +1398,7 @@ int main(int argc, char **argv)
     if (!strcmp(o.command, "check")) {
         rc = run_check(&r, o.in, is_dir);
         free(r.mask);
+        free(r.aligned);
         return rc;
     }
     if (stat(o.out, &out_sb) == 0 && out_sb.st_dev == in_sb.st_dev && out_sb.st_ino == in_sb.st_ino) {
@@ -1276,6 +1408,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
+    signal(SIGBUS, on_sigbus);
     t0 = now_seconds();
     if (is_dir) {
         ok = prune_sharded(&r, o.in, o.out);
@@ -1313,6 +1446,7 @@ int main(int argc, char **argv)
                r.total > 0 ? 100.0 * r.kept / r.total : 100.0, r.copied, secs, r.solve_seconds, o.out);
     }
     free(r.mask);
+    free(r.stored_mask);
     free(r.aligned);
     free(r.rows);
     return ok ? 0 : 2;

@@ -30,6 +30,7 @@
 #define TF_MAX_RANK 16
 #define TF_MAX_JSON_DEPTH 64
 #define TF_MAX_SAFETENSORS_HEADER 100000000u   /* the reference library's own limit */
+#define TF_MAX_JSON_NODES (1u << 22)   /* ~10 per tensor: 400 000 tensors; bounds memory at ~200 MB */
 
 TF_DEF int tf_fail(char *err, const char *fmt, ...)
 {
@@ -157,6 +158,7 @@ TF_DEF void tf_jskip_space(tf_jparser *p)
 TF_DEF long tf_jnew(tf_jparser *p, tf_jtype type)
 {
     tf_json *d = p->doc;
+    if (d->count == TF_MAX_JSON_NODES) return tf_fail(p->err, "JSON: more than %u values", TF_MAX_JSON_NODES);
     if (d->count == d->cap) {
         const size_t cap = d->cap ? d->cap * 2 : 64;
         tf_jnode *n = (tf_jnode *)realloc(d->node, cap * sizeof *n);
@@ -384,6 +386,22 @@ TF_DEF long tf_json_member(const tf_json *doc, size_t obj, const char *name)
     return -1;
 }
 
+/* whether two members of object node `obj` share a name (small objects: pairwise) */
+TF_DEF int tf_json_has_duplicate_member(const tf_json *doc, size_t obj)
+{
+    size_t a = obj + 1, i, j;
+    if (doc->node[obj].count > 64) return 0;   /* only called on tensor entries (3-4 members) */
+    for (i = 0; i < doc->node[obj].count; i++) {
+        size_t b = doc->node[a + 1].end;
+        for (j = i + 1; j < doc->node[obj].count; j++) {
+            if (doc->node[a].len == doc->node[b].len && memcmp(doc->node[a].str, doc->node[b].str, doc->node[a].len) == 0) return 1;
+            b = doc->node[b + 1].end;
+        }
+        a = doc->node[a + 1].end;
+    }
+    return 0;
+}
+
 /* ==================================================================================
    JSON writing: a growable string
    ================================================================================== */
@@ -563,6 +581,7 @@ TF_DEF int tf_safetensors_parse(const uint8_t *buf, size_t len, tf_safetensors *
             t->name = key->str;
             t->name_len = key->len;
             if (doc->node[value].type != TF_JOBJECT) { return tf_st_bail(st, err, "tensor \"%.60s\": entry is not an object", t->name); }
+            if (tf_json_has_duplicate_member(doc, value)) return tf_st_bail(st, err, "tensor \"%.60s\": a field appears twice", t->name);
             dt = tf_json_member(doc, value, "dtype");
             sh = tf_json_member(doc, value, "shape");
             off = tf_json_member(doc, value, "data_offsets");
@@ -615,14 +634,21 @@ TF_DEF int tf_safetensors_parse(const uint8_t *buf, size_t len, tf_safetensors *
                 return -1;
             }
         qsort(order, tcount, sizeof *order, tf_by_begin);
-        for (i = 1; i < tcount; i++)
-            if (order[i]->begin < order[i - 1]->end && order[i]->nbytes && order[i - 1]->nbytes) {
-                char a[64], b[64];
-                snprintf(a, sizeof a, "%s", order[i - 1]->name);
-                snprintf(b, sizeof b, "%s", order[i]->name);
-                free(order);
-                return tf_st_bail(st, err, "tensors \"%s\" and \"%s\" overlap in the data section", a, b);
+        {   /* in begin order, each non-empty tensor must start at or after the end of every
+               non-empty one before it (not only its neighbour: empty tensors sit anywhere) */
+            const tf_tensor *reach = NULL;   /* the non-empty tensor that ends last so far */
+            for (i = 0; i < tcount; i++) {
+                if (!order[i]->nbytes) continue;
+                if (reach && order[i]->begin < reach->end) {
+                    char a[64], b[64];
+                    snprintf(a, sizeof a, "%s", reach->name);
+                    snprintf(b, sizeof b, "%s", order[i]->name);
+                    free(order);
+                    return tf_st_bail(st, err, "tensors \"%s\" and \"%s\" overlap in the data section", a, b);
+                }
+                if (!reach || order[i]->end > reach->end) reach = order[i];
             }
+        }
         free(order);
     }
     return 0;
@@ -631,11 +657,15 @@ TF_DEF int tf_safetensors_parse(const uint8_t *buf, size_t len, tf_safetensors *
 /* ==================================================================================
    model.safetensors.index.json: {"metadata": {...}, "weight_map": {"tensor": "shard"}}
    ================================================================================== */
+struct tf_index_entry { const char *shard, *tensor; };
+
 typedef struct tf_index {
-    size_t count;             /* weight_map entries                               */
+    size_t count;             /* weight_map entries, in file order                */
     const char **tensor, **shard;
-    size_t shard_count;       /* distinct shard file names, in first-seen order   */
+    struct tf_index_entry *by_shard;   /* weight_map sorted by (shard, tensor)    */
+    size_t shard_count;       /* distinct shard file names, sorted                */
     const char **shard_name;
+    size_t *shard_first;      /* shard s's entries: by_shard[shard_first[s] .. shard_first[s+1]) */
     long metadata;            /* node of "metadata", or -1                        */
     tf_json doc;
 } tf_index;
@@ -645,6 +675,8 @@ TF_DEF void tf_index_free(tf_index *ix)
     free((void *)ix->tensor);
     free((void *)ix->shard);
     free((void *)ix->shard_name);
+    free(ix->by_shard);
+    free(ix->shard_first);
     tf_json_free(&ix->doc);
     memset(ix, 0, sizeof *ix);
 }
@@ -667,6 +699,18 @@ TF_DEF int tf_shard_name_ok(const char *s, size_t len)
     return 1;
 }
 
+TF_DEF int tf_index_by_tensor(const void *a, const void *b)
+{
+    return strcmp(((const struct tf_index_entry *)a)->tensor, ((const struct tf_index_entry *)b)->tensor);
+}
+
+TF_DEF int tf_index_by_shard(const void *a, const void *b)
+{
+    const struct tf_index_entry *x = (const struct tf_index_entry *)a, *y = (const struct tf_index_entry *)b;
+    const int c = strcmp(x->shard, y->shard);
+    return c ? c : strcmp(x->tensor, y->tensor);
+}
+
 TF_DEF int tf_index_parse(const char *text, size_t len, tf_index *ix, char *err)
 {
     tf_json *doc = &ix->doc;
@@ -684,21 +728,35 @@ TF_DEF int tf_index_parse(const char *text, size_t len, tf_index *ix, char *err)
     ix->tensor = (const char **)calloc(ix->count + 1, sizeof *ix->tensor);
     ix->shard = (const char **)calloc(ix->count + 1, sizeof *ix->shard);
     ix->shard_name = (const char **)calloc(ix->count + 1, sizeof *ix->shard_name);
-    if (!ix->tensor || !ix->shard || !ix->shard_name) { return tf_index_bail(ix, err, "out of memory"); }
+    ix->by_shard = (struct tf_index_entry *)calloc(ix->count + 1, sizeof *ix->by_shard);
+    ix->shard_first = (size_t *)calloc(ix->count + 2, sizeof *ix->shard_first);
+    if (!ix->tensor || !ix->shard || !ix->shard_name || !ix->by_shard || !ix->shard_first) { return tf_index_bail(ix, err, "out of memory"); }
     for (k = (size_t)map + 1, i = 0; i < ix->count; i++) {
         const tf_jnode *key = &doc->node[k], *val = &doc->node[k + 1];
-        size_t s;
         if (val->type != TF_JSTRING || !tf_shard_name_ok(val->str, val->len)) {
             return tf_index_bail(ix, err, "index: shard of \"%.60s\" is not a plain file name", key->str);
         }
         if (memchr(key->str, '\0', key->len)) { return tf_index_bail(ix, err, "index: a tensor name holds a NUL character"); }
         ix->tensor[i] = key->str;
         ix->shard[i] = val->str;
-        for (s = 0; s < ix->shard_count && strcmp(ix->shard_name[s], val->str) != 0; s++) {}
-        if (s == ix->shard_count) ix->shard_name[ix->shard_count++] = val->str;
+        ix->by_shard[i].shard = val->str;
+        ix->by_shard[i].tensor = key->str;
         k = val->end;
     }
-    if (ix->shard_count == 0) { return tf_index_bail(ix, err, "index: weight_map is empty"); }
+    if (ix->count == 0) { return tf_index_bail(ix, err, "index: weight_map is empty"); }
+    /* sorted by tensor: a name twice is an error; then by shard: each shard's entries
+       are one run (n log n: an index may name many thousands) */
+    qsort(ix->by_shard, ix->count, sizeof *ix->by_shard, tf_index_by_tensor);
+    for (i = 1; i < ix->count; i++)
+        if (strcmp(ix->by_shard[i - 1].tensor, ix->by_shard[i].tensor) == 0)
+            return tf_index_bail(ix, err, "index: tensor \"%.60s\" appears twice in weight_map", ix->by_shard[i].tensor);
+    qsort(ix->by_shard, ix->count, sizeof *ix->by_shard, tf_index_by_shard);
+    for (i = 0; i < ix->count; i++)
+        if (i == 0 || strcmp(ix->by_shard[i - 1].shard, ix->by_shard[i].shard) != 0) {
+            ix->shard_first[ix->shard_count] = i;
+            ix->shard_name[ix->shard_count++] = ix->by_shard[i].shard;
+        }
+    ix->shard_first[ix->shard_count] = ix->count;
     return 0;
 }
 

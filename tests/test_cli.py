@@ -525,6 +525,99 @@ def test_usage():
     expect(rc == 0 and "prune" in so and "embed" in so, "--help lists the commands and default excludes")
 
 
+def test_review_cases():
+    """Cases from a review of the tool: links, memory order, signals, pipes, odd names."""
+    src = path("small.safetensors")
+    sh = path("sharded")
+    # a symbolic link as a sharded OUT is refused, even with --force; its target is untouched
+    target = path("link_target")
+    shutil.copytree(sh, target)
+    before = sha(target)
+    os.symlink(target, path("link_out"))
+    rc, _, se = run("prune", sh, "-o", path("link_out"), "--nm", "2:4", "--force")
+    expect(rc == 2 and "symbolic link" in se and sha(target) == before, "symlink OUT refused, target untouched (%s)" % se.strip())
+    expect(not any(n.startswith("link_out.") for n in listing(work)), "symlink OUT: nothing left beside it")
+    # OUT with a trailing slash; the directory gets the usual permissions
+    rc, _, se = run("prune", sh, "-o", path("slash_out") + "/", "--nm", "2:4")
+    expect(rc == 0 and os.path.isdir(path("slash_out")), "-o DIR/ works (%s)" % se.strip())
+    os.mkdir(path("mode_probe"))
+    expect(os.stat(path("slash_out")).st_mode & 0o777 == os.stat(path("mode_probe")).st_mode & 0o777,
+           "sharded OUT has a plain directory's mode (%o)" % (os.stat(path("slash_out")).st_mode & 0o777))
+    # the index keeps its other top-level members
+    extra = path("extra_index")
+    shutil.copytree(sh, extra)
+    idx = os.path.join(extra, "model.safetensors.index.json")
+    with open(idx) as f:
+        doc = json.load(f)
+    doc["custom"] = {"keep": [1, 2, "three"]}
+    with open(idx, "w") as f:
+        json.dump(doc, f)
+    rc, _, _ = run("prune", extra, "-o", path("extra_out"), "--nm", "8:16")
+    with open(os.path.join(path("extra_out"), "model.safetensors.index.json")) as f:
+        expect(rc == 0 and json.load(f).get("custom") == {"keep": [1, 2, "three"]}, "index: other top-level members kept")
+    # Fortran order: the same logical result as the C-order twin, for every method, and --conv
+    for method, nm in (("tsenor", "8:16"), ("greedy", "8:16"), ("rowwise", "2:4"), ("exact", "4:8")):
+        arr = rng.standard_normal((48, 32)).astype(np.float32)
+        np.save(path("tw_c.npy"), arr)
+        np.save(path("tw_f.npy"), np.asfortranarray(arr))
+        rc1, _, _ = run("prune", path("tw_c.npy"), "-o", path("tw_c_%s.npy" % method), "--nm", nm, "--method", method)
+        rc2, _, _ = run("prune", path("tw_f.npy"), "-o", path("tw_f_%s.npy" % method), "--nm", nm, "--method", method)
+        c, f = np.load(path("tw_c_%s.npy" % method)), np.load(path("tw_f_%s.npy" % method))
+        expect(rc1 == 0 and rc2 == 0 and f.flags.f_contiguous and (c == f).all(),
+               "Fortran-order twin gives the C-order result (%s %s)" % (method, nm))
+    conv = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    np.save(path("conv_c.npy"), conv)
+    np.save(path("conv_f.npy"), np.asfortranarray(conv))
+    rc1, _, se1 = run("prune", path("conv_c.npy"), "-o", path("conv_c_o.npy"), "--nm", "2:4", "--conv")
+    rc2, _, se2 = run("prune", path("conv_f.npy"), "-o", path("conv_f_o.npy"), "--nm", "2:4", "--conv")
+    ok = rc1 == 0 and rc2 == 0
+    if ok:
+        c, f = np.load(path("conv_c_o.npy")), np.load(path("conv_f_o.npy"))
+        ok = (c == f).all() and exactly_transposable(c.reshape(16, 72) != 0, 2, 4)
+    expect(ok, "--conv on a Fortran-order (16,8,3,3) array prunes the (16, 72) matrix (%s %s)" % (se1.strip(), se2.strip()))
+    rc, _, _ = run("check", path("conv_f_o.npy"), "--nm", "2:4", "--conv")
+    expect(rc == 0, "check reads the Fortran-order conv output")
+    # a FIFO as input is refused, not waited on
+    os.mkfifo(path("fifo.safetensors"))
+    try:
+        rc, _, se = run("prune", path("fifo.safetensors"), "-o", path("fifo_out.st"), "--nm", "2:4", timeout=20)
+        expect(rc == 2 and "regular file" in se, "FIFO input: exit 2 (%s)" % se.strip())
+    except subprocess.TimeoutExpired:
+        expect(False, "FIFO input: the run hung")
+    # a reader that closes the pipe early: the output is complete and the status 0
+    p = subprocess.Popen([TSENOR, "prune", src, "-o", path("piped.safetensors"), "--nm", "8:16"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    p.stdout.readline()
+    p.stdout.close()
+    rc = p.wait(timeout=120)
+    expect(rc == 0 and run("check", path("piped.safetensors"), "--nm", "8:16")[0] == 0, "stdout closed early: rc %d" % rc)
+    # a long (legal) OUT name
+    long_name = path("a" * 240 + ".st")
+    rc, _, se = run("prune", src, "-o", long_name, "--nm", "8:16")
+    expect(rc == 0 and os.path.exists(long_name), "a 243-byte OUT name (%s)" % se.strip())
+    # control characters in a tensor name never reach the terminal raw
+    g = rng.standard_normal((16, 16)).astype(np.float32)
+    write_safetensors(path("ctrl.safetensors"), {"evil\x1b[2J\nname.weight": tensor("F32", g)})
+    rc, so, _ = run("prune", path("ctrl.safetensors"), "-o", path("ctrl_out.safetensors"), "--nm", "8:16")
+    expect(rc == 0 and "\x1b" not in so and "evil?[2J?name.weight" in so, "control characters shown as '?'")
+    # the input truncated under the tool's feet: exit 2, one line, no temporary file
+    big = path("big.safetensors")
+    shrink = path("shrink.safetensors")
+    shutil.copy(big, shrink)
+    before_listing = listing(work)
+    p = subprocess.Popen([TSENOR, "prune", shrink, "-o", path("shrink_out.safetensors"), "--nm", "8:16", "--method", "exact",
+                          "--threads", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.4)
+    finished_first = p.poll() is not None
+    os.truncate(shrink, 1000000)
+    _, err = p.communicate(timeout=120)
+    if finished_first:
+        print("note: the truncation test's run finished first; it checks nothing this time")
+    else:
+        expect(p.returncode in (2,) and err.count(b"\n") == 1, "truncated input: exit 2, one line (rc %d: %r)" % (p.returncode, err[:120]))
+        expect(listing(work) == before_listing, "truncated input: no output, no temporary file")
+
+
 # ---- hostile inputs: exit 2, one line on stderr, never a crash, nothing written ------
 def raw_safetensors(header_bytes, body=b"", length=None):
     n = len(header_bytes) if length is None else length
@@ -566,6 +659,10 @@ HOSTILE = {
     "deep_nesting": raw_safetensors(b"[" * 5000 + b"]" * 5000),
     "three_offsets": raw_safetensors(st_header({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1, 2]}}), b"\0\0"),
     "missing_dtype": raw_safetensors(st_header({"a": {"shape": [1], "data_offsets": [0, 1]}}), b"\0"),
+    "overlap_behind_empty_tensor": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [128], "data_offsets": [0, 512]},
+                                                              "z": {"dtype": "F32", "shape": [0], "data_offsets": [100, 100]},
+                                                              "c": {"dtype": "F32", "shape": [64], "data_offsets": [256, 512]}}), b"\0" * 512),
+    "duplicate_field": raw_safetensors(b'{"a": {"dtype": "U8", "dtype": "F32", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
     "control_char_in_string": raw_safetensors(b'{"a\x01": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
     "npy_truncated": b"\x93NUMPY\x01\x00\x76",
     "npy_header_longer_than_file": b"\x93NUMPY\x01\x00\xff\x00{'descr': '<f4'}",
@@ -592,6 +689,22 @@ def test_hostile():
         expect(listing(d) == before, "hostile %s: nothing written" % name)
         rc, _, se = run("check", src, "--nm", "2:4")
         expect(rc == 2 and se.count("\n") == 1, "hostile %s: check exit 2 (rc %d)" % (name, rc))
+    # costs out of proportion to the input: a header of millions of tiny JSON values is
+    # refused (memory stays bounded), an index of 40 000 shards is read in n log n
+    big_header = path("many_values.safetensors")
+    with open(big_header, "wb") as f:
+        f.write(raw_safetensors(b"[" + b"0," * 4500000 + b"0]"))
+    t0 = time.time()
+    rc, _, se = run("check", big_header, "--nm", "2:4")
+    expect(rc == 2 and "more than" in se, "4.5 M JSON values: refused (%s)" % se.strip()[:120])
+    many = path("many_shards")
+    os.makedirs(many)
+    with open(os.path.join(many, "model.safetensors.index.json"), "w") as f:
+        json.dump({"weight_map": {"t%d" % i: "shard-%06d.safetensors" % i for i in range(40000)}}, f)
+    t0 = time.time()
+    rc, _, se = run("prune", many, "-o", path("many_out"), "--nm", "2:4")
+    secs = time.time() - t0
+    expect(rc == 2 and "shard-000000" in se and secs < 2, "40 000 missing shards: exit 2 in %.2f s (%s)" % (secs, se.strip()[:100]))
     # sharded checkpoints with a bad index
     good = path("sharded")
     for name, index in (("malformed", "{\"weight_map\": {\"a\": "),
@@ -600,7 +713,9 @@ def test_hostile():
                         ("absolute", json.dumps({"weight_map": {"x": "/etc/passwd"}})),
                         ("missing_shard", json.dumps({"weight_map": {"x": "model-00009-of-00009.safetensors"}})),
                         ("tensor_not_in_shard", json.dumps({"weight_map": {"nope": "model-00001-of-00002.safetensors"}})),
-                        ("shard_not_string", json.dumps({"weight_map": {"x": 3}}))):
+                        ("shard_not_string", json.dumps({"weight_map": {"x": 3}})),
+                        ("tensor_twice", '{"weight_map": {"model.layers.0.mlp.up_proj.weight": "model-00001-of-00002.safetensors", '
+                                         '"model.layers.0.mlp.up_proj.weight": "model-00002-of-00002.safetensors"}}')):
         bad = path("idx_" + name)
         shutil.copytree(good, bad)
         with open(os.path.join(bad, "model.safetensors.index.json"), "w") as f:
@@ -661,7 +776,7 @@ if __name__ == "__main__":
         sys.exit(1)
     try:
         for t in (test_prune_basic, test_methods_and_threads, test_masks_and_selection, test_half_types, test_sharded,
-                  test_npy, test_output_safety, test_usage, test_hostile, test_minilm):
+                  test_npy, test_output_safety, test_usage, test_review_cases, test_hostile, test_minilm):
             f0 = failed
             t0 = time.time()
             t()
