@@ -451,14 +451,17 @@ static int out_open(out_file *f, const char *final_path, int in_temp_dir)
         temp_count++;
         f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL, 0666);
     } else {
-        if ((size_t)snprintf(f->tmp, PATH_MAX, "%s/.%.200s.tsenor-XXXXXX", dir, base) >= PATH_MAX) { cli_error("%s: path too long", final_path); return 0; }
-        f->fd = mkstemp(f->tmp);
+        /* the name is generated in the slot a signal handler reads, registered first:
+           no moment exists where the file is there and the handler does not know it */
+        char *slot = temp_path[temp_count];
+        if ((size_t)snprintf(slot, PATH_MAX, "%s/.%.200s.tsenor-XXXXXX", dir, base) >= PATH_MAX) { cli_error("%s: path too long", final_path); return 0; }
+        temp_count++;
+        f->fd = mkstemp(slot);
+        strcpy(f->tmp, slot);
         if (f->fd >= 0) {
             mode_t mask = umask(0);
             umask(mask);
             fchmod(f->fd, 0666 & ~mask);   /* mkstemp makes 0600; outputs are ordinary files */
-            strcpy(temp_path[temp_count], f->tmp);
-            temp_count++;
         }
     }
     if (f->fd < 0) { cli_error("%s: cannot create: %s", final_path, strerror(errno)); return 0; }
@@ -1050,15 +1053,21 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         else r->bytes_total += (uint64_t)sb.st_size;
     }
     if (ok && (!split_dir(out_dir, parent, base) ||
-               (size_t)snprintf(temp_dir, PATH_MAX, "%s/.%s.tsenor-XXXXXX", parent, base) >= PATH_MAX || !mkdtemp(temp_dir))) {
-        cli_error("%s: cannot create a temporary directory beside it: %s", out_dir, strerror(errno));
+               (size_t)snprintf(temp_dir, PATH_MAX, "%s/.%.200s.tsenor-XXXXXX", parent, base) >= PATH_MAX)) {
+        cli_error("%s: bad output path", out_dir);
         ok = 0;
     }
     if (ok) {
-        const mode_t mask = umask(0);
-        umask(mask);
-        chmod(temp_dir, 0777 & ~mask);   /* mkdtemp makes 0700; OUT is an ordinary directory */
-        temp_dir_set = 1;
+        temp_dir_set = 1;   /* before it exists (see out_open): rmdir of a name not made yet is harmless */
+        if (!mkdtemp(temp_dir)) {
+            cli_error("%s: cannot create a temporary directory beside it: %s", out_dir, strerror(errno));
+            temp_dir_set = 0;
+            ok = 0;
+        } else {
+            const mode_t mask = umask(0);
+            umask(mask);
+            chmod(temp_dir, 0777 & ~mask);   /* mkdtemp makes 0700; OUT is an ordinary directory */
+        }
     }
     for (s = 0; ok && s < ix.shard_count; s++) {
         mapped_file shard;
