@@ -13,7 +13,8 @@ TEST_SRC = tests/test_tsenor.c tests/check.h tests/workloads.h $(HEADER)
 
 BINARIES = $(BUILD)/tsenor $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)/bench \
            $(BUILD)/test_tsenor $(BUILD)/test_tsenor_plain_c $(BUILD)/test_tsenor_serial \
-           $(BUILD)/test_tsenor_cxx $(BUILD)/test_hardening $(BUILD)/test_hardening_tsan
+           $(BUILD)/test_tsenor_cxx $(BUILD)/test_hardening $(BUILD)/test_hardening_tsan \
+           $(BUILD)/test_digests $(BUILD)/test_digests_plain_c
 
 .PHONY: all test test-cli fuzz-smoke fuzz test-sanitize test-tsan portability demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
 
@@ -34,6 +35,13 @@ $(BUILD)/test_tsenor_serial: $(TEST_SRC) | $(BUILD)
 # the header compiled as C++
 $(BUILD)/test_tsenor_cxx: $(TEST_SRC) | $(BUILD)
 	$(CXX) -x c++ $(CFLAGS) -Wall -Wextra $(OPENMP) -o $@ tests/test_tsenor.c $(LDLIBS)
+
+# every mask bit of varied cases against tests/mask_digests.txt (recorded from 0.4.0)
+DIGEST_SRC = tests/test_digests.c tests/check.h tests/workloads.h $(HEADER)
+$(BUILD)/test_digests: $(DIGEST_SRC) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ tests/test_digests.c $(LDLIBS)
+$(BUILD)/test_digests_plain_c: $(DIGEST_SRC) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_NO_SIMD -o $@ tests/test_digests.c $(LDLIBS)
 
 # the command line (examples/tsenor_cli.c): prune / check safetensors and .npy files
 CLI_SRC = examples/tsenor_cli.c examples/tsenor_files.h $(HEADER)

@@ -35,6 +35,14 @@ for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx test
     tally "$t" "$rc" "$out"
 done
 
+for t in test_digests test_digests_plain_c; do
+    echo "== $t (every mask bit against tests/mask_digests.txt)"
+    out=$("./$build/$t" tests/mask_digests.txt 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E 'FAIL|passed' | head -20
+    tally "$t" "$rc" "$out"
+done
+
 echo "== test_tsenor_arm64 (NEON, under qemu-aarch64)"
 if [ -x "$build/test_tsenor_arm64" ] && command -v qemu-aarch64 >/dev/null 2>&1; then
     out=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "./$build/test_tsenor_arm64" 2>&1)
