@@ -143,9 +143,53 @@ TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t c
 
 TSENOR_DEF const char *tsenor_status_string(tsenor_status status);   /* never NULL */
 
-/* ==================================================================================
-   Additions beyond the contract.
-   ================================================================================== */
+/* ---------------------------------------------------------------------------------
+   Generic entry, names, and a check that says where a mask fails
+   --------------------------------------------------------------------------------- */
+
+typedef enum tsenor_dtype {
+    TSENOR_DTYPE_F32 = 0,         /* float                                                  */
+    TSENOR_DTYPE_F16,             /* IEEE binary16 bits in a uint16_t                       */
+    TSENOR_DTYPE_BF16             /* bfloat16 bits (the high half of a float) in a uint16_t */
+} tsenor_dtype;
+
+/* = tsenor_mask_f32/f16/bf16 by dtype; an unknown dtype is TSENOR_ERR_INVALID_ARGUMENT. */
+TSENOR_DEF tsenor_status tsenor_mask(const void *w, tsenor_dtype dtype, size_t rows, size_t cols, size_t ld,
+                                     uint8_t *mask, size_t mask_ld,
+                                     const tsenor_options *opt, tsenor_report *report);
+
+/* "tsenor", "exact", "greedy", "rowwise" ("tsenor" for DEFAULT); "unknown" otherwise.
+   Never NULL. */
+TSENOR_DEF const char *tsenor_method_string(tsenor_method method);
+/* "f32", "f16", "bf16"; "unknown" otherwise. Never NULL. */
+TSENOR_DEF const char *tsenor_dtype_string(tsenor_dtype dtype);
+
+/* flags of tsenor_check_mask */
+#define TSENOR_CHECK_TRANSPOSABLE 1u  /* rows and columns of every block (else row groups)  */
+#define TSENOR_CHECK_AT_MOST      2u  /* every row/column keeps at most n, full blocks too
+                                         (a mask at least as sparse as N:M), instead of
+                                         exactly n in full blocks                          */
+
+typedef struct tsenor_check_report {  /* filled on TSENOR_OK and TSENOR_ERR_INVALID_MASK */
+    size_t blocks;                /* M x M blocks checked                                   */
+    size_t bad_blocks;            /* blocks that break the rule                             */
+    /* the first failure in row-major block order (zeros when there is none): */
+    size_t row, col;              /* the first element of the failing row or column of the
+                                     block, or the byte that is neither 0 nor 1            */
+    int column;                   /* 1 = a block column fails, 0 = a block row              */
+    int count;                    /* entries that line keeps (or the bad byte's value)      */
+    int bad_value;                /* 1 = the failure is a byte other than 0 and 1           */
+} tsenor_check_report;
+
+/* tsenor_check with flags and a report of where the mask fails. TSENOR_OK when it
+   passes, TSENOR_ERR_INVALID_MASK when not, TSENOR_ERR_INVALID_ARGUMENT for bad
+   arguments (report untouched). With report NULL it stops at the first failure. */
+TSENOR_DEF tsenor_status tsenor_check_mask(const uint8_t *mask, size_t rows, size_t cols, size_t mask_ld,
+                                           int n, int m, unsigned flags, tsenor_check_report *report);
+
+/* ---------------------------------------------------------------------------------
+   Version, the CPU solver in any build, the resolved defaults
+   --------------------------------------------------------------------------------- */
 
 /* "TSENOR_VERSION_MAJOR.MINOR.PATCH" of the compiled implementation. */
 TSENOR_DEF const char *tsenor_version(void);
@@ -1807,37 +1851,114 @@ TSENOR_DEF tsenor_status tsenor_mask_bf16(const uint16_t *w, size_t rows, size_t
     return _TSENOR_BACKEND(mask_bf16)(w, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
-TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t cols, size_t mask_ld,
-                                      int n, int m, int transposable)
+TSENOR_DEF tsenor_status tsenor_mask(const void *w, tsenor_dtype dtype, size_t rows, size_t cols, size_t ld,
+                                     uint8_t *mask, size_t mask_ld,
+                                     const tsenor_options *opt, tsenor_report *report)
 {
+    switch (dtype) {
+    case TSENOR_DTYPE_F32: return tsenor_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report);
+    case TSENOR_DTYPE_F16: return tsenor_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);
+    case TSENOR_DTYPE_BF16: return tsenor_mask_bf16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);
+    }
+    return TSENOR_ERR_INVALID_ARGUMENT;
+}
+
+TSENOR_DEF const char *tsenor_method_string(tsenor_method method)
+{
+    switch (method) {
+    case TSENOR_METHOD_DEFAULT:
+    case TSENOR_METHOD_TSENOR: return "tsenor";
+    case TSENOR_METHOD_EXACT: return "exact";
+    case TSENOR_METHOD_GREEDY: return "greedy";
+    case TSENOR_METHOD_ROWWISE: return "rowwise";
+    }
+    return "unknown";
+}
+
+TSENOR_DEF const char *tsenor_dtype_string(tsenor_dtype dtype)
+{
+    switch (dtype) {
+    case TSENOR_DTYPE_F32: return "f32";
+    case TSENOR_DTYPE_F16: return "f16";
+    case TSENOR_DTYPE_BF16: return "bf16";
+    }
+    return "unknown";
+}
+
+/* ---------------------------------------------------------------------------------
+   The pattern check: every row (and with TRANSPOSABLE every column) of every block
+   keeps n in a full block and at most n in an edge block (AT_MOST: at most n in all).
+   --------------------------------------------------------------------------------- */
+
+/* records one failing line (the first one of all in r); returns 1 when the check may
+   stop here (the caller wants no report) */
+static int _tsenor_check_fail(tsenor_check_report *r, int *block_bad, int stop_early, size_t row, size_t col,
+                              int column, int count, int bad_value)
+{
+    if (r->bad_blocks == 0 && !*block_bad) {
+        r->row = row;
+        r->col = col;
+        r->column = column;
+        r->count = count;
+        r->bad_value = bad_value;
+    }
+    *block_bad = 1;
+    return stop_early;
+}
+
+TSENOR_DEF tsenor_status tsenor_check_mask(const uint8_t *mask, size_t rows, size_t cols, size_t mask_ld,
+                                           int n, int m, unsigned flags, tsenor_check_report *report)
+{
+    const int transposable = (flags & TSENOR_CHECK_TRANSPOSABLE) != 0;
+    const int at_most = (flags & TSENOR_CHECK_AT_MOST) != 0;
+    const int stop = report == NULL;
+    tsenor_check_report r;
     size_t r0, c0;
     if (!mask || rows == 0 || cols == 0 || mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
     if (m < 2 || m > TSENOR_MAX_M || n < 1 || n >= m) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (flags & ~(TSENOR_CHECK_TRANSPOSABLE | TSENOR_CHECK_AT_MOST)) return TSENOR_ERR_INVALID_ARGUMENT;
     if (_tsenor_overflows(rows, cols, mask_ld)) return TSENOR_ERR_INVALID_ARGUMENT;
+    memset(&r, 0, sizeof r);
     for (r0 = 0; r0 < rows; r0 += (size_t)m) {
         const int hr = rows - r0 < (size_t)m ? (int)(rows - r0) : m;
         for (c0 = 0; c0 < cols; c0 += (size_t)m) {
             const int hc = cols - c0 < (size_t)m ? (int)(cols - c0) : m;
-            const int full_rows = hc == m && (!transposable || hr == m);
-            int col_count[TSENOR_MAX_M], i, j;
+            /* a row keeps exactly n when its block is full along it (and, for a
+               transposable mask, along the columns too: a short block's rows may not) */
+            const int rows_exact = !at_most && hc == m && (!transposable || hr == m);
+            const int cols_exact = !at_most && hr == m && hc == m;
+            int col_count[TSENOR_MAX_M], i, j, bad = 0;
             for (j = 0; j < hc; j++) col_count[j] = 0;
             for (i = 0; i < hr; i++) {
                 const uint8_t *row = mask + (r0 + (size_t)i) * mask_ld + c0;
                 int count = 0;
                 for (j = 0; j < hc; j++) {
-                    if (row[j] > 1) return TSENOR_ERR_INVALID_MASK;
-                    count += row[j];
-                    col_count[j] += row[j];
+                    if (row[j] > 1 && _tsenor_check_fail(&r, &bad, stop, r0 + (size_t)i, c0 + (size_t)j, 0, row[j], 1))
+                        return TSENOR_ERR_INVALID_MASK;
+                    count += row[j] != 0;
+                    col_count[j] += row[j] != 0;
                 }
-                if (count > n || (full_rows && count != n)) return TSENOR_ERR_INVALID_MASK;
+                if ((count > n || (rows_exact && count != n)) &&
+                    _tsenor_check_fail(&r, &bad, stop, r0 + (size_t)i, c0, 0, count, 0))
+                    return TSENOR_ERR_INVALID_MASK;
             }
             if (transposable)
                 for (j = 0; j < hc; j++)
-                    if (col_count[j] > n || (hr == m && hc == m && col_count[j] != n))
+                    if ((col_count[j] > n || (cols_exact && col_count[j] != n)) &&
+                        _tsenor_check_fail(&r, &bad, stop, r0, c0 + (size_t)j, 1, col_count[j], 0))
                         return TSENOR_ERR_INVALID_MASK;
+            r.blocks++;
+            r.bad_blocks += (size_t)bad;
         }
     }
-    return TSENOR_OK;
+    if (report) *report = r;
+    return r.bad_blocks ? TSENOR_ERR_INVALID_MASK : TSENOR_OK;
+}
+
+TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t cols, size_t mask_ld,
+                                      int n, int m, int transposable)
+{
+    return tsenor_check_mask(mask, rows, cols, mask_ld, n, m, transposable ? TSENOR_CHECK_TRANSPOSABLE : 0u, NULL);
 }
 
 #endif /* TSENOR_IMPLEMENTATION */

@@ -701,6 +701,95 @@ static void test_rowwise_is_topn(void)
     EXPECT(bad == 0, "rowwise: %d entries differ from top-n", bad);
 }
 
+/* tsenor_check_mask: where the first failure is, how many blocks break, AT_MOST, the
+   report left alone on bad arguments */
+static void test_check_report(void)
+{
+    uint8_t mk[8 * 12];
+    tsenor_check_report rep;
+    int i, j;
+    for (i = 0; i < 8; i++) for (j = 0; j < 12; j++) mk[i * 12 + j] = ((j - i + 12) % 4) < 2;
+    memset(&rep, 0x55, sizeof rep);
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, TSENOR_CHECK_TRANSPOSABLE, &rep) == TSENOR_OK && rep.blocks == 6 &&
+               rep.bad_blocks == 0 && rep.row == 0 && rep.col == 0 && rep.count == 0,
+           "valid mask: blocks %zu bad %zu", rep.blocks, rep.bad_blocks);
+    /* break block (1,2) by swapping two entries of row 5 (columns 8 and 10 then keep 3
+       and 1) and block (0,1) by one extra entry in row 2 */
+    { uint8_t t = mk[5 * 12 + 8]; mk[5 * 12 + 8] = mk[5 * 12 + 10]; mk[5 * 12 + 10] = t; }
+    for (j = 4; j < 8 && mk[2 * 12 + j]; j++) {}
+    mk[2 * 12 + j] = 1;
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, TSENOR_CHECK_TRANSPOSABLE, &rep) == TSENOR_ERR_INVALID_MASK &&
+               rep.blocks == 6 && rep.bad_blocks == 2 && rep.row == 2 && rep.col == 4 && rep.column == 0 &&
+               rep.count == 3 && !rep.bad_value,
+           "first failure row %zu col %zu column %d count %d, %zu bad", rep.row, rep.col, rep.column, rep.count,
+           rep.bad_blocks);
+    mk[2 * 12 + j] = 0;
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, TSENOR_CHECK_TRANSPOSABLE, &rep) == TSENOR_ERR_INVALID_MASK &&
+               rep.bad_blocks == 1 && rep.row == 4 && rep.col == 8 && rep.column == 1 && rep.count == 3,
+           "column failure at row %zu col %zu column %d count %d", rep.row, rep.col, rep.column, rep.count);
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, 0, &rep) == TSENOR_OK, "row-wise check fails a column swap");
+    /* AT_MOST: a sparser mask passes, a denser one does not */
+    mk[0] = mk[1] = 0;
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, TSENOR_CHECK_TRANSPOSABLE, NULL) == TSENOR_ERR_INVALID_MASK,
+           "fewer than n in a full block passes the exact check");
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, TSENOR_CHECK_TRANSPOSABLE | TSENOR_CHECK_AT_MOST, &rep) ==
+               TSENOR_ERR_INVALID_MASK && rep.bad_blocks == 1 && rep.column == 1,
+           "AT_MOST misses the column that keeps 3 (bad %zu)", rep.bad_blocks);
+    { uint8_t t = mk[5 * 12 + 8]; mk[5 * 12 + 8] = mk[5 * 12 + 10]; mk[5 * 12 + 10] = t; }
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, TSENOR_CHECK_TRANSPOSABLE | TSENOR_CHECK_AT_MOST, NULL) == TSENOR_OK,
+           "AT_MOST rejects a mask sparser than 2:4");
+    mk[7 * 12 + 11] = 3;
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, TSENOR_CHECK_AT_MOST, &rep) == TSENOR_ERR_INVALID_MASK &&
+               rep.bad_value && rep.row == 7 && rep.col == 11 && rep.count == 3,
+           "bad byte reported at %zu,%zu (%d)", rep.row, rep.col, rep.count);
+    memset(&rep, 0x55, sizeof rep);
+    EXPECT(tsenor_check_mask(mk, 8, 12, 12, 2, 4, 4u, &rep) == TSENOR_ERR_INVALID_ARGUMENT && rep.count == 0x55555555,
+           "unknown flag accepted, or report written on a bad argument");
+    EXPECT(tsenor_check_mask(mk, 8, 12, 11, 2, 4, 0, &rep) == TSENOR_ERR_INVALID_ARGUMENT, "mask_ld < cols accepted");
+}
+
+/* the generic entry equals the typed ones; names of methods and dtypes */
+static void test_generic_entry(void)
+{
+    float w[40 * 24];
+    uint16_t h[40 * 24];
+    uint8_t a[40 * 24], b[40 * 24];
+    tsenor_options o = make_opt(4, 8, TSENOR_METHOD_DEFAULT);
+    size_t k;
+    int dt;
+    wl_fill(w, 40, 24, 24, WL_STUDENT_T3, 9);
+    for (k = 0; k < 40 * 24; k++) {   /* bf16 bits by truncation: the dtypes then see different values */
+        uint32_t x;
+        memcpy(&x, &w[k], 4);
+        h[k] = (uint16_t)(x >> 16);
+    }
+    for (dt = 0; dt < 3; dt++) {
+        tsenor_status s1, s2;
+        memset(a, 7, sizeof a);
+        memset(b, 9, sizeof b);
+        s1 = dt == 0 ? tsenor_mask_f32(w, 40, 24, 24, a, 24, &o, NULL)
+           : dt == 1 ? tsenor_mask_f16(h, 40, 24, 24, a, 24, &o, NULL)
+                     : tsenor_mask_bf16(h, 40, 24, 24, a, 24, &o, NULL);
+        s2 = tsenor_mask(dt == 0 ? (const void *)w : (const void *)h, (tsenor_dtype)dt, 40, 24, 24, b, 24, &o, NULL);
+        EXPECT(s1 == TSENOR_OK && s2 == TSENOR_OK && memcmp(a, b, sizeof a) == 0,
+               "tsenor_mask(%s) differs from the typed call", tsenor_dtype_string((tsenor_dtype)dt));
+    }
+    memset(b, 9, sizeof b);
+    EXPECT(tsenor_mask(w, (tsenor_dtype)3, 40, 24, 24, b, 24, &o, NULL) == TSENOR_ERR_INVALID_ARGUMENT && b[0] == 9,
+           "unknown dtype accepted");
+    EXPECT(!strcmp(tsenor_method_string(TSENOR_METHOD_DEFAULT), "tsenor") &&
+               !strcmp(tsenor_method_string(TSENOR_METHOD_TSENOR), "tsenor") &&
+               !strcmp(tsenor_method_string(TSENOR_METHOD_EXACT), "exact") &&
+               !strcmp(tsenor_method_string(TSENOR_METHOD_GREEDY), "greedy") &&
+               !strcmp(tsenor_method_string(TSENOR_METHOD_ROWWISE), "rowwise") &&
+               !strcmp(tsenor_method_string((tsenor_method)99), "unknown"),
+           "method names");
+    EXPECT(!strcmp(tsenor_dtype_string(TSENOR_DTYPE_F32), "f32") && !strcmp(tsenor_dtype_string(TSENOR_DTYPE_F16), "f16") &&
+               !strcmp(tsenor_dtype_string(TSENOR_DTYPE_BF16), "bf16") &&
+               !strcmp(tsenor_dtype_string((tsenor_dtype)-1), "unknown"),
+           "dtype names");
+}
+
 static void test_misc_api(void)
 {
     int s;
@@ -752,6 +841,8 @@ int main(void)
     test_greedy_matches_sorted_reference();
     test_repair_swap_wide_matches_scalar();
     test_check();
+    test_check_report();
+    test_generic_entry();
     test_misc_api();
     test_rowwise_is_topn();
     test_bad_input();
