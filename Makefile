@@ -194,7 +194,11 @@ $(BUILD)/cuda_prune: examples/cuda_prune.c $(BUILD)/tsenor_cuda.o | $(BUILD)
 $(BUILD)/tsenor_gpu: $(CLI_SRC) $(BUILD)/tsenor_cuda.o | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ examples/tsenor_cli.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
 
-cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/bench_cuda $(BUILD)/cuda_prune $(BUILD)/tsenor_gpu
+# the digest table on the GPU (TSENOR_CUDA: the tsenor_mask_* calls run there)
+$(BUILD)/test_digests_cuda: $(DIGEST_SRC) $(BUILD)/tsenor_cuda.o | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ tests/test_digests.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+
+cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/test_digests_cuda $(BUILD)/bench_cuda $(BUILD)/cuda_prune $(BUILD)/tsenor_gpu
 
 # where the block kernel's time goes, by stage (an instrumented build, sm_90 only)
 $(BUILD)/tsenor_cuda_phases.o: $(CUDA_SRC) | $(BUILD)
