@@ -1,29 +1,70 @@
 /* tsenor.h - transposable N:M sparse masks for neural-network weights.
-   v0.4.0, MIT licence (text at the end of this file).
+   v0.5.0, MIT licence (text at the end of this file).
 
    A transposable N:M mask keeps exactly N of every M weights along the rows AND the
    columns of every M x M block, so that both W*S (forward pass) and (W*S)^T (backward
-   pass) run on sparse tensor cores. This header finds the mask that keeps the most
-   magnitude with TSENOR (Meng, Makni, Mazumder, arXiv 2505.23949): every block is an
-   entropy-regularised capacitated transport problem solved by Dykstra's algorithm, then
-   rounded (greedy, repair, local search) to a binary mask.
+   pass) are N:M sparse. This header finds the mask that keeps the most magnitude with
+   TSENOR (Meng, Makni, Mazumder, arXiv 2505.23949): every block is an entropy-
+   regularised capacitated transport problem solved by Dykstra's algorithm, then rounded
+   (greedy, repair, local search) to a binary mask.
 
-   USAGE (one minute)
+   USAGE
 
-     In exactly ONE C or C++ file:
-         #define TSENOR_IMPLEMENTATION
-         #include "tsenor.h"
+     In exactly ONE C or C++ file define TSENOR_IMPLEMENTATION before the include;
      everywhere else just #include "tsenor.h". Build with -fopenmp to use all cores
      (optional: without OpenMP the library runs serially and gives the same masks).
+     A complete program (cc -std=c99 -O2 -fopenmp prog.c -lm):
 
-         tsenor_options opt = {0};          zeros mean "good defaults"
-         opt.n = 8; opt.m = 16;             keep 8 of every 16, rows and columns
-         tsenor_report rep;
-         tsenor_status s = tsenor_mask_f32(w, rows, cols, cols, mask, cols, &opt, &rep);
-         if (s != TSENOR_OK) fprintf(stderr, "tsenor: %s\n", tsenor_status_string(s));
+     ---- example.c ----
+        #define TSENOR_IMPLEMENTATION
+        #include "tsenor.h"
+        #include <stdio.h>
+        #include <stdlib.h>
 
-     mask[i*mask_ld + j] is then 1 (keep) or 0 (prune). f16 and bf16 inputs are passed
-     as their raw uint16_t bits (tsenor_mask_f16, tsenor_mask_bf16).
+        int main(void)
+        {
+            enum { ROWS = 64, COLS = 100 };   // any sizes >= 1, multiples of m or not
+            static float w[ROWS * COLS];      // row-major; ld = COLS (in elements)
+            static uint8_t mask[ROWS * COLS]; // receives 1 = keep, 0 = prune
+            tsenor_options opt = {0};         // zeros mean "good defaults"
+            tsenor_report rep;                // or pass NULL
+            tsenor_status s;
+            int i;
+            for (i = 0; i < ROWS * COLS; i++) w[i] = (float)rand() / RAND_MAX - 0.5f;
+            opt.n = 8; opt.m = 16;            // keep 8 of every 16, rows and columns
+            s = tsenor_mask_f32(w, ROWS, COLS, COLS, mask, COLS, &opt, &rep);
+            if (s != TSENOR_OK) {
+                fprintf(stderr, "tsenor: %s\n", tsenor_status_string(s));
+                return 1;
+            }
+            printf("kept %.1f%% of sum |w| (%s)\n", 100.0 * rep.kept / rep.total, rep.backend);
+            return tsenor_check(mask, ROWS, COLS, COLS, 8, 16, 1) != TSENOR_OK;
+        }
+     ---- end ----
+
+   THE CALL
+     tsenor_mask_f32(w, rows, cols, ld, mask, mask_ld, &opt, &report)
+       w        const float *, rows x cols, row-major; ld = leading dimension in
+                ELEMENTS (not bytes), ld >= cols. Read only.
+       mask     uint8_t *, rows x cols with leading dimension mask_ld (elements = bytes);
+                receives 0/1. Must not overlap w.
+       opt      n and m with 1 <= n < m <= TSENOR_MAX_M (64); every other field 0 =
+                default. rows and cols need not be multiples of m: a partial block at
+                the right or bottom edge is solved as if zero-padded, so its rows and
+                columns keep AT MOST n.
+       report   may be NULL; on TSENOR_OK it holds kept = sum of |w| kept, total = sum of
+                |w| (so kept/total is the magnitude kept), blocks, seconds, the backend
+                and thread count that ran.
+     tsenor_mask_f16 / tsenor_mask_bf16 take the raw uint16_t bits of IEEE half /
+     bfloat16, and tsenor_mask(w, dtype, ...) any of the three. A float's bf16 bits,
+     rounded to nearest even (finite f):
+         uint32_t b; memcpy(&b, &f, 4); bits = (uint16_t)((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+     tsenor_check / tsenor_check_mask verify a mask (the latter says where it fails).
+
+     Every call validates its input and returns a tsenor_status (tsenor_status_string
+     for text); on any status other than TSENOR_OK the caller's buffers are left exactly
+     as they were. The same input and options give the same mask whatever the thread
+     count. No global state: concurrent calls from different threads are safe.
 
    METHODS (tsenor_options.method)
      TSENOR_METHOD_TSENOR   (default) Dykstra on the entropic problem + rounding + local
@@ -36,24 +77,23 @@
                             not transposable, the baseline.
 
    CUSTOMISATION (define before the #include that carries TSENOR_IMPLEMENTATION)
-     TSENOR_MALLOC(size) / TSENOR_FREE(ptr)   allocator (default malloc/free)
+     TSENOR_MALLOC(size) / TSENOR_FREE(ptr)   allocator, both or neither (default
+                                              malloc/free)
      TSENOR_ASSERT(x)                         internal invariants (default assert)
      TSENOR_STATIC                            make every function static to this file
+                                              (not with TSENOR_CUDA)
      TSENOR_DEF                               linkage of the public functions
      TSENOR_NO_SIMD                           plain C kernels (no vector extensions)
      TSENOR_NO_RUNTIME_DISPATCH               no cpuid dispatch on x86
      TSENOR_CUDA                              tsenor_mask_* run on the GPU: link what
                                               `make cuda` builds (see tsenor_cuda.h);
                                               tsenor_cpu_mask_* stay on the CPU
-
-   Every public call validates its input and returns a tsenor_status; on any status
-   other than TSENOR_OK the caller's mask buffer is left exactly as it was.
 */
 #ifndef TSENOR_H
 #define TSENOR_H
 
 #define TSENOR_VERSION_MAJOR 0
-#define TSENOR_VERSION_MINOR 4
+#define TSENOR_VERSION_MINOR 5
 #define TSENOR_VERSION_PATCH 0
 
 #include <stddef.h>
@@ -76,7 +116,8 @@ extern "C" {
 #endif
 
 /* ==================================================================================
-   Contract (../shared/API.md): names and meanings here never change.
+   Public API. Names and meanings here are stable: fields and functions are only ever
+   added (fields at the end of a struct).
    ================================================================================== */
 
 #define TSENOR_MAX_M 64
@@ -107,7 +148,6 @@ typedef struct tsenor_options {   /* zero-initialised + n, m set = good defaults
                                      0 = default                                            */
     int local_search_steps;       /* 0 = default, < 0 = none                                */
     int threads;                  /* 0 = all available                                      */
-    /* additions beyond the contract (zero = default) */
     float tau_start;              /* first tau of the epsilon-scaling schedule, relative to
                                      the block max; tau_start <= tau disables annealing     */
 } tsenor_options;
@@ -117,7 +157,6 @@ typedef struct tsenor_report {    /* filled on TSENOR_OK when the pointer is not
     double total;                 /* sum |w|                                                */
     size_t blocks;                /* M x M blocks solved                                    */
     double seconds;               /* wall time of the call                                  */
-    /* additions beyond the contract */
     const char *backend;          /* what ran: "cpu-avx512", "cpu-avx2", "cpu-generic", ... */
     int threads;                  /* CPU threads used (0 on the GPU)                        */
     double kernel_seconds;        /* GPU time of the solving kernels (0 on the CPU)         */
@@ -216,6 +255,204 @@ TSENOR_DEF tsenor_status tsenor_resolve_options(const tsenor_options *opt, tseno
 #endif /* TSENOR_H */
 
 /* ==================================================================================
+   Definitions shared by the CPU implementation and the CUDA backend. Every rule both
+   backends apply (limits, the epsilon-scaling schedule, the greedy order, f16/bf16
+   decoding, option defaults, argument checks) is written here once; cuda/tsenor_cuda.cu
+   compiles this part too (it defines _TSENOR_COMMON), where the functions are
+   __host__ __device__.
+   ================================================================================== */
+#if (defined(TSENOR_IMPLEMENTATION) || defined(_TSENOR_COMMON)) && !defined(_TSENOR_COMMON_INCLUDED)
+#define _TSENOR_COMMON_INCLUDED
+
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__CUDACC__)
+#define _TSENOR_SHARED static __host__ __device__ __forceinline__
+#else
+#define _TSENOR_SHARED static inline
+#endif
+
+/* Defaults: every zero option becomes a measured default here, and only here. How they
+   were chosen: bench/tune.c sweeps tau x iterations x local-search steps on Gaussian,
+   Student-t(3) and outlier-column matrices against the exact optimum (README, "How the
+   defaults were chosen"). */
+#define _TSENOR_DEFAULT_TAU          0.01f
+#define _TSENOR_DEFAULT_TAU_START    0.16f
+#define _TSENOR_DEFAULT_ITERATIONS   100
+#define _TSENOR_DEFAULT_LS_PER_M     4       /* local-search swaps per block: 4*m      */
+
+/* Limits of the block solver. |w| is normalised to [0,1] per block. */
+#define _TSENOR_EXP_MIN      (-87.0f)  /* K = e^clamp(x): both ends stay normal floats  */
+#define _TSENOR_EXP_MAX      69.0f
+#define _TSENOR_SUM_FLOOR    1e-30f    /* row and column sums before a division         */
+#define _TSENOR_SCALE_LIMIT  1e12f     /* |ln U| beyond ~27.6: fold into the potentials */
+#define _TSENOR_MAX_STAGES   12        /* of the epsilon-scaling schedule               */
+#define _TSENOR_BISECTION_STEPS 10     /* threshold preselection: theta to 2^-10        */
+#define _TSENOR_LS_MIN_GAIN  1e-6f     /* local search ignores gains of rounding noise  */
+/* ROWWISE report sums are taken in float scaled by 2^-8, so that 64 values near FLT_MAX
+   cannot overflow (a power of two: exact for all but subnormals), then scaled back in
+   double. */
+#define _TSENOR_ROWWISE_SUM_SCALE 0.00390625f
+
+/* The options with every default filled in and every field checked. */
+typedef struct _tsenor_config {
+    int n, m;
+    tsenor_method method;         /* never DEFAULT after resolution                   */
+    int iterations;
+    float tau, tau_start;
+    int local_search_steps;       /* 0 = none                                         */
+    int threads;                  /* CPU threads; 1 without OpenMP                    */
+} _tsenor_config;
+
+static tsenor_status _tsenor_resolve(const tsenor_options *opt, _tsenor_config *cfg)
+{
+    if (!opt) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (opt->m < 2 || opt->m > TSENOR_MAX_M || opt->n < 1 || opt->n >= opt->m)
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if ((int)opt->method < (int)TSENOR_METHOD_DEFAULT || (int)opt->method > (int)TSENOR_METHOD_ROWWISE)
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if (opt->iterations < 0 || opt->threads < 0) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!(opt->tau >= 0.0f) || opt->tau > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT; /* NaN too */
+    if (opt->tau != 0.0f && opt->tau < 1e-4f) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!(opt->tau_start >= 0.0f) || opt->tau_start > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;
+
+    cfg->n = opt->n;
+    cfg->m = opt->m;
+    cfg->method = opt->method == TSENOR_METHOD_DEFAULT ? TSENOR_METHOD_TSENOR : opt->method;
+    cfg->iterations = opt->iterations ? opt->iterations : _TSENOR_DEFAULT_ITERATIONS;
+    cfg->tau = opt->tau != 0.0f ? opt->tau : _TSENOR_DEFAULT_TAU;
+    cfg->tau_start = opt->tau_start != 0.0f ? opt->tau_start : _TSENOR_DEFAULT_TAU_START;
+    if (cfg->tau_start < cfg->tau) cfg->tau_start = cfg->tau;
+    cfg->local_search_steps = opt->local_search_steps < 0 ? 0
+                            : opt->local_search_steps ? opt->local_search_steps
+                            : _TSENOR_DEFAULT_LS_PER_M * opt->m;
+    cfg->threads = opt->threads;
+#ifdef _OPENMP
+    if (cfg->threads == 0) cfg->threads = omp_get_max_threads();
+    if (cfg->threads < 1) cfg->threads = 1;
+#else
+    cfg->threads = 1;
+#endif
+    return TSENOR_OK;
+}
+
+/* Epsilon-scaling: tau doubles per stage back from the final tau until it reaches
+   tau_start; the last stage runs at tau with the iterations the others left. */
+_TSENOR_SHARED int _tsenor_stage_count(float tau, float tau_start)
+{
+    int stages = 1;
+    while (stages < _TSENOR_MAX_STAGES && tau_start > tau * (float)(1 << (stages - 1)) * 1.5f) stages++;
+    return stages;
+}
+
+_TSENOR_SHARED float _tsenor_stage_tau(float tau, int stage, int stages)
+{
+    return stage == stages - 1 ? tau : tau * (float)(1 << (stages - 1 - stage));
+}
+
+_TSENOR_SHARED int _tsenor_stage_iterations(int iterations, int stage, int stages, int done)
+{
+    return stage == stages - 1 ? iterations - done : iterations / (2 * stages);
+}
+
+_TSENOR_SHARED uint32_t _tsenor_float_bits(float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    return bits;
+}
+
+_TSENOR_SHARED float _tsenor_bits_float(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* The greedy order of entry (i,j): 32 bits of the plan (order-preserving for values
+   >= 0), the top 20 bits of |w|, 12 bits ~(i*64 + j): ties go to the lower index.
+   Never 0 for m <= 64, so 0 can mark padding. */
+_TSENOR_SHARED uint64_t _tsenor_greedy_key(float plan, float a, int i, int j)
+{
+    return ((uint64_t)_tsenor_float_bits(plan) << 32) | ((uint64_t)(_tsenor_float_bits(a) >> 11) << 12) |
+           (uint64_t)(4095 - (i << 6 | j));
+}
+
+_TSENOR_SHARED int _tsenor_key_row(uint64_t key) { return (4095 - (int)(key & 4095u)) >> 6; }
+_TSENOR_SHARED int _tsenor_key_col(uint64_t key) { return (4095 - (int)(key & 4095u)) & 63; }
+
+/* |h| as float, exact (subnormals included); Inf and NaN stay Inf and NaN. */
+_TSENOR_SHARED float _tsenor_abs_f16(uint16_t h)
+{
+    const uint32_t e = (h >> 10) & 0x1fu, f = h & 0x3ffu;
+    if (e == 0) return (float)f * 5.9604644775390625e-8f;   /* subnormal: f * 2^-24 */
+    /* rebias 15 -> 127; exponent 31 (Inf/NaN) -> 255, without a branch */
+    return _tsenor_bits_float(((e + 112u + ((e + 1u) >> 5) * 112u) << 23) | (f << 13));
+}
+
+_TSENOR_SHARED float _tsenor_abs_bf16(uint16_t h) { return _tsenor_bits_float((uint32_t)(h & 0x7fffu) << 16); }
+
+_TSENOR_SHARED size_t _tsenor_dtype_size(tsenor_dtype dt) { return dt == TSENOR_DTYPE_F32 ? 4 : 2; }
+
+/* 1 when the last element's index (rows-1)*ld + cols - 1 of a rows x cols matrix with
+   leading dimension ld does not fit size_t with room for 4-byte elements. */
+static inline int _tsenor_overflows(size_t rows, size_t cols, size_t ld)
+{
+    if (rows - 1 > 0 && ld > (SIZE_MAX - cols) / (rows - 1)) return 1;
+    return (rows - 1) * ld + cols > SIZE_MAX / 4;
+}
+
+/* Bytes from a matrix's first element to one past its last (no overflow: callers check
+   _tsenor_overflows first). */
+static inline size_t _tsenor_extent(size_t rows, size_t cols, size_t ld, size_t esize)
+{
+    return ((rows - 1) * ld + cols) * esize;
+}
+
+/* 1 when the byte ranges [a, a+abytes) and [b, b+bbytes) meet. */
+static inline int _tsenor_ranges_overlap(const void *a, size_t abytes, const void *b, size_t bbytes)
+{
+    const uintptr_t a0 = (uintptr_t)a, b0 = (uintptr_t)b;
+    return a0 < b0 + bbytes && b0 < a0 + abytes;
+}
+
+/* The checks every mask entry point makes, CPU and GPU alike, before any work:
+   pointers, shapes, sizes, and a mask that would overwrite the input while it is read. */
+static inline tsenor_status _tsenor_check_mask_args(const void *w, tsenor_dtype dt, size_t rows, size_t cols,
+                                                    size_t ld, const uint8_t *mask, size_t mask_ld)
+{
+    if (!w || !mask || rows == 0 || cols == 0 || ld < cols || mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if ((int)dt < (int)TSENOR_DTYPE_F32 || (int)dt > (int)TSENOR_DTYPE_BF16) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_overflows(rows, cols, ld) || _tsenor_overflows(rows, cols, mask_ld)) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_ranges_overlap(w, _tsenor_extent(rows, cols, ld, _tsenor_dtype_size(dt)), mask,
+                               _tsenor_extent(rows, cols, mask_ld, 1)))
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    return TSENOR_OK;
+}
+
+/* The position of block b (row-major over blocks of m): its origin and its extent,
+   which is m except in partial blocks at the right and bottom edges. */
+typedef struct _tsenor_block {
+    size_t r0, c0;
+    int rows, cols;
+} _tsenor_block;
+
+_TSENOR_SHARED _tsenor_block _tsenor_block_at(size_t b, size_t block_cols, int m, size_t rows, size_t cols)
+{
+    _tsenor_block k;
+    k.r0 = (b / block_cols) * (size_t)m;
+    k.c0 = (b % block_cols) * (size_t)m;
+    k.rows = rows - k.r0 < (size_t)m ? (int)(rows - k.r0) : m;
+    k.cols = cols - k.c0 < (size_t)m ? (int)(cols - k.c0) : m;
+    return k;
+}
+
+#endif /* the shared definitions */
+
+/* ==================================================================================
    Implementation
    ================================================================================== */
 #if defined(TSENOR_IMPLEMENTATION) && !defined(TSENOR_IMPLEMENTATION_INCLUDED)
@@ -224,12 +461,17 @@ TSENOR_DEF tsenor_status tsenor_resolve_options(const tsenor_options *opt, tseno
 #include <string.h>
 #include <float.h>
 
-#if !defined(TSENOR_MALLOC) || !defined(TSENOR_FREE)
+#if defined(TSENOR_MALLOC) && !defined(TSENOR_FREE)
+#error "tsenor.h: TSENOR_MALLOC is defined but TSENOR_FREE is not: define both or neither"
+#elif defined(TSENOR_FREE) && !defined(TSENOR_MALLOC)
+#error "tsenor.h: TSENOR_FREE is defined but TSENOR_MALLOC is not: define both or neither"
+#elif !defined(TSENOR_MALLOC)
 #include <stdlib.h>
-#undef TSENOR_MALLOC
-#undef TSENOR_FREE
 #define TSENOR_MALLOC(size) malloc(size)
 #define TSENOR_FREE(ptr) free(ptr)
+#endif
+#if defined(TSENOR_STATIC) && defined(TSENOR_CUDA)
+#error "tsenor.h: TSENOR_STATIC cannot be combined with TSENOR_CUDA: the CUDA backend calls the public tsenor_* functions, which TSENOR_STATIC hides"
 #endif
 #ifndef TSENOR_ASSERT
 #include <assert.h>
@@ -269,60 +511,6 @@ TSENOR_DEF tsenor_status tsenor_resolve_options(const tsenor_options *opt, tseno
 #else
 #define _TSENOR_ALIGNED_ARRAY(type, name, count) type name[count]
 #endif
-
-/* ---------------------------------------------------------------------------------
-   Defaults: every zero option becomes a measured default here, and only here.
-   How they were chosen: bench/tune.c sweeps tau x iterations x local-search steps on
-   Gaussian, Student-t(3) and outlier-column matrices and compares with the exact
-   optimum (README, "How the defaults were chosen").
-   --------------------------------------------------------------------------------- */
-#define _TSENOR_DEFAULT_TAU          0.01f
-#define _TSENOR_DEFAULT_TAU_START    0.16f
-#define _TSENOR_DEFAULT_ITERATIONS   100
-#define _TSENOR_DEFAULT_LS_PER_M     4       /* local-search swaps per block: 4*m      */
-
-typedef enum _tsenor_dtype { _TSENOR_F32, _TSENOR_F16, _TSENOR_BF16 } _tsenor_dtype;
-
-typedef struct _tsenor_config {
-    int n, m;
-    tsenor_method method;         /* never DEFAULT after resolution                   */
-    int iterations;
-    float tau, tau_start;
-    int local_search_steps;       /* 0 = none                                         */
-    int threads;
-} _tsenor_config;
-
-static tsenor_status _tsenor_resolve(const tsenor_options *opt, _tsenor_config *cfg)
-{
-    if (!opt) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (opt->m < 2 || opt->m > TSENOR_MAX_M || opt->n < 1 || opt->n >= opt->m)
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    if ((int)opt->method < (int)TSENOR_METHOD_DEFAULT || (int)opt->method > (int)TSENOR_METHOD_ROWWISE)
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    if (opt->iterations < 0 || opt->threads < 0) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (!(opt->tau >= 0.0f) || opt->tau > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT; /* NaN too */
-    if (opt->tau != 0.0f && opt->tau < 1e-4f) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (!(opt->tau_start >= 0.0f) || opt->tau_start > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;
-
-    cfg->n = opt->n;
-    cfg->m = opt->m;
-    cfg->method = opt->method == TSENOR_METHOD_DEFAULT ? TSENOR_METHOD_TSENOR : opt->method;
-    cfg->iterations = opt->iterations ? opt->iterations : _TSENOR_DEFAULT_ITERATIONS;
-    cfg->tau = opt->tau != 0.0f ? opt->tau : _TSENOR_DEFAULT_TAU;
-    cfg->tau_start = opt->tau_start != 0.0f ? opt->tau_start : _TSENOR_DEFAULT_TAU_START;
-    if (cfg->tau_start < cfg->tau) cfg->tau_start = cfg->tau;
-    cfg->local_search_steps = opt->local_search_steps < 0 ? 0
-                            : opt->local_search_steps ? opt->local_search_steps
-                            : _TSENOR_DEFAULT_LS_PER_M * opt->m;
-    cfg->threads = opt->threads;
-#ifdef _OPENMP
-    if (cfg->threads == 0) cfg->threads = omp_get_max_threads();
-    if (cfg->threads < 1) cfg->threads = 1;
-#else
-    cfg->threads = 1;
-#endif
-    return TSENOR_OK;
-}
 
 TSENOR_DEF tsenor_status tsenor_resolve_options(const tsenor_options *opt, tsenor_options *resolved)
 {
@@ -384,46 +572,27 @@ static double _tsenor_now(void)
 /* ---------------------------------------------------------------------------------
    Input: |w| from f32 / f16 / bf16 bits, and the finiteness scan.
    --------------------------------------------------------------------------------- */
-static float _tsenor_f32_from_bits(uint32_t bits)
-{
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-static float _tsenor_abs_f16(uint16_t h)
-{
-    uint32_t e = (h >> 10) & 0x1fu, f = h & 0x3ffu;
-    if (e == 0) return (float)f * 5.9604644775390625e-8f;   /* subnormal: f * 2^-24 */
-    return _tsenor_f32_from_bits(((e + 112u) << 23) | (f << 13));
-}
-
-static float _tsenor_abs_bf16(uint16_t h)
-{
-    return _tsenor_f32_from_bits((uint32_t)(h & 0x7fffu) << 16);
-}
-
 /* |w[index]| as float, for any dtype; exact (f16 and bf16 widen exactly). */
-static float _tsenor_abs_at(const void *w, _tsenor_dtype dt, size_t index)
+static float _tsenor_abs_at(const void *w, tsenor_dtype dt, size_t index)
 {
-    if (dt == _TSENOR_F32) {
+    if (dt == TSENOR_DTYPE_F32) {
         uint32_t bits;
         memcpy(&bits, (const float *)w + index, sizeof bits);
-        return _tsenor_f32_from_bits(bits & 0x7fffffffu);
+        return _tsenor_bits_float(bits & 0x7fffffffu);
     }
-    if (dt == _TSENOR_F16) return _tsenor_abs_f16(((const uint16_t *)w)[index]);
+    if (dt == TSENOR_DTYPE_F16) return _tsenor_abs_f16(((const uint16_t *)w)[index]);
     return _tsenor_abs_bf16(((const uint16_t *)w)[index]);
 }
 
 /* |w| of count consecutive entries starting at row offset `at`, into dst[k*stride]. */
-static void _tsenor_load_abs(const void *w, _tsenor_dtype dt, size_t at, int count,
+static void _tsenor_load_abs(const void *w, tsenor_dtype dt, size_t at, int count,
                              float *dst, int stride)
 {
     int k;
-    if (dt == _TSENOR_F32) {
+    if (dt == TSENOR_DTYPE_F32) {
         const uint32_t *p = (const uint32_t *)w + at;
-        for (k = 0; k < count; k++) dst[k * stride] = _tsenor_f32_from_bits(p[k] & 0x7fffffffu);
-    } else if (dt == _TSENOR_F16) {
+        for (k = 0; k < count; k++) dst[k * stride] = _tsenor_bits_float(p[k] & 0x7fffffffu);
+    } else if (dt == TSENOR_DTYPE_F16) {
         const uint16_t *p = (const uint16_t *)w + at;
         for (k = 0; k < count; k++) dst[k * stride] = _tsenor_abs_f16(p[k]);
     } else {
@@ -434,22 +603,22 @@ static void _tsenor_load_abs(const void *w, _tsenor_dtype dt, size_t at, int cou
 
 /* 1 when every entry of row r is finite (checks exponent bits: no float compares, so
    -ffast-math cannot optimise it away). */
-static int _tsenor_row_finite(const void *w, _tsenor_dtype dt, size_t at, size_t cols)
+static int _tsenor_row_finite(const void *w, tsenor_dtype dt, size_t at, size_t cols)
 {
     size_t j;
     unsigned bad = 0;
-    if (dt == _TSENOR_F32) {
+    if (dt == TSENOR_DTYPE_F32) {
         const uint32_t *p = (const uint32_t *)w + at;
         for (j = 0; j < cols; j++) bad |= (p[j] & 0x7f800000u) == 0x7f800000u;
     } else {
         const uint16_t *p = (const uint16_t *)w + at;
-        uint16_t expo = dt == _TSENOR_F16 ? 0x7c00u : 0x7f80u;
+        uint16_t expo = dt == TSENOR_DTYPE_F16 ? 0x7c00u : 0x7f80u;
         for (j = 0; j < cols; j++) bad |= (p[j] & expo) == expo;
     }
     return !bad;
 }
 
-static int _tsenor_all_finite(const void *w, _tsenor_dtype dt, size_t rows, size_t cols,
+static int _tsenor_all_finite(const void *w, tsenor_dtype dt, size_t rows, size_t cols,
                               size_t ld, int threads)
 {
     ptrdiff_t r, nrows = (ptrdiff_t)rows;   /* not long: 32 bits on 64-bit Windows */
@@ -605,8 +774,6 @@ static inline _tsenor_vf _tsenor_vload_u8_s(const uint8_t *p)
    the remaining iterations): a small tau alone converges slowly; warm-started through
    the potentials it converges in a few sweeps per stage.
    --------------------------------------------------------------------------------- */
-#define _TSENOR_SCALE_LIMIT 1e12f     /* |ln U| beyond ~27.6: absorb                    */
-
 typedef struct _tsenor_lanes {        /* one group's arrays, 64-byte aligned            */
     float *a;                         /* m*m*L  |w| / block max                          */
     float *x;                         /* m*m*L  the kernel K, then the plan min(Y,1)     */
@@ -626,7 +793,7 @@ typedef struct _tsenor_schedule {
 
 /* Normalises a (lanes layout, m x m) to [0,1] per lane; all-zero blocks stay zero.
    block_max receives each lane's max |w|. */
-_TSENOR_ALWAYS_INLINE void _tsenor_normalize_kernel(float *_TSENOR_RESTRICT a, int mm, float *block_max)
+_TSENOR_ALWAYS_INLINE void _tsenor_normalize(float *_TSENOR_RESTRICT a, int mm, float *block_max)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
@@ -670,7 +837,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_build_kernel(const _tsenor_lanes *g, int m, f
     const float *_TSENOR_RESTRICT a = g->a;
     float *_TSENOR_RESTRICT x = g->x;
     const _tsenor_vf inv_tau = _TSENOR_VSET1(1.0f / tau);
-    const _tsenor_vf lo = _TSENOR_VSET1(-87.0f), hi = _TSENOR_VSET1(69.0f);
+    const _tsenor_vf lo = _TSENOR_VSET1(_TSENOR_EXP_MIN), hi = _TSENOR_VSET1(_TSENOR_EXP_MAX);
     int i, j;
     for (i = 0; i < m; i++) {
         const _tsenor_vf al = _TSENOR_VLOAD(g->alpha + i * L);
@@ -694,7 +861,7 @@ _TSENOR_ALWAYS_INLINE int _tsenor_sweep(const _tsenor_lanes *g, int m, int n)
     float *_TSENOR_RESTRICT u = g->u;
     float *_TSENOR_RESTRICT colsum = g->colsum;
     const _tsenor_vf one = _TSENOR_VSET1(1.0f), vn = _TSENOR_VSET1((float)n);
-    const _tsenor_vf tiny = _TSENOR_VSET1(1e-30f);
+    const _tsenor_vf tiny = _TSENOR_VSET1(_TSENOR_SUM_FLOOR);
     _tsenor_vf hi = _TSENOR_VSET1(1.0f), lo = _TSENOR_VSET1(1.0f);
     _TSENOR_ALIGNED_ARRAY(float, hl, 2 * _TSENOR_LANES);
     int i, j, l;
@@ -731,7 +898,7 @@ _TSENOR_ALWAYS_INLINE int _tsenor_sweep(const _tsenor_lanes *g, int m, int n)
 }
 
 /* Dykstra with epsilon-scaling; g->x receives the plan min(Y,1). */
-_TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const _tsenor_schedule *sc, int m)
+_TSENOR_ALWAYS_INLINE void _tsenor_dykstra(const _tsenor_lanes *g, const _tsenor_schedule *sc, int m)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
@@ -753,11 +920,10 @@ _TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const 
         _TSENOR_VSTORE(g->alpha + i * L, r);
     }
 
-    stages = 1;
-    while (stages < 12 && sc->tau_start > sc->tau * (float)(1 << (stages - 1)) * 1.5f) stages++;
+    stages = _tsenor_stage_count(sc->tau, sc->tau_start);
     for (stage = 0; stage < stages; stage++) {
-        const float tau = stage == stages - 1 ? sc->tau : sc->tau * (float)(1 << (stages - 1 - stage));
-        const int its = stage == stages - 1 ? sc->iterations - done : sc->iterations / (2 * stages);
+        const float tau = _tsenor_stage_tau(sc->tau, stage, stages);
+        const int its = _tsenor_stage_iterations(sc->iterations, stage, stages, done);
         _tsenor_build_kernel(g, m, tau);
         for (it = 0; it < its; it++) {
             if (_tsenor_sweep(g, m, sc->n) && it + 1 < its) {
@@ -779,14 +945,15 @@ _TSENOR_ALWAYS_INLINE void _tsenor_dykstra_kernel(const _tsenor_lanes *g, const 
     }
 }
 
-/* Threshold preselection. Greedy in descending plan order takes every entry of a set
-   {x > theta} when no row or column of it holds more than n (none can be refused
-   before the set is exhausted), so the rounding starts from the largest such set and
-   sorts only what is left. Per lane, bisection finds the smallest theta (to 2^-10) whose
-   set fits; rowcnt/colcnt receive that set's counts. x lies in [0, 1]; {x > 1} is empty. */
-#define _TSENOR_BISECTION_STEPS 10
-
-_TSENOR_ALWAYS_INLINE void _tsenor_fit_threshold_kernel(const _tsenor_lanes *g, int m, int n, float *theta_out)
+/* ---------------------------------------------------------------------------------
+   Threshold preselection, the first step of the rounding. Greedy in descending plan
+   order takes every entry of a set {x > theta} when no row or column of it holds more
+   than n (none can be refused before the set is exhausted), so the rounding starts
+   from the largest such set and sorts only what is left. Per lane, bisection finds the
+   smallest theta (to 2^-10) whose set fits; rowcnt/colcnt receive that set's counts.
+   x lies in [0, 1]; {x > 1} is empty.
+   --------------------------------------------------------------------------------- */
+_TSENOR_ALWAYS_INLINE void _tsenor_fit_threshold(const _tsenor_lanes *g, int m, int n, float *theta_out)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
@@ -817,11 +984,106 @@ _TSENOR_ALWAYS_INLINE void _tsenor_fit_threshold_kernel(const _tsenor_lanes *g, 
     _TSENOR_VSTORE(theta_out, hi);
 }
 
+/* sel = (x > theta[lane]). */
+_TSENOR_ALWAYS_INLINE void _tsenor_select_above(const _tsenor_lanes *g, int mm, const float *theta)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), th = _TSENOR_VLOAD(theta);
+    int k;
+    for (k = 0; k < mm; k++)
+        _TSENOR_VSTORE(g->sel + k * L, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(g->x + k * L), th, one, zero));
+}
+
 /* ---------------------------------------------------------------------------------
    Rounding: plan -> binary mask with exactly n per row and column of the (padded)
    block. Greedy in descending plan order, then repair of what greedy left short by
    augmenting paths, then best-improvement 2x2 swaps.
    --------------------------------------------------------------------------------- */
+/* Greedy in rounds, 16 blocks at a time. An entry that is live (not selected, its row
+   and column below n) and the largest live entry of both its row and its column is
+   taken by greedy whatever the order of the others: nothing live ranks above it in its
+   row or column. So each round takes all such entries at once. Ties: all live entries
+   equal to a row's (column's) maximum are taken together or not at all, so that no tie
+   order matters. Dead and taken entries of x are set to -1 (x >= 0 is live). Stops when
+   a round takes nothing in any lane; what is left (ties that do not fit, blocks with
+   nothing live) goes to the scalar greedy. Uses alpha, beta, u and v as scratch. */
+_TSENOR_ALWAYS_INLINE void _tsenor_greedy_rounds(const _tsenor_lanes *g, int m, int n)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    float *_TSENOR_RESTRICT x = g->x;
+    float *_TSENOR_RESTRICT sel = g->sel;
+    float *_TSENOR_RESTRICT row_max = g->alpha, *_TSENOR_RESTRICT col_cap = g->u;
+    float *_TSENOR_RESTRICT col_max = g->beta, *_TSENOR_RESTRICT col_tie = g->v;
+    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), dead = _TSENOR_VSET1(-1.0f),
+                     above = _TSENOR_VSET1(2.0f), half = _TSENOR_VSET1(0.5f), vn = _TSENOR_VSET1((float)n);
+    int i, j, k, round;
+    for (k = 0; k < m * m; k++) {   /* the preselection is taken */
+        const _tsenor_vf v = _TSENOR_VLOAD(x + k * L);
+        _TSENOR_VSTORE(x + k * L, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(sel + k * L), half, dead, v));
+    }
+    for (round = 0; round < m * n + 1; round++) {
+        _tsenor_vf progress = zero;
+        /* pass 1: kill what is in a full row or column (min with -1); per row and column
+           the live maximum and how many entries equal it */
+        for (j = 0; j < m; j++) {
+            /* +2 (no cap) while the column has room, -1 once it is full */
+            _TSENOR_VSTORE(col_cap + j * L, _TSENOR_VBLEND_GT(_TSENOR_VSUB(vn, _TSENOR_VLOAD(g->colcnt + j * L)), half, above, dead));
+            _TSENOR_VSTORE(col_max + j * L, dead);
+            _TSENOR_VSTORE(col_tie + j * L, zero);
+        }
+        for (i = 0; i < m; i++) {
+            const _tsenor_vf row_room = _TSENOR_VSUB(vn, _TSENOR_VLOAD(g->rowcnt + i * L));
+            const _tsenor_vf row_cap = _TSENOR_VBLEND_GT(row_room, half, above, dead);
+            _tsenor_vf rmax = dead, rtie = zero;
+            for (j = 0; j < m; j++) {
+                const int kk = (i * m + j) * L;
+                const _tsenor_vf v = _TSENOR_VMIN(_TSENOR_VLOAD(x + kk), _TSENOR_VMIN(row_cap, _TSENOR_VLOAD(col_cap + j * L)));
+                const _tsenor_vf cmax = _TSENOR_VLOAD(col_max + j * L), ctie = _TSENOR_VLOAD(col_tie + j * L);
+                _TSENOR_VSTORE(x + kk, v);
+                /* running maximum and its multiplicity: reset on a new maximum, count on equal */
+                rtie = _TSENOR_VBLEND_GT(v, rmax, one, _TSENOR_VBLEND_GT(rmax, v, rtie, _TSENOR_VADD(rtie, one)));
+                rmax = _TSENOR_VMAX(rmax, v);
+                _TSENOR_VSTORE(col_tie + j * L, _TSENOR_VBLEND_GT(v, cmax, one, _TSENOR_VBLEND_GT(cmax, v, ctie, _TSENOR_VADD(ctie, one))));
+                _TSENOR_VSTORE(col_max + j * L, _TSENOR_VMAX(cmax, v));
+            }
+            /* a row whose tie does not fit its room, or with nothing live, takes nothing */
+            rmax = _TSENOR_VBLEND_GT(rtie, row_room, above, rmax);
+            _TSENOR_VSTORE(row_max + i * L, _TSENOR_VBLEND_GT(zero, rmax, above, rmax));
+        }
+        for (j = 0; j < m; j++) {
+            const _tsenor_vf col_room = _TSENOR_VSUB(vn, _TSENOR_VLOAD(g->colcnt + j * L));
+            const _tsenor_vf cmax = _TSENOR_VBLEND_GT(_TSENOR_VLOAD(col_tie + j * L), col_room, above,
+                                                      _TSENOR_VLOAD(col_max + j * L));
+            _TSENOR_VSTORE(col_max + j * L, _TSENOR_VBLEND_GT(zero, cmax, above, cmax));
+        }
+        /* pass 2: take the entries that are both maxima (and mark them taken: -1) */
+        for (i = 0; i < m; i++) {
+            const _tsenor_vf rmax = _TSENOR_VLOAD(row_max + i * L);
+            _tsenor_vf taken = zero;
+            for (j = 0; j < m; j++) {
+                const int kk = (i * m + j) * L;
+                const _tsenor_vf v = _TSENOR_VLOAD(x + kk);
+                const _tsenor_vf take = _TSENOR_VBLEND_GT(_TSENOR_VMAX(rmax, _TSENOR_VLOAD(col_max + j * L)), v, zero, one);
+                _TSENOR_VSTORE(x + kk, _TSENOR_VBLEND_GT(take, half, dead, v));
+                _TSENOR_VSTORE(sel + kk, _TSENOR_VADD(_TSENOR_VLOAD(sel + kk), take));
+                _TSENOR_VSTORE(g->colcnt + j * L, _TSENOR_VADD(_TSENOR_VLOAD(g->colcnt + j * L), take));
+                taken = _TSENOR_VADD(taken, take);
+            }
+            _TSENOR_VSTORE(g->rowcnt + i * L, _TSENOR_VADD(_TSENOR_VLOAD(g->rowcnt + i * L), taken));
+            progress = _TSENOR_VADD(progress, taken);
+        }
+        {
+            _TSENOR_ALIGNED_ARRAY(float, p, _TSENOR_LANES);
+            int l, any = 0;
+            _TSENOR_VSTORE(p, progress);
+            for (l = 0; l < L; l++) any |= p[l] > 0.0f;
+            if (!any) break;
+        }
+    }
+}
+
 #define _TSENOR_BUCKETS 64          /* value buckets of the greedy order */
 
 typedef struct _tsenor_round_scratch {
@@ -912,13 +1174,6 @@ static void _tsenor_sort_run_desc(uint64_t *q, uint64_t *tmp, int len)
     }
 }
 
-static uint32_t _tsenor_float_key(float v)   /* order-preserving for v >= 0 */
-{
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    return bits;
-}
-
 /* Greedy: takes entries in descending order of (primary, secondary, -index) while their
    row and column have budget left. sel holds a preselection (often empty) that greedy
    would take first: every row and column of it keeps <= n and its entries rank above
@@ -929,17 +1184,14 @@ static void _tsenor_greedy(const float *primary, const float *secondary, int m, 
 {
     int i, j, k, b, count = 0;
     float vmax = 0.0f;
-    /* key: 32 bits primary, 20 bits secondary (its top bits), 12 bits ~(i*64 + j):
-       ties resolve to the lower index; no division to decode. */
+    /* _tsenor_greedy_key: primary, then the top bits of secondary, then the lower index */
     for (i = 0; i < m; i++) {
         if (s->rc[i] >= n) continue;
         for (j = 0; j < m; j++) {   /* branch-free append: the condition is random */
             const float v = primary[i * m + j];
             const int take = !sel[i * m + j] & (s->cc[j] < n);
             k = i * m + j;
-            s->keys[count] = ((uint64_t)_tsenor_float_key(v) << 32) |
-                             ((uint64_t)(_tsenor_float_key(secondary[k]) >> 11) << 12) |
-                             (uint64_t)(4095 - (i << 6 | j));
+            s->keys[count] = _tsenor_greedy_key(v, secondary[k], i, j);
             vmax = take && v > vmax ? v : vmax;
             count += take;
         }
@@ -953,32 +1205,27 @@ static void _tsenor_greedy(const float *primary, const float *secondary, int m, 
         const int len = s->start[b + 1] - s->start[b];
         int live = 0, fits = 1;
         for (k = 0; k < len; k++) {
-            const int code = 4095 - (int)(q[k] & 4095u);
             q[live] = q[k];
-            live += s->rc[code >> 6] < n && s->cc[code & 63] < n;
+            live += s->rc[_tsenor_key_row(q[k])] < n && s->cc[_tsenor_key_col(q[k])] < n;
         }
         if (!live) continue;
         for (k = 0; k < live; k++) {
-            const int code = 4095 - (int)(q[k] & 4095u);
-            s->dr[code >> 6]++;
-            s->dc[code & 63]++;
+            s->dr[_tsenor_key_row(q[k])]++;
+            s->dc[_tsenor_key_col(q[k])]++;
         }
         for (k = 0; k < live; k++) {
-            const int code = 4095 - (int)(q[k] & 4095u);
-            i = code >> 6;
-            j = code & 63;
+            i = _tsenor_key_row(q[k]);
+            j = _tsenor_key_col(q[k]);
             fits &= s->rc[i] + s->dr[i] <= n && s->cc[j] + s->dc[j] <= n;
         }
         for (k = 0; k < live; k++) {
-            const int code = 4095 - (int)(q[k] & 4095u);
-            s->dr[code >> 6] = 0;
-            s->dc[code & 63] = 0;
+            s->dr[_tsenor_key_row(q[k])] = 0;
+            s->dc[_tsenor_key_col(q[k])] = 0;
         }
         if (!fits) _tsenor_sort_run_desc(q, s->keys + s->start[b], live);   /* keys[] is free now */
         for (k = 0; k < live; k++) {
-            const int code = 4095 - (int)(q[k] & 4095u);
-            i = code >> 6;
-            j = code & 63;
+            i = _tsenor_key_row(q[k]);
+            j = _tsenor_key_col(q[k]);
             if (s->rc[i] < n && s->cc[j] < n) {
                 sel[i * m + j] = 1;
                 s->rc[i]++;
@@ -988,12 +1235,6 @@ static void _tsenor_greedy(const float *primary, const float *secondary, int m, 
     }
 }
 
-/* Repair: while a row keeps fewer than n, augment along the best-gain shortest path
-   from a short row to a short column in the residual graph (row->col over unselected
-   entries, col->row over selected ones). A length-1 path adds one entry; length 3 is
-   the add-add-remove swap; longer paths are rare. One always exists while the
-   selection is not perfect (max-flow), so this terminates with every row and column
-   at exactly n. Nodes: rows 0..m-1, columns m..2m-1. */
 /* The best add-add-remove swap for short row i and short column j: add (i,l) and
    (k,j), drop (k,l). Returns 0 when there is none. */
 static int _tsenor_repair_swap(const float *a, int m, uint8_t *sel, int i, int j)
@@ -1065,6 +1306,12 @@ _TSENOR_ALWAYS_INLINE int _tsenor_repair_swap_wide(const float *a, int m, uint8_
     return 1;
 }
 
+/* Repair: while a row keeps fewer than n, augment along the best-gain shortest path
+   from a short row to a short column in the residual graph (row->col over unselected
+   entries, col->row over selected ones). A length-1 path adds one entry; length 3 is
+   the add-add-remove swap; longer paths are rare. One always exists while the
+   selection is not perfect (max-flow), so this terminates with every row and column
+   at exactly n. Nodes: rows 0..m-1, columns m..2m-1. */
 static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_round_scratch *s)
 {
     int *pred = s->pred, *layer = s->layer, *queue = s->queue;
@@ -1126,128 +1373,14 @@ static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_r
     }
 }
 
-/* sel = (x > theta[lane]). */
-_TSENOR_ALWAYS_INLINE void _tsenor_select_above_kernel(const _tsenor_lanes *g, int mm, const float *theta)
-{
-    _TSENOR_VDECLARE_ZERO;
-    const int L = _TSENOR_LANES;
-    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), th = _TSENOR_VLOAD(theta);
-    int k;
-    for (k = 0; k < mm; k++)
-        _TSENOR_VSTORE(g->sel + k * L, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(g->x + k * L), th, one, zero));
-}
-
-/* Greedy in rounds, 16 blocks at a time. An entry that is live (not selected, its row
-   and column below n) and the largest live entry of both its row and its column is
-   taken by greedy whatever the order of the others: nothing live ranks above it in its
-   row or column. So each round takes all such entries at once. Ties: all live entries
-   equal to a row's (column's) maximum are taken together or not at all, so that no tie
-   order matters. Dead and taken entries of x are set to -1 (x >= 0 is live). Stops when
-   a round takes nothing in any lane; what is left (ties that do not fit, blocks with
-   nothing live) goes to the scalar greedy. Uses alpha, beta, u and v as scratch. */
-_TSENOR_ALWAYS_INLINE void _tsenor_greedy_rounds_kernel(const _tsenor_lanes *g, int m, int n)
-{
-    _TSENOR_VDECLARE_ZERO;
-    const int L = _TSENOR_LANES;
-    float *_TSENOR_RESTRICT x = g->x;
-    float *_TSENOR_RESTRICT sel = g->sel;
-    float *_TSENOR_RESTRICT row_max = g->alpha, *_TSENOR_RESTRICT col_cap = g->u;
-    float *_TSENOR_RESTRICT col_max = g->beta, *_TSENOR_RESTRICT col_tie = g->v;
-    const _tsenor_vf one = _TSENOR_VSET1(1.0f), zero = _TSENOR_VSET1(0.0f), dead = _TSENOR_VSET1(-1.0f),
-                     above = _TSENOR_VSET1(2.0f), half = _TSENOR_VSET1(0.5f), vn = _TSENOR_VSET1((float)n);
-    int i, j, k, round;
-    for (k = 0; k < m * m; k++) {   /* the preselection is taken */
-        const _tsenor_vf v = _TSENOR_VLOAD(x + k * L);
-        _TSENOR_VSTORE(x + k * L, _TSENOR_VBLEND_GT(_TSENOR_VLOAD(sel + k * L), half, dead, v));
-    }
-    for (round = 0; round < m * n + 1; round++) {
-        _tsenor_vf progress = zero;
-        /* pass 1: kill what is in a full row or column (min with -1); per row and column
-           the live maximum and how many entries equal it */
-        for (j = 0; j < m; j++) {
-            /* +2 (no cap) while the column has room, -1 once it is full */
-            _TSENOR_VSTORE(col_cap + j * L, _TSENOR_VBLEND_GT(_TSENOR_VSUB(vn, _TSENOR_VLOAD(g->colcnt + j * L)), half, above, dead));
-            _TSENOR_VSTORE(col_max + j * L, dead);
-            _TSENOR_VSTORE(col_tie + j * L, zero);
-        }
-        for (i = 0; i < m; i++) {
-            const _tsenor_vf row_room = _TSENOR_VSUB(vn, _TSENOR_VLOAD(g->rowcnt + i * L));
-            const _tsenor_vf row_cap = _TSENOR_VBLEND_GT(row_room, half, above, dead);
-            _tsenor_vf rmax = dead, rtie = zero;
-            for (j = 0; j < m; j++) {
-                const int kk = (i * m + j) * L;
-                const _tsenor_vf v = _TSENOR_VMIN(_TSENOR_VLOAD(x + kk), _TSENOR_VMIN(row_cap, _TSENOR_VLOAD(col_cap + j * L)));
-                const _tsenor_vf cmax = _TSENOR_VLOAD(col_max + j * L), ctie = _TSENOR_VLOAD(col_tie + j * L);
-                _TSENOR_VSTORE(x + kk, v);
-                /* running maximum and its multiplicity: reset on a new maximum, count on equal */
-                rtie = _TSENOR_VBLEND_GT(v, rmax, one, _TSENOR_VBLEND_GT(rmax, v, rtie, _TSENOR_VADD(rtie, one)));
-                rmax = _TSENOR_VMAX(rmax, v);
-                _TSENOR_VSTORE(col_tie + j * L, _TSENOR_VBLEND_GT(v, cmax, one, _TSENOR_VBLEND_GT(cmax, v, ctie, _TSENOR_VADD(ctie, one))));
-                _TSENOR_VSTORE(col_max + j * L, _TSENOR_VMAX(cmax, v));
-            }
-            /* a row whose tie does not fit its room, or with nothing live, takes nothing */
-            rmax = _TSENOR_VBLEND_GT(rtie, row_room, above, rmax);
-            _TSENOR_VSTORE(row_max + i * L, _TSENOR_VBLEND_GT(zero, rmax, above, rmax));
-        }
-        for (j = 0; j < m; j++) {
-            const _tsenor_vf col_room = _TSENOR_VSUB(vn, _TSENOR_VLOAD(g->colcnt + j * L));
-            const _tsenor_vf cmax = _TSENOR_VBLEND_GT(_TSENOR_VLOAD(col_tie + j * L), col_room, above,
-                                                      _TSENOR_VLOAD(col_max + j * L));
-            _TSENOR_VSTORE(col_max + j * L, _TSENOR_VBLEND_GT(zero, cmax, above, cmax));
-        }
-        /* pass 2: take the entries that are both maxima (and mark them taken: -1) */
-        for (i = 0; i < m; i++) {
-            const _tsenor_vf rmax = _TSENOR_VLOAD(row_max + i * L);
-            _tsenor_vf taken = zero;
-            for (j = 0; j < m; j++) {
-                const int kk = (i * m + j) * L;
-                const _tsenor_vf v = _TSENOR_VLOAD(x + kk);
-                const _tsenor_vf take = _TSENOR_VBLEND_GT(_TSENOR_VMAX(rmax, _TSENOR_VLOAD(col_max + j * L)), v, zero, one);
-                _TSENOR_VSTORE(x + kk, _TSENOR_VBLEND_GT(take, half, dead, v));
-                _TSENOR_VSTORE(sel + kk, _TSENOR_VADD(_TSENOR_VLOAD(sel + kk), take));
-                _TSENOR_VSTORE(g->colcnt + j * L, _TSENOR_VADD(_TSENOR_VLOAD(g->colcnt + j * L), take));
-                taken = _TSENOR_VADD(taken, take);
-            }
-            _TSENOR_VSTORE(g->rowcnt + i * L, _TSENOR_VADD(_TSENOR_VLOAD(g->rowcnt + i * L), taken));
-            progress = _TSENOR_VADD(progress, taken);
-        }
-        {
-            _TSENOR_ALIGNED_ARRAY(float, p, _TSENOR_LANES);
-            int l, any = 0;
-            _TSENOR_VSTORE(p, progress);
-            for (l = 0; l < L; l++) any |= p[l] > 0.0f;
-            if (!any) break;
-        }
-    }
-}
-
-/* Per row of every lane: sum of a and sum of a over the selection (m terms in float;
-   the caller adds the rows up in double). */
-_TSENOR_ALWAYS_INLINE void _tsenor_row_sums_kernel(const _tsenor_lanes *g, int m, float *row_total, float *row_kept)
-{
-    _TSENOR_VDECLARE_ZERO;
-    const int L = _TSENOR_LANES;
-    int i, j;
-    for (i = 0; i < m; i++) {
-        _tsenor_vf tot = _TSENOR_VSET1(0.0f), kept = _TSENOR_VSET1(0.0f);
-        for (j = 0; j < m; j++) {
-            const _tsenor_vf a = _TSENOR_VLOAD(g->a + (i * m + j) * L);
-            tot = _TSENOR_VADD(tot, a);
-            kept = _TSENOR_VADD(kept, _TSENOR_VMUL(a, _TSENOR_VLOAD(g->sel + (i * m + j) * L)));
-        }
-        _TSENOR_VSTORE(row_total + i * L, tot);
-        _TSENOR_VSTORE(row_kept + i * L, kept);
-    }
-}
-
-/* Local search: best-improvement 2x2 swaps (drop (i,j),(k,l), keep (k,j),(i,l)) that
+/* ---------------------------------------------------------------------------------
+   Local search: best-improvement 2x2 swaps (drop (i,j),(k,l), keep (k,j),(i,l)) that
    raise the kept magnitude, at most `steps` per block, 16 blocks at a time. For a row
    pair (i,k) with d_j = a_kj - a_ij the best swap gains
        max{ d_j : j kept in row i only } - min{ d_l : l kept in row k only },
-   so one scan over all pairs is O(m^3) vertical vector operations for 16 blocks. */
-#define _TSENOR_LS_MIN_GAIN 1e-6f     /* a is normalised to [0,1]: ignore rounding noise */
-
-_TSENOR_ALWAYS_INLINE void _tsenor_swap_scan_kernel(const _tsenor_lanes *g, int m, float *best_gain, float *best_pair)
+   so one scan over all pairs is O(m^3) vertical vector operations for 16 blocks.
+   --------------------------------------------------------------------------------- */
+_TSENOR_ALWAYS_INLINE void _tsenor_swap_scan(const _tsenor_lanes *g, int m, float *best_gain, float *best_pair)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
@@ -1296,7 +1429,7 @@ static void _tsenor_apply_swap(const _tsenor_lanes *g, int m, int l, int i, int 
     g->sel[(i * m + j2) * L + l] = 1.0f;
 }
 
-_TSENOR_ALWAYS_INLINE void _tsenor_local_search_group(const _tsenor_lanes *g, int m, int lanes, int steps)
+_TSENOR_ALWAYS_INLINE void _tsenor_local_search(const _tsenor_lanes *g, int m, int lanes, int steps)
 {
     _TSENOR_ALIGNED_ARRAY(float, gain, _TSENOR_LANES);
     _TSENOR_ALIGNED_ARRAY(float, pair, _TSENOR_LANES);
@@ -1304,7 +1437,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_local_search_group(const _tsenor_lanes *g, in
     for (l = 0; l < _TSENOR_LANES; l++) left[l] = l < lanes ? steps : 0;
     for (;;) {
         int any = 0;
-        _tsenor_swap_scan_kernel(g, m, gain, pair);
+        _tsenor_swap_scan(g, m, gain, pair);
         for (l = 0; l < lanes; l++) {
             if (left[l] > 0 && gain[l] > _TSENOR_LS_MIN_GAIN) {
                 const int p = (int)pair[l];
@@ -1403,12 +1536,7 @@ static int _tsenor_exact_improve(const double *a, int m, uint8_t *sel, _tsenor_e
    16 groups of a row at a time, one per lane: entry j of every group is one vector,
    and its rank is counted with vertical compares (O(m) vector ops per entry).
    --------------------------------------------------------------------------------- */
-/* The group sums of the report are taken in float, scaled by 2^-8 so that 64 values
-   near FLT_MAX cannot overflow (a power of two: exact for all but subnormals), and
-   scaled back in double. */
-#define _TSENOR_ROWWISE_SUM_SCALE 0.00390625f
-
-_TSENOR_ALWAYS_INLINE void _tsenor_rank_kernel(const float *_TSENOR_RESTRICT v, float *_TSENOR_RESTRICT keep,
+_TSENOR_ALWAYS_INLINE void _tsenor_rank(const float *_TSENOR_RESTRICT v, float *_TSENOR_RESTRICT keep,
                                                int m, int n, float *group_total, float *group_kept)
 {
     _TSENOR_VDECLARE_ZERO;
@@ -1441,7 +1569,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_rank_kernel(const float *_TSENOR_RESTRICT v, 
    --------------------------------------------------------------------------------- */
 typedef struct _tsenor_problem {
     const void *w;
-    _tsenor_dtype dt;
+    tsenor_dtype dt;
     size_t rows, cols, ld, mask_ld;
     uint8_t *mask;
     size_t block_rows, block_cols, blocks, groups;
@@ -1458,24 +1586,24 @@ typedef struct _tsenor_thread {   /* everything one thread needs: O(m^2) */
     double kept, total;
 } _tsenor_thread;
 
-static size_t _tsenor_align_up(size_t v) { return (v + _TSENOR_ALIGN - 1) & ~(size_t)(_TSENOR_ALIGN - 1); }
-
-/* Bytes of one thread's scratch, laid out by _tsenor_thread_bind. */
-static size_t _tsenor_thread_bytes(int m)
+static _tsenor_block _tsenor_block_of(const _tsenor_problem *P, size_t b)
 {
-    const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES;
-    return 3 * _tsenor_align_up(mm * L * sizeof(float)) + 9 * _tsenor_align_up((size_t)m * L * sizeof(float)) +
-           2 * _tsenor_align_up(mm * sizeof(float)) + _tsenor_align_up(mm * sizeof(double)) +
-           2 * _tsenor_align_up(mm) + 2 * _tsenor_align_up(mm * sizeof(uint64_t)) +
-           _tsenor_align_up(2 * (size_t)m * sizeof(float)) + 3 * _tsenor_align_up(2 * (size_t)m * sizeof(int)) +
-           _tsenor_align_up(2 * (size_t)m * sizeof(double)) + 2 * _tsenor_align_up(2 * (size_t)m * sizeof(int));
+    return _tsenor_block_at(b, P->block_cols, P->cfg.m, P->rows, P->cols);
 }
 
-static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
+static size_t _tsenor_align_up(size_t v) { return (v + _TSENOR_ALIGN - 1) & ~(size_t)(_TSENOR_ALIGN - 1); }
+
+/* Lays one thread's scratch out from p and returns its size in bytes; with p NULL it
+   only measures (the same list sizes and binds). */
+static size_t _tsenor_thread_layout(_tsenor_thread *t, unsigned char *p, int m)
 {
-    const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES;
-#define _TSENOR_TAKE(type, field, count) \
-    (field = (type *)(void *)p, p += _tsenor_align_up((count) * sizeof(type)))
+    const size_t mm = (size_t)m * (size_t)m, L = _TSENOR_LANES, m2 = 2 * (size_t)m;
+    size_t at = 0;
+#define _TSENOR_TAKE(type, field, count)                                   \
+    do {                                                                   \
+        if (p) field = (type *)(void *)(p + at);                           \
+        at += _tsenor_align_up((count) * sizeof(type));                    \
+    } while (0)
     _TSENOR_TAKE(float, t->lanes.a, mm * L);
     _TSENOR_TAKE(float, t->lanes.x, mm * L);
     _TSENOR_TAKE(float, t->lanes.sel, mm * L);
@@ -1495,17 +1623,39 @@ static void _tsenor_thread_bind(_tsenor_thread *t, unsigned char *p, int m)
     _TSENOR_TAKE(uint8_t, t->sel0, mm);
     _TSENOR_TAKE(uint64_t, t->round.keys, mm);
     _TSENOR_TAKE(uint64_t, t->round.keys_tmp, mm);
-    _TSENOR_TAKE(float, t->round.gain, 2 * (size_t)m);
-    _TSENOR_TAKE(int, t->round.pred, 2 * (size_t)m);
-    _TSENOR_TAKE(int, t->round.queue, 2 * (size_t)m);
-    _TSENOR_TAKE(int, t->round.layer, 2 * (size_t)m);
-    _TSENOR_TAKE(double, t->exact.dist, 2 * (size_t)m);
-    _TSENOR_TAKE(int, t->exact.pred, 2 * (size_t)m);
-    _TSENOR_TAKE(int, t->exact.stamp, 2 * (size_t)m);
+    _TSENOR_TAKE(float, t->round.gain, m2);
+    _TSENOR_TAKE(int, t->round.pred, m2);
+    _TSENOR_TAKE(int, t->round.queue, m2);
+    _TSENOR_TAKE(int, t->round.layer, m2);
+    _TSENOR_TAKE(double, t->exact.dist, m2);
+    _TSENOR_TAKE(int, t->exact.pred, m2);
+    _TSENOR_TAKE(int, t->exact.stamp, m2);
 #undef _TSENOR_TAKE
-    memset(t->round.dr, 0, sizeof t->round.dr);
-    memset(t->round.dc, 0, sizeof t->round.dc);
-    t->kept = t->total = 0.0;
+    if (p) {
+        memset(t->round.dr, 0, sizeof t->round.dr);
+        memset(t->round.dc, 0, sizeof t->round.dc);
+        t->kept = t->total = 0.0;
+    }
+    return at;
+}
+
+/* Per row of every lane: sum of a and sum of a over the selection (m terms in float;
+   the caller adds the rows up in double). */
+_TSENOR_ALWAYS_INLINE void _tsenor_row_sums(const _tsenor_lanes *g, int m, float *row_total, float *row_kept)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    int i, j;
+    for (i = 0; i < m; i++) {
+        _tsenor_vf tot = _TSENOR_VSET1(0.0f), kept = _TSENOR_VSET1(0.0f);
+        for (j = 0; j < m; j++) {
+            const _tsenor_vf a = _TSENOR_VLOAD(g->a + (i * m + j) * L);
+            tot = _TSENOR_VADD(tot, a);
+            kept = _TSENOR_VADD(kept, _TSENOR_VMUL(a, _TSENOR_VLOAD(g->sel + (i * m + j) * L)));
+        }
+        _TSENOR_VSTORE(row_total + i * L, tot);
+        _TSENOR_VSTORE(row_kept + i * L, kept);
+    }
 }
 
 /* Moves one lane's block between the lanes layout and a contiguous m*m array. */
@@ -1534,7 +1684,7 @@ static void _tsenor_lane_sel_put(float *sel, int mm, int l, const uint8_t *src)
 
 /* One row of ROWWISE: 16 groups per pass. Padding is -1 so that it never outranks
    a real entry. */
-_TSENOR_ALWAYS_INLINE void _tsenor_solve_row_impl(const _tsenor_problem *P, size_t r, _tsenor_thread *t)
+_TSENOR_ALWAYS_INLINE void _tsenor_solve_row(const _tsenor_problem *P, size_t r, _tsenor_thread *t)
 {
     const int m = P->cfg.m, n = P->cfg.n, L = _TSENOR_LANES;
     const size_t groups = (P->cols + (size_t)m - 1) / (size_t)m, at = r * P->ld;
@@ -1550,7 +1700,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_row_impl(const _tsenor_problem *P, size
             const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
             _tsenor_load_abs(P->w, P->dt, at + c0, len, v + l, L);
         }
-        _TSENOR_WITH_CONSTANT_M(m, _tsenor_rank_kernel(v, keep, M, n, t->lanes.sum_total, t->lanes.sum_kept));
+        _TSENOR_WITH_CONSTANT_M(m, _tsenor_rank(v, keep, M, n, t->lanes.sum_total, t->lanes.sum_kept));
         for (l = 0; l < lanes; l++) {
             const size_t c0 = (g0 + (size_t)l) * (size_t)m;
             const int len = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
@@ -1562,7 +1712,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_row_impl(const _tsenor_problem *P, size
 }
 
 /* Solves the 16 blocks of group g and writes their masks. */
-_TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
+_TSENOR_ALWAYS_INLINE void _tsenor_solve_group(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
 {
     const int m = P->cfg.m, n = P->cfg.n, mm = m * m, L = _TSENOR_LANES;
     const tsenor_method method = P->cfg.method;
@@ -1576,13 +1726,11 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     /* gather |w| of every lane's block; padding and unused lanes are zero */
     memset(G->a, 0, (size_t)mm * L * sizeof(float));
     for (l = 0; l < lanes; l++) {
-        const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
-        const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
-        const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
-        for (i = 0; i < hr; i++)
-            _tsenor_load_abs(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0, hc, G->a + (size_t)i * m * L + l, L);
+        const _tsenor_block B = _tsenor_block_of(P, first + (size_t)l);
+        for (i = 0; i < B.rows; i++)
+            _tsenor_load_abs(P->w, P->dt, (B.r0 + (size_t)i) * P->ld + B.c0, B.cols, G->a + (size_t)i * m * L + l, L);
     }
-    _tsenor_normalize_kernel(G->a, mm, block_max);
+    _tsenor_normalize(G->a, mm, block_max);
 
     /* the order greedy rounds in: TSENOR's plan, or |w| itself (GREEDY, EXACT's start) */
     if (method == TSENOR_METHOD_TSENOR) {
@@ -1591,12 +1739,12 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
         sc.iterations = P->cfg.iterations;
         sc.tau = P->cfg.tau;
         sc.tau_start = P->cfg.tau_start;
-        _TSENOR_WITH_CONSTANT_M(m, _tsenor_dykstra_kernel(G, &sc, M));
+        _TSENOR_WITH_CONSTANT_M(m, _tsenor_dykstra(G, &sc, M));
     } else {
         memcpy(G->x, G->a, (size_t)mm * L * sizeof(float));
     }
-    _TSENOR_WITH_CONSTANT_M(m, (_tsenor_fit_threshold_kernel(G, M, n, theta), _tsenor_select_above_kernel(G, M * M, theta),
-                                _tsenor_greedy_rounds_kernel(G, M, n)));
+    _TSENOR_WITH_CONSTANT_M(m, (_tsenor_fit_threshold(G, M, n, theta), _tsenor_select_above(G, M * M, theta),
+                                _tsenor_greedy_rounds(G, M, n)));
 
     /* greedy rounding + repair from the preselection; perfect preselections are done */
     for (l = 0; l < lanes; l++) {
@@ -1622,36 +1770,32 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group_impl(const _tsenor_problem *P, si
     }
 
     if (method == TSENOR_METHOD_TSENOR && P->cfg.local_search_steps > 0)
-        _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, P->cfg.local_search_steps));
+        _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search(G, M, lanes, P->cfg.local_search_steps));
     /* a cheap local search leaves fewer negative cycles for the exact solver */
-    if (method == TSENOR_METHOD_EXACT) _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search_group(G, M, lanes, 4 * m));
+    if (method == TSENOR_METHOD_EXACT) _TSENOR_WITH_CONSTANT_M(m, _tsenor_local_search(G, M, lanes, 4 * m));
 
     /* exact: the optimal selection of every lane, from the start above */
     for (l = 0; l < lanes && method == TSENOR_METHOD_EXACT; l++) {
-        const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
-        const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
-        const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
+        const _tsenor_block B = _tsenor_block_of(P, first + (size_t)l);
         _tsenor_lane_sel_get(G->sel, mm, l, t->sel);
         for (k = 0; k < mm; k++) t->aexact[k] = 0.0;
-        for (i = 0; i < hr; i++)
-            for (j = 0; j < hc; j++)
-                t->aexact[i * m + j] = _tsenor_abs_at(P->w, P->dt, (r0 + (size_t)i) * P->ld + c0 + (size_t)j);
+        for (i = 0; i < B.rows; i++)
+            for (j = 0; j < B.cols; j++)
+                t->aexact[i * m + j] = _tsenor_abs_at(P->w, P->dt, (B.r0 + (size_t)i) * P->ld + B.c0 + (size_t)j);
         _tsenor_exact_improve(t->aexact, m, t->sel, &t->exact, NULL, NULL);
         _tsenor_lane_sel_put(G->sel, mm, l, t->sel);
     }
 
     /* write the masks; report sums in double from a * block max (within a float ulp of |w|).
        Zero padding adds nothing, so whole rows can be summed. */
-    _tsenor_row_sums_kernel(G, m, G->sum_total, G->sum_kept);
+    _tsenor_row_sums(G, m, G->sum_total, G->sum_kept);
     for (l = 0; l < lanes; l++) {
-        const size_t b = first + (size_t)l, r0 = (b / P->block_cols) * (size_t)m, c0 = (b % P->block_cols) * (size_t)m;
-        const int hr = P->rows - r0 < (size_t)m ? (int)(P->rows - r0) : m;
-        const int hc = P->cols - c0 < (size_t)m ? (int)(P->cols - c0) : m;
+        const _tsenor_block B = _tsenor_block_of(P, first + (size_t)l);
         double kept = 0.0, total = 0.0;
-        for (i = 0; i < hr; i++) {
-            uint8_t *out = P->mask + (r0 + (size_t)i) * P->mask_ld + c0;
+        for (i = 0; i < B.rows; i++) {
+            uint8_t *out = P->mask + (B.r0 + (size_t)i) * P->mask_ld + B.c0;
             const float *sl = G->sel + (size_t)i * m * L + l;
-            for (j = 0; j < hc; j++) out[j] = (uint8_t)(sl[j * L] > 0.5f);
+            for (j = 0; j < B.cols; j++) out[j] = (uint8_t)(sl[j * L] > 0.5f);
             total += (double)G->sum_total[i * L + l];
             kept += (double)G->sum_kept[i * L + l];
         }
@@ -1665,8 +1809,8 @@ typedef void (*_tsenor_unit_solver_fn)(const _tsenor_problem *P, size_t unit, _t
 
 #define _TSENOR_SOLVE_UNIT_BODY                                                          \
     {                                                                                    \
-        if (P->cfg.method == TSENOR_METHOD_ROWWISE) _tsenor_solve_row_impl(P, unit, t);  \
-        else _tsenor_solve_group_impl(P, unit, t);                                       \
+        if (P->cfg.method == TSENOR_METHOD_ROWWISE) _tsenor_solve_row(P, unit, t);  \
+        else _tsenor_solve_group(P, unit, t);                                       \
     }
 
 static void _tsenor_solve_unit_generic(const _tsenor_problem *P, size_t unit, _tsenor_thread *t)
@@ -1713,14 +1857,7 @@ static _tsenor_unit_solver_fn _tsenor_pick_solver(const char **name)
     return _tsenor_solve_unit_generic;
 }
 
-static int _tsenor_overflows(size_t rows, size_t cols, size_t ld)
-{
-    /* the last element's index (rows-1)*ld + cols - 1 must fit in size_t, with bytes */
-    if (rows - 1 > 0 && ld > (SIZE_MAX - cols) / (rows - 1)) return 1;
-    return (rows - 1) * ld + cols > SIZE_MAX / 4;
-}
-
-static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, size_t cols, size_t ld,
+static tsenor_status _tsenor_mask(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld,
                                   uint8_t *mask, size_t mask_ld, const tsenor_options *opt,
                                   tsenor_report *report)
 {
@@ -1734,16 +1871,8 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
     memset(&P, 0, sizeof P);
     status = _tsenor_resolve(opt, &P.cfg);
     if (status != TSENOR_OK) return status;
-    if (!w || !mask || rows == 0 || cols == 0 || ld < cols || mask_ld < cols)
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    if (_tsenor_overflows(rows, cols, ld) || _tsenor_overflows(rows, cols, mask_ld))
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    {   /* the mask must not overlap the input: we read w while writing mask */
-        const size_t esize = dt == _TSENOR_F32 ? 4 : 2;
-        const uintptr_t w0 = (uintptr_t)w, w1 = w0 + ((rows - 1) * ld + cols) * esize;
-        const uintptr_t m0 = (uintptr_t)mask, m1 = m0 + (rows - 1) * mask_ld + cols;
-        if (m0 < w1 && w0 < m1) return TSENOR_ERR_INVALID_ARGUMENT;
-    }
+    status = _tsenor_check_mask_args(w, dt, rows, cols, ld, mask, mask_ld);
+    if (status != TSENOR_OK) return status;
     if (!_tsenor_all_finite(w, dt, rows, cols, ld, P.cfg.threads)) return TSENOR_ERR_NONFINITE_INPUT;
 
     P.w = w; P.dt = dt; P.rows = rows; P.cols = cols; P.ld = ld; P.mask = mask; P.mask_ld = mask_ld;
@@ -1753,7 +1882,8 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
     P.groups = (P.blocks + _TSENOR_LANES - 1) / _TSENOR_LANES;
 
     {
-        const size_t per_thread = _tsenor_align_up(_tsenor_thread_bytes(P.cfg.m));
+        _tsenor_thread probe;
+        const size_t per_thread = _tsenor_align_up(_tsenor_thread_layout(&probe, NULL, P.cfg.m));
         int T = P.cfg.threads, tid;
         unsigned char *raw, *base;
         _tsenor_thread *ts;
@@ -1769,7 +1899,7 @@ static tsenor_status _tsenor_mask(const void *w, _tsenor_dtype dt, size_t rows, 
             return TSENOR_ERR_OUT_OF_MEMORY;
         }
         base = raw + (_TSENOR_ALIGN - (uintptr_t)raw % _TSENOR_ALIGN) % _TSENOR_ALIGN;
-        for (tid = 0; tid < T; tid++) _tsenor_thread_bind(&ts[tid], base + (size_t)tid * per_thread, P.cfg.m);
+        for (tid = 0; tid < T; tid++) (void)_tsenor_thread_layout(&ts[tid], base + (size_t)tid * per_thread, P.cfg.m);
         solve = _tsenor_pick_solver(&backend);
         threads_used = T;
 #ifdef _OPENMP
@@ -1805,24 +1935,24 @@ TSENOR_DEF tsenor_status tsenor_cpu_mask_f32(const float *w, size_t rows, size_t
                                              uint8_t *mask, size_t mask_ld,
                                              const tsenor_options *opt, tsenor_report *report)
 {
-    return _tsenor_mask(w, _TSENOR_F32, rows, cols, ld, mask, mask_ld, opt, report);
+    return _tsenor_mask(w, TSENOR_DTYPE_F32, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
 TSENOR_DEF tsenor_status tsenor_cpu_mask_f16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
                                              uint8_t *mask, size_t mask_ld,
                                              const tsenor_options *opt, tsenor_report *report)
 {
-    return _tsenor_mask(w, _TSENOR_F16, rows, cols, ld, mask, mask_ld, opt, report);
+    return _tsenor_mask(w, TSENOR_DTYPE_F16, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
 TSENOR_DEF tsenor_status tsenor_cpu_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
                                               uint8_t *mask, size_t mask_ld,
                                               const tsenor_options *opt, tsenor_report *report)
 {
-    return _tsenor_mask(w, _TSENOR_BF16, rows, cols, ld, mask, mask_ld, opt, report);
+    return _tsenor_mask(w, TSENOR_DTYPE_BF16, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
-/* The contract's calls: the CPU solver, or the GPU one (tsenor_cuda.h) with TSENOR_CUDA. */
+/* The public calls: the CPU solver, or the GPU one (tsenor_cuda.h) with TSENOR_CUDA. */
 #ifdef TSENOR_CUDA
 #include "tsenor_cuda.h"
 #define _TSENOR_BACKEND(name) tsenor_cuda_##name
