@@ -3,23 +3,26 @@
 
    Layout of the work. One M x M block is solved by MP threads (MP = m rounded up to a
    power of two, 8 to 32), all inside one warp: thread t owns row t and column t of
-   its block (blocks of m <= 4 are solved one per thread: see "small blocks"). The block never leaves the chip between stages: |w| and the rounding keys
+   its block (blocks of m <= 4 are solved one per thread: see "small blocks"). The block
+   never leaves the chip between stages: |w| and the rounding keys
    live in shared memory, the Dykstra kernel K in registers (a row and a column per
    thread), and one launch runs load -> Dykstra -> threshold preselection -> greedy
    rounds -> repair -> local search -> mask write.
 
-   The stages mirror the CPU kernels of tsenor.h one to one and carry their names
-   (_tsenor_normalize_kernel, _tsenor_dykstra_kernel, _tsenor_build_kernel, _tsenor_sweep,
-   _tsenor_fold_scalings, _tsenor_fit_threshold_kernel, _tsenor_greedy_rounds_kernel,
-   _tsenor_repair, _tsenor_local_search_group, _tsenor_rank_kernel): same schedule, same
-   greedy order (plan, then |w|, then index), same repair and swap rules. Differences:
-   where the CPU works on 16 blocks per vector, a thread here works on one row; the CPU
-   folds the scalings when any of its 16 lanes drifts, this when any block of the warp
-   does (folding changes no iterate, only rounding); greedy rounds compare full keys
-   (unique), so they never stall and no scalar greedy is needed afterwards.
+   The stages mirror the CPU's stages in tsenor.h one to one and carry their names
+   (_tsenor_normalize, _tsenor_dykstra with _tsenor_build_kernel, _tsenor_sweep and
+   _tsenor_fold_scalings, _tsenor_fit_threshold, _tsenor_greedy_rounds, _tsenor_repair,
+   _tsenor_local_search, _tsenor_rank); every rule they share (limits, the epsilon-
+   scaling schedule, the greedy key, f16/bf16 decoding, option defaults, argument checks)
+   comes from the shared section of tsenor.h, compiled here with _TSENOR_COMMON.
+   Differences: where the CPU works on 16 blocks per vector, a thread here works on one
+   row; the CPU folds the scalings when any of its 16 lanes drifts, this when any block
+   of the warp does (folding changes no iterate, only rounding); greedy rounds compare
+   full keys (unique), so they never stall and no scalar greedy is needed afterwards.
 
    Warp-uniform control flow: every loop whose length depends on data runs until no
    block of the warp needs it (__any_sync), so __syncwarp() is always reached by all. */
+#define _TSENOR_COMMON   /* the definitions tsenor.h shares with this backend */
 #include "../tsenor_cuda.h"
 
 #include <cuda_runtime.h>
@@ -33,9 +36,6 @@
 namespace {
 
 const unsigned kFullMask = 0xffffffffu;
-const float kScaleLimit = 1e12f;      /* as _TSENOR_SCALE_LIMIT                       */
-const int kBisectionSteps = 10;       /* as _TSENOR_BISECTION_STEPS                   */
-const float kLocalSearchMinGain = 1e-6f;  /* as _TSENOR_LS_MIN_GAIN                    */
 
 thread_local char g_last_error[256];
 
@@ -44,11 +44,9 @@ void set_error(const char *what, cudaError_t e)
     snprintf(g_last_error, sizeof g_last_error, "%s: %s", what, cudaGetErrorString(e));
 }
 
-enum Dtype { DT_F32 = 0, DT_F16 = 1, DT_BF16 = 2 };
-
 struct Problem {
     const void *w;
-    int dt;
+    tsenor_dtype dt;
     size_t rows, cols, ld;          /* this chunk; ld in elements                    */
     uint8_t *mask;
     size_t mask_ld;
@@ -59,19 +57,12 @@ struct Problem {
     int *nonfinite;                 /* set to 1 when NaN/Inf is seen                 */
 };
 
-__device__ __forceinline__ float load_abs(const void *w, int dt, size_t at, int *bad)
+/* |w[at]| as float (the shared decoders); NaN/Inf set *bad and read as 0 */
+__device__ __forceinline__ float load_abs(const void *w, tsenor_dtype dt, size_t at, int *bad)
 {
-    float v;
-    if (dt == DT_F32) v = ((const float *)w)[at];
-    else if (dt == DT_BF16) v = __uint_as_float((unsigned)((const unsigned short *)w)[at] << 16);
-    else {
-        /* IEEE half -> float, exact (subnormals included) */
-        const unsigned h = ((const unsigned short *)w)[at], e = (h >> 10) & 31u, f = h & 1023u;
-        v = e == 31u ? (f ? __int_as_float(0x7fc00000) : __int_as_float(0x7f800000))
-          : e == 0u ? (float)f * 5.9604644775390625e-8f
-          : __uint_as_float(((e + 112u) << 23) | (f << 13));
-    }
-    v = fabsf(v);
+    float v = dt == TSENOR_DTYPE_F32 ? fabsf(((const float *)w)[at])
+            : dt == TSENOR_DTYPE_BF16 ? _tsenor_abs_bf16(((const uint16_t *)w)[at])
+                                      : _tsenor_abs_f16(((const uint16_t *)w)[at]);
     if (!isfinite(v)) { *bad = 1; v = 0.0f; }
     return v;
 }
@@ -92,14 +83,6 @@ __device__ __forceinline__ float fast_exp(float x)
     float r;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(x * 1.4426950408889634f));
     return r;
-}
-
-/* Greedy key of entry (i,j): 1 bit live | plan bits | top bits of |w| | ~index, exactly
-   the CPU's order (plan, then |w|, then the lower index); 0 = padding. */
-__device__ __forceinline__ unsigned long long greedy_key(float x, float a, int i, int j)
-{
-    return (1ull << 63) | ((unsigned long long)__float_as_uint(x) << 32) |
-           ((unsigned long long)(__float_as_uint(a) >> 11) << 12) | (unsigned long long)(4095 - (i << 6 | j));
 }
 
 
@@ -163,7 +146,7 @@ template <int MP> struct Cta {
     static const int min_ctas_per_sm = 7;   /* caps registers for occupancy */
 };
 
-/* ---- Dykstra (mirrors _tsenor_dykstra_kernel) ------------------------------------- */
+/* ---- Dykstra (mirrors _tsenor_dykstra) ------------------------------------- */
 
 /* K = exp((a - alpha_i - beta_j)/tau), clamped; a row and a column per thread. Each
    thread computes its row; for m <= 16 the columns come through shared memory (over
@@ -177,7 +160,7 @@ template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(BlockSmem
         const float alpha_t = s.alpha[t];
 #pragma unroll
         for (int j = 0; j < MP; j++) {
-            const float e = fminf(fmaxf(((s.a[t][j] - alpha_t) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
+            const float e = fminf(fmaxf(((s.a[t][j] - alpha_t) - s.beta[j]) * inv_tau, _TSENOR_EXP_MIN), _TSENOR_EXP_MAX);
             /* padding zeroed by a multiply (exp <= e^69 is finite), not a branch around each
                exponential; with m fixed at compile time (FIXED_M) the multiply folds away */
             krow[j] = fast_exp(e) * (t < m && j < m ? 1.0f : 0.0f);
@@ -191,8 +174,8 @@ template <int MP> __device__ __forceinline__ void _tsenor_build_kernel(BlockSmem
 #pragma unroll
         for (int j = 0; j < MP; j++) {
             const bool in = t < m && j < m;
-            const float er = fminf(fmaxf(((s.a[t][j] - s.alpha[t]) - s.beta[j]) * inv_tau, -87.0f), 69.0f);
-            const float ec = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, -87.0f), 69.0f);
+            const float er = fminf(fmaxf(((s.a[t][j] - s.alpha[t]) - s.beta[j]) * inv_tau, _TSENOR_EXP_MIN), _TSENOR_EXP_MAX);
+            const float ec = fminf(fmaxf(((s.a[j][t] - s.alpha[j]) - s.beta[t]) * inv_tau, _TSENOR_EXP_MIN), _TSENOR_EXP_MAX);
             krow[j] = in ? fast_exp(er) : 0.0f;
             kcol[j] = in ? fast_exp(ec) : 0.0f;
         }
@@ -225,7 +208,7 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
         }
         sum = (s0 + s1) + (s2 + s3);
     }
-    const float r = nf * fast_rcp(fmaxf(sum * ut, 1e-30f));
+    const float r = nf * fast_rcp(fmaxf(sum * ut, _TSENOR_SUM_FLOOR));
     s.r[t] = r;
     __syncwarp();
     float cs = 0.0f;
@@ -258,7 +241,7 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
             cs = (c0 + c1) + (c2 + c3);
         }
     }
-    const float vn = vt * (nf * fast_rcp(fmaxf(cs * vt, 1e-30f)));
+    const float vn = vt * (nf * fast_rcp(fmaxf(cs * vt, _TSENOR_SUM_FLOOR)));
     __syncwarp();
     if (t < m) {
         ut *= r;
@@ -269,7 +252,7 @@ template <int MP> __device__ __forceinline__ int _tsenor_sweep(BlockSmem<MP> &s,
     __syncwarp();
     /* bitwise ors: one predicate chain, no branch; padding threads keep u = v = 1, so
        they never drift and need no t < m test */
-    return (ut > kScaleLimit) | (ut < 1.0f / kScaleLimit) | (vt > kScaleLimit) | (vt < 1.0f / kScaleLimit);
+    return (ut > _TSENOR_SCALE_LIMIT) | (ut < 1.0f / _TSENOR_SCALE_LIMIT) | (vt > _TSENOR_SCALE_LIMIT) | (vt < 1.0f / _TSENOR_SCALE_LIMIT);
 }
 
 /* Folds the scalings into the potentials (U = V = 1 after). */
@@ -286,7 +269,7 @@ template <int MP> __device__ __forceinline__ void _tsenor_fold_scalings(BlockSme
 
 /* The plan min(K U V, 1): this thread's row into xrow, its column into xcol (the same
    products in the same order as the row's owner, so both copies agree bit for bit). */
-template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t, int m, const Problem &P,
+template <int MP> __device__ void _tsenor_dykstra(BlockSmem<MP> &s, int t, int m, const Problem &P,
                                                          float (&krow)[MP], float (&kcol)[MP])
 {
     const int n = P.n;
@@ -317,11 +300,11 @@ template <int MP> __device__ void _tsenor_dykstra_kernel(BlockSmem<MP> &s, int t
         __syncwarp();
     }
     float ut = 1.0f, vt = 1.0f;
-    int stages = 1, done = 0;
-    while (stages < 12 && P.tau_start > P.tau * (float)(1 << (stages - 1)) * 1.5f) stages++;
+    const int stages = _tsenor_stage_count(P.tau, P.tau_start);
+    int done = 0;
     for (int stage = 0; stage < stages; stage++) {
-        const float tau = stage == stages - 1 ? P.tau : P.tau * (float)(1 << (stages - 1 - stage));
-        const int its = stage == stages - 1 ? P.iterations - done : P.iterations / (2 * stages);
+        const float tau = _tsenor_stage_tau(P.tau, stage, stages);
+        const int its = _tsenor_stage_iterations(P.iterations, stage, stages, done);
         int it = 0;
         while (it < its) {   /* one call site of the (unrolled, large) build: i-cache */
             _tsenor_build_kernel<MP>(s, t, m, tau, krow, kcol);
@@ -373,13 +356,13 @@ template <int MP> __device__ __forceinline__ float kth_largest(const float (&x)[
     return r;
 }
 
-/* Threshold preselection (the CPU's _tsenor_fit_threshold_kernel): the set {plan > theta}
+/* Threshold preselection (the CPU's _tsenor_fit_threshold): the set {plan > theta}
    is taken by greedy whole when no row or column holds more than n of it. The CPU finds
    theta by bisection across its 16 lanes; here, for m <= 16, it is exact: the largest
    (n+1)-th value of any row or column, so every line keeps <= n and the set is the
    largest such. Either way the set is a prefix of the greedy order, so the final
    selection is the same. */
-template <int MP> __device__ void _tsenor_fit_threshold_kernel(BlockSmem<MP> &s, int t, int n, const float (&xrow)[MP],
+template <int MP> __device__ void _tsenor_fit_threshold(BlockSmem<MP> &s, int t, int n, const float (&xrow)[MP],
                                                                const float (&xcol)[MP])
 {
     float theta;
@@ -387,7 +370,7 @@ template <int MP> __device__ void _tsenor_fit_threshold_kernel(BlockSmem<MP> &s,
         theta = group_max_float<MP>(fmaxf(kth_largest<MP>(xrow, n), kth_largest<MP>(xcol, n)));
     } else {   /* 2 x 32 values do not fit a sorting network's registers: bisection, as the CPU */
         float lo = 0.0f, hi = 1.0f;
-        for (int step = 0; step < kBisectionSteps; step++) {
+        for (int step = 0; step < _TSENOR_BISECTION_STEPS; step++) {
             const float mid = (lo + hi) * 0.5f;
             int rc = 0, cc = 0;
 #pragma unroll
@@ -417,7 +400,7 @@ template <int MP> __device__ void _tsenor_fit_threshold_kernel(BlockSmem<MP> &s,
    column is taken by sequential greedy whatever happens to the others, so each round
    takes all of them; keys are unique, so the global maximum is always taken and the
    rounds end exactly at the sequential greedy's selection. */
-template <int MP> __device__ void _tsenor_greedy_rounds_kernel(BlockSmem<MP> &s, int t, int m, int n)
+template <int MP> __device__ void _tsenor_greedy_rounds(BlockSmem<MP> &s, int t, int m, int n)
 {
     for (;;) {
         const unsigned row_full = group_ballot<MP>(t >= m || s.rowcnt[t] >= n);
@@ -455,7 +438,7 @@ template <int MP> __device__ void _tsenor_greedy_rounds_kernel(BlockSmem<MP> &s,
 /* Layered BFS augmentation on one thread (the CPU's _tsenor_repair after its direct
    swap): the best-gain shortest path from a short row to a short column in the residual
    graph. Rare: only when no add-add-remove swap exists. */
-template <int MP> __device__ void repair_by_paths(BlockSmem<MP> &s, int m, int n)
+template <int MP> __device__ void _tsenor_repair_by_paths(BlockSmem<MP> &s, int m, int n)
 {
     int pred[2 * MP], layer[2 * MP], queue[2 * MP];
     float gain[2 * MP];
@@ -532,7 +515,7 @@ template <int MP> __device__ void _tsenor_repair(BlockSmem<MP> &s, int t, int m,
                 s.rowcnt[v]++;
                 s.colcnt[c]++;
             } else {
-                repair_by_paths<MP>(s, m, n);
+                _tsenor_repair_by_paths<MP>(s, m, n);
             }
         }
         __syncwarp();
@@ -575,12 +558,12 @@ template <int MP> __device__ __forceinline__ float pair_gain_from(const BlockSme
     return gmax - gmin;
 }
 
-/* Best-improvement 2x2 swaps (the CPU's _tsenor_local_search_group): each step takes the
+/* Best-improvement 2x2 swaps (the CPU's _tsenor_local_search): each step takes the
    pair of rows with the largest gain (ties to the lowest pair lo*m + hi), then the
    lowest j1, j2. The gains of all pairs live in a symmetric m x m table (over the dead
    greedy keys): computed once, pairs spread evenly over the threads; after a swap of
    rows i and k, thread t recomputes its pairs with i and with k. */
-template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, int t, int m, int steps)
+template <int MP> __device__ void _tsenor_local_search(BlockSmem<MP> &s, int t, int m, int steps)
 {
     const float none = -3e30f;
     float at[MP];   /* m <= 16: this thread's row of |w| in registers (pair_gain_from) */
@@ -616,7 +599,7 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
             pair = min(t, bo) * m + max(t, bo);
         }
         group_argmax<MP>(best, pair);
-        const int go = left > 0 && best > kLocalSearchMinGain;
+        const int go = left > 0 && best > _TSENOR_LS_MIN_GAIN;
         if (!__any_sync(kFullMask, go)) return;   /* no swap in this warp: nothing to update */
         const int i = go ? pair / m : 0, k = go ? pair % m : 1;   /* the sentinel pair is out of range */
         {   /* j1 = the first j with the largest d over row i only, j2 = the first with the
@@ -653,15 +636,14 @@ template <int MP> __device__ void _tsenor_local_search_group(BlockSmem<MP> &s, i
 /* ---- the block kernel ---------------------------------------------------------------- */
 
 /* |w| of one block into shared memory, divided by the block max (all-zero stays zero). */
-template <int MP> __device__ float _tsenor_normalize_kernel(BlockSmem<MP> &s, int t, int m, const Problem &P, bool active,
-                                                            size_t r0, size_t c0)
+template <int MP> __device__ float _tsenor_normalize(BlockSmem<MP> &s, int t, const Problem &P, const _tsenor_block &B)
 {
     int bad = 0;
     float mx = 0.0f, row[MP];
-    const bool row_in = active && t < m && r0 + (size_t)t < P.rows;
-    const size_t at = (r0 + (size_t)t) * P.ld + c0;
+    const bool row_in = t < B.rows;
+    const size_t at = (B.r0 + (size_t)t) * P.ld + B.c0;
     const float *wf = (const float *)P.w + at;
-    if (row_in && P.dt == DT_F32 && m == MP && c0 + MP <= P.cols && ((uintptr_t)wf & 15u) == 0) {
+    if (row_in && P.dt == TSENOR_DTYPE_F32 && B.cols == MP && ((uintptr_t)wf & 15u) == 0) {
         /* a full f32 row, 16-byte aligned: vector loads */
 #pragma unroll
         for (int q = 0; q < MP / 4; q++) {
@@ -675,7 +657,7 @@ template <int MP> __device__ float _tsenor_normalize_kernel(BlockSmem<MP> &s, in
                   shared memory (a rolled loop: small code) */
 #pragma unroll 1
         for (int j = 0; j < MP; j++) {
-            const bool in = row_in && j < m && c0 + (size_t)j < P.cols;
+            const bool in = row_in && j < B.cols;
             s.a[t][j] = in ? load_abs(P.w, P.dt, at + (size_t)j, &bad) : 0.0f;
         }
 #pragma unroll
@@ -734,29 +716,30 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
     BlockSmem<MP> &s = smem[g];
     const size_t b = (size_t)blockIdx.x * Cta<MP>::blocks_per_cta + (size_t)g;
     const bool active = b < P.blocks;
-    const size_t r0 = active ? (b / P.block_cols) * (size_t)m : 0, c0 = active ? (b % P.block_cols) * (size_t)m : 0;
+    const _tsenor_block none = {0, 0, 0, 0};   /* a CTA's blocks past the last: no rows, no columns */
+    const _tsenor_block B = active ? _tsenor_block_at(b, P.block_cols, m, P.rows, P.cols) : none;
 
     PHASE_START;
-    const float block_max = _tsenor_normalize_kernel<MP>(s, t, m, P, active, r0, c0);
+    const float block_max = _tsenor_normalize<MP>(s, t, P, B);
     PHASE_MARK(0);
 
     float xrow[MP], xcol[MP];   /* the plan: this thread's row and column */
     if (P.method == TSENOR_METHOD_TSENOR) {
-        _tsenor_dykstra_kernel<MP>(s, t, m, P, xrow, xcol);
+        _tsenor_dykstra<MP>(s, t, m, P, xrow, xcol);
     } else {   /* GREEDY: the plan is |w| itself */
 #pragma unroll
         for (int j = 0; j < MP; j++) { xrow[j] = s.a[t][j]; xcol[j] = s.a[j][t]; }
     }
     PHASE_MARK(1);
 #pragma unroll
-    for (int j = 0; j < MP; j++) s.key[t][j] = t < m && j < m ? greedy_key(xrow[j], s.a[t][j], t, j) : 0ull;
-    _tsenor_fit_threshold_kernel<MP>(s, t, n, xrow, xcol);
+    for (int j = 0; j < MP; j++) s.key[t][j] = t < m && j < m ? _tsenor_greedy_key(xrow[j], s.a[t][j], t, j) : 0ull;
+    _tsenor_fit_threshold<MP>(s, t, n, xrow, xcol);
     PHASE_MARK(2);
-    _tsenor_greedy_rounds_kernel<MP>(s, t, m, n);
+    _tsenor_greedy_rounds<MP>(s, t, m, n);
     PHASE_MARK(3);
     _tsenor_repair<MP>(s, t, m, n);
     PHASE_MARK(4);
-    if (P.method == TSENOR_METHOD_TSENOR && P.ls_steps > 0) _tsenor_local_search_group<MP>(s, t, m, P.ls_steps);
+    if (P.method == TSENOR_METHOD_TSENOR && P.ls_steps > 0) _tsenor_local_search<MP>(s, t, m, P.ls_steps);
     PHASE_MARK(5);
 
     /* write the row; sums as the CPU: per row in float, blocks in double x block max */
@@ -766,11 +749,7 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
         total += s.a[t][j];
         kept += (bits >> j & 1u) ? s.a[t][j] : 0.0f;
     }
-    if (active && t < m && r0 + (size_t)t < P.rows) {
-        uint8_t *out = P.mask + (r0 + (size_t)t) * P.mask_ld + c0;
-        const int hc = P.cols - c0 < (size_t)m ? (int)(P.cols - c0) : m;
-        write_mask_row<MP>(out, bits, hc);
-    }
+    if (t < B.rows) write_mask_row<MP>(P.mask + (B.r0 + (size_t)t) * P.mask_ld + B.c0, bits, B.cols);
     const double bk = group_sum_double<MP>((double)kept), bt = group_sum_double<MP>((double)total);
     PHASE_MARK(6);
     if (t == 0) {
@@ -808,8 +787,8 @@ __device__ void cta_partials_128(const Problem &P, double kept, double total)
 }
 
 /* ROWWISE: one thread per group of m consecutive entries of a row; rank counting with
-   earlier entries winning ties (the CPU's _tsenor_rank_kernel). */
-template <int MP> __device__ void _tsenor_rank_kernel(const float (&v)[MP], int m, int n, unsigned &keep)
+   earlier entries winning ties (the CPU's _tsenor_rank). */
+template <int MP> __device__ void _tsenor_rank(const float (&v)[MP], int m, int n, unsigned &keep)
 {
     keep = 0u;
 #pragma unroll
@@ -820,8 +799,6 @@ template <int MP> __device__ void _tsenor_rank_kernel(const float (&v)[MP], int 
         if (j < m && beaten_by < n) keep |= 1u << j;
     }
 }
-
-constexpr float kRowwiseSumScale = 0.00390625f;   /* 2^-8, as _TSENOR_ROWWISE_SUM_SCALE */
 
 template <int MP>
 __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_per_row)
@@ -838,18 +815,18 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
 #pragma unroll
         for (int j = 0; j < MP; j++) v[j] = j < len ? load_abs(P.w, P.dt, r * P.ld + c0 + (size_t)j, &bad) : -1.0f;
         if (bad) atomicOr(P.nonfinite, 1);
-        _tsenor_rank_kernel<MP>(v, P.m, P.n, keep);
+        _tsenor_rank<MP>(v, P.m, P.n, keep);
         /* float sums scaled by 2^-8 (FMAs: no extra instruction), so that m values near
            FLT_MAX cannot overflow; scaled back in double (the CPU's rule) */
         float k = 0.0f, tt = 0.0f;
         uint8_t *out = P.mask + r * P.mask_ld + c0;
         for (int j = 0; j < len; j++) {
             out[j] = (uint8_t)(keep >> j & 1u);
-            tt = fmaf(v[j], kRowwiseSumScale, tt);
-            k = fmaf((keep >> j & 1u) ? v[j] : 0.0f, kRowwiseSumScale, k);
+            tt = fmaf(v[j], _TSENOR_ROWWISE_SUM_SCALE, tt);
+            k = fmaf((keep >> j & 1u) ? v[j] : 0.0f, _TSENOR_ROWWISE_SUM_SCALE, k);
         }
-        kept = (double)k / (double)kRowwiseSumScale;
-        total = (double)tt / (double)kRowwiseSumScale;
+        kept = (double)k / (double)_TSENOR_ROWWISE_SUM_SCALE;
+        total = (double)tt / (double)_TSENOR_ROWWISE_SUM_SCALE;
     }
     cta_partials_128(P, kept, total);
 }
@@ -857,10 +834,11 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
 /* ---- small blocks (m <= 4): one thread solves a whole block -----------------------------
    With 4 threads per block the warp kernel spends its sweeps on exchanges and barriers;
    a 4 x 4 block fits one thread's registers, so here every stage runs in one thread with
-   no shared memory: the same stages, schedule and rules. The selection is one 16-bit
-   mask (bit 4i + j). Greedy picks the largest live key until none is left (the sorted
-   greedy itself; the preselection and rounds of the warp kernel are shortcuts to it). */
-struct Small {
+   no shared memory: the same stages (overloads of the same names on a SmallBlock), the
+   same schedule and rules. The selection is one 16-bit mask (bit 4i + j). Greedy picks
+   the largest live key until none is left (the sorted greedy itself; the preselection
+   and rounds of the warp kernel are shortcuts to it). */
+struct SmallBlock {
     float a[16];
     unsigned sel;
     int m, n;
@@ -869,7 +847,7 @@ struct Small {
     __device__ bool has(int i, int j) const { return sel >> (4 * i + j) & 1u; }
 };
 
-template <int FIXED_M> __device__ void small_dykstra(const Small &b, const Problem &P, float (&x)[16])
+template <int FIXED_M> __device__ void _tsenor_dykstra(const SmallBlock &b, const Problem &P, float (&x)[16])
 {
     const int m = FIXED_M ? FIXED_M : b.m;   /* compile-time for 4: no padding tests */
     const float nf = (float)b.n;
@@ -889,11 +867,11 @@ template <int FIXED_M> __device__ void small_dykstra(const Small &b, const Probl
         for (int j = 0; j < 4; j++) r = j < m ? fmaxf(r, b.a[4 * i + j] - beta[j]) : r;
         alpha[i] = i < m ? r : 0.0f;
     }
-    int stages = 1, done = 0;
-    while (stages < 12 && P.tau_start > P.tau * (float)(1 << (stages - 1)) * 1.5f) stages++;
+    const int stages = _tsenor_stage_count(P.tau, P.tau_start);
+    int done = 0;
     for (int stage = 0; stage < stages; stage++) {
-        const float tau = stage == stages - 1 ? P.tau : P.tau * (float)(1 << (stages - 1 - stage));
-        const int its = stage == stages - 1 ? P.iterations - done : P.iterations / (2 * stages);
+        const float tau = _tsenor_stage_tau(P.tau, stage, stages);
+        const int its = _tsenor_stage_iterations(P.iterations, stage, stages, done);
         bool rebuild = true;
         for (int it = 0; it < its; it++) {
             if (rebuild) {   /* _tsenor_build_kernel */
@@ -901,7 +879,7 @@ template <int FIXED_M> __device__ void small_dykstra(const Small &b, const Probl
 #pragma unroll
                 for (int k = 0; k < 16; k++) {
                     const int i = k / 4, j = k % 4;
-                    const float e = fminf(fmaxf(((b.a[k] - alpha[i]) - beta[j]) * inv_tau, -87.0f), 69.0f);
+                    const float e = fminf(fmaxf(((b.a[k] - alpha[i]) - beta[j]) * inv_tau, _TSENOR_EXP_MIN), _TSENOR_EXP_MAX);
                     K[k] = i < m && j < m ? fast_exp(e) : 0.0f;
                 }
                 rebuild = false;
@@ -915,7 +893,7 @@ template <int FIXED_M> __device__ void small_dykstra(const Small &b, const Probl
                 float sum = 0.0f;
 #pragma unroll
                 for (int j = 0; j < 4; j++) sum += fminf(K[4 * i + j] * v[j], cap);
-                r[i] = nf * fast_rcp(fmaxf(sum * u[i], 1e-30f));
+                r[i] = nf * fast_rcp(fmaxf(sum * u[i], _TSENOR_SUM_FLOOR));
             }
 #pragma unroll
             for (int j = 0; j < 4; j++) {
@@ -923,13 +901,13 @@ template <int FIXED_M> __device__ void small_dykstra(const Small &b, const Probl
                 float cs = 0.0f;
 #pragma unroll
                 for (int i = 0; i < 4; i++) cs = fmaf(fminf(K[4 * i + j] * u[i], cap), r[i], cs);
-                if (j < m) v[j] = v[j] * (nf * fast_rcp(fmaxf(cs * v[j], 1e-30f)));
-                drift |= j < m && (v[j] > kScaleLimit || v[j] < 1.0f / kScaleLimit);
+                if (j < m) v[j] = v[j] * (nf * fast_rcp(fmaxf(cs * v[j], _TSENOR_SUM_FLOOR)));
+                drift |= j < m && (v[j] > _TSENOR_SCALE_LIMIT || v[j] < 1.0f / _TSENOR_SCALE_LIMIT);
             }
 #pragma unroll
             for (int i = 0; i < 4; i++) {
                 if (i < m) u[i] *= r[i];
-                drift |= i < m && (u[i] > kScaleLimit || u[i] < 1.0f / kScaleLimit);
+                drift |= i < m && (u[i] > _TSENOR_SCALE_LIMIT || u[i] < 1.0f / _TSENOR_SCALE_LIMIT);
             }
             if ((drift || (stage < stages - 1 && it + 1 == its)) && (it + 1 < its || stage < stages - 1)) {
                 /* _tsenor_fold_scalings: on drift, and at the end of every stage but the last */
@@ -948,9 +926,9 @@ template <int FIXED_M> __device__ void small_dykstra(const Small &b, const Probl
     for (int k = 0; k < 16; k++) x[k] = fminf(K[k] * u[k / 4] * v[k % 4], 1.0f);
 }
 
-/* _tsenor_repair on one thread: the add-add-remove swap for the first short row and
-   column, else the best-gain shortest augmenting path (layered BFS). */
-__device__ void small_repair(Small &b)
+/* Repair on one thread: the add-add-remove swap for the first short row and column, else
+   the best-gain shortest augmenting path (layered BFS). */
+__device__ void _tsenor_repair(SmallBlock &b)
 {
     const int m = b.m, n = b.n;
     for (int guard = 0; guard < 64; guard++) {
@@ -1007,7 +985,8 @@ __device__ void small_repair(Small &b)
     }
 }
 
-__device__ void small_local_search(Small &b, int steps)
+/* Local search on one thread: best-improvement 2x2 swaps, the warp kernel's order. */
+__device__ void _tsenor_local_search(SmallBlock &b, int steps)
 {
     const int m = b.m;
     for (int step = 0; step < steps; step++) {
@@ -1023,7 +1002,7 @@ __device__ void small_local_search(Small &b, int steps)
                 }
                 if (gmax - gmin > best) { best = gmax - gmin; bi = i; bk = k; }
             }
-        if (!(best > kLocalSearchMinGain)) return;
+        if (!(best > _TSENOR_LS_MIN_GAIN)) return;
         float dmax = -3e30f, dmin = 3e30f;
         int j1 = -1, j2 = -1;
         for (int j = 0; j < m; j++) {
@@ -1035,62 +1014,75 @@ __device__ void small_local_search(Small &b, int steps)
     }
 }
 
+/* |w| of one block / its max into b.a (all-zero stays zero); returns the max. */
+__device__ float _tsenor_normalize(SmallBlock &b, const Problem &P, const _tsenor_block &B)
+{
+    int bad = 0;
+    float mx = 0.0f;
+#pragma unroll
+    for (int k = 0; k < 16; k++) {
+        const int i = k / 4, j = k % 4;
+        const bool in = i < B.rows && j < B.cols;
+        b.a[k] = in ? load_abs(P.w, P.dt, (B.r0 + (size_t)i) * P.ld + B.c0 + (size_t)j, &bad) : 0.0f;
+        mx = fmaxf(mx, b.a[k]);
+    }
+    if (bad) atomicOr(P.nonfinite, 1);
+    const float div = mx > 0.0f ? mx : 1.0f;
+#pragma unroll
+    for (int k = 0; k < 16; k++) b.a[k] = b.a[k] / div;
+    return mx;
+}
+
+/* Greedy in the order of the plan x: the largest live key until none is live. */
+__device__ void _tsenor_greedy(SmallBlock &b, const float (&x)[16])
+{
+    const int m = b.m;
+    unsigned long long key[16];
+#pragma unroll
+    for (int k = 0; k < 16; k++) key[k] = k / 4 < m && k % 4 < m ? _tsenor_greedy_key(x[k], b.a[k], k / 4, k % 4) : 0ull;
+    for (;;) {
+        unsigned long long best = 0ull;
+        int at = 0;
+#pragma unroll
+        for (int k = 0; k < 16; k++) {
+            const bool live = !(b.sel >> k & 1u) && b.row_count(k / 4) < b.n && b.col_count(k % 4) < b.n;
+            if (live && key[k] > best) { best = key[k]; at = k; }
+        }
+        if (!best) break;
+        b.sel |= 1u << at;
+    }
+}
+
 template <int FIXED_M> __global__ void __launch_bounds__(128) solve_small_blocks_kernel(Problem P)
 {
     const size_t bidx = (size_t)blockIdx.x * 128 + threadIdx.x;
     double kept_d = 0.0, total_d = 0.0;
     if (bidx < P.blocks) {
         const int m = P.m;
-        const size_t r0 = (bidx / P.block_cols) * (size_t)m, c0 = (bidx % P.block_cols) * (size_t)m;
-        Small b;
-        int bad = 0;
-        float mx = 0.0f;
+        const _tsenor_block B = _tsenor_block_at(bidx, P.block_cols, m, P.rows, P.cols);
+        SmallBlock b;
         b.m = m;
         b.n = P.n;
         b.sel = 0u;
-#pragma unroll
-        for (int k = 0; k < 16; k++) {
-            const int i = k / 4, j = k % 4;
-            const bool in = i < m && j < m && r0 + (size_t)i < P.rows && c0 + (size_t)j < P.cols;
-            b.a[k] = in ? load_abs(P.w, P.dt, (r0 + (size_t)i) * P.ld + c0 + (size_t)j, &bad) : 0.0f;
-            mx = fmaxf(mx, b.a[k]);
-        }
-        if (bad) atomicOr(P.nonfinite, 1);
-        const float div = mx > 0.0f ? mx : 1.0f;
-#pragma unroll
-        for (int k = 0; k < 16; k++) b.a[k] = b.a[k] / div;
+        const float mx = _tsenor_normalize(b, P, B);
         float x[16];
-        if (P.method == TSENOR_METHOD_TSENOR) small_dykstra<FIXED_M>(b, P, x);
+        if (P.method == TSENOR_METHOD_TSENOR) _tsenor_dykstra<FIXED_M>(b, P, x);
         else {
 #pragma unroll
             for (int k = 0; k < 16; k++) x[k] = b.a[k];
         }
-        unsigned long long key[16];
-#pragma unroll
-        for (int k = 0; k < 16; k++) key[k] = k / 4 < m && k % 4 < m ? greedy_key(x[k], b.a[k], k / 4, k % 4) : 0ull;
-        for (;;) {   /* greedy: the largest live key, until none is live */
-            unsigned long long best = 0ull;
-            int at = 0;
-#pragma unroll
-            for (int k = 0; k < 16; k++) {
-                const bool live = !(b.sel >> k & 1u) && b.row_count(k / 4) < b.n && b.col_count(k % 4) < b.n;
-                if (live && key[k] > best) { best = key[k]; at = k; }
-            }
-            if (!best) break;
-            b.sel |= 1u << at;
-        }
-        small_repair(b);
-        if (P.method == TSENOR_METHOD_TSENOR && P.ls_steps > 0) small_local_search(b, P.ls_steps);
+        _tsenor_greedy(b, x);
+        _tsenor_repair(b);
+        if (P.method == TSENOR_METHOD_TSENOR && P.ls_steps > 0) _tsenor_local_search(b, P.ls_steps);
         double kept = 0.0, total = 0.0;
         for (int i = 0; i < m; i++) {
             float rk = 0.0f, rt = 0.0f;   /* per row in float, rows in double, as the CPU */
             for (int j = 0; j < m; j++) { rt += b.a[4 * i + j]; rk += b.has(i, j) ? b.a[4 * i + j] : 0.0f; }
             kept += (double)rk;
             total += (double)rt;
-            if (r0 + (size_t)i < P.rows) {
-                uint8_t *out = P.mask + (r0 + (size_t)i) * P.mask_ld + c0;
-                const int hc = P.cols - c0 < (size_t)m ? (int)(P.cols - c0) : m;
-                for (int j = 0; j < hc; j++) out[j] = (uint8_t)b.has(i, j);
+            if (i < B.rows) {
+                uint8_t *out = P.mask + (B.r0 + (size_t)i) * P.mask_ld + B.c0;
+                for (int j = 0; j < B.cols; j++) out[j] = (uint8_t)b.has(i, j);
             }
         }
         kept_d = kept * (double)mx;
@@ -1116,7 +1108,7 @@ __global__ void __launch_bounds__(256) sum_partials_kernel(const double *partial
 }
 
 /* NaN/Inf scan (device-pointer calls check before writing anything). */
-__global__ void nonfinite_scan_kernel(const void *w, int dt, size_t rows, size_t cols, size_t ld, int *flag)
+__global__ void nonfinite_scan_kernel(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld, int *flag)
 {
     int bad = 0;
     const size_t total = rows * cols, stride = (size_t)gridDim.x * blockDim.x;
@@ -1134,15 +1126,7 @@ double now_seconds()
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-size_t esize_of(int dt) { return dt == DT_F32 ? 4 : 2; }
-
 int mp_for(int m) { return m <= 4 ? 4 : m <= 8 ? 8 : m <= 16 ? 16 : 32; }
-
-bool overflows(size_t rows, size_t cols, size_t ld)
-{
-    if (rows - 1 > 0 && ld > (SIZE_MAX - cols) / (rows - 1)) return true;
-    return (rows - 1) * ld + cols > SIZE_MAX / 4;
-}
 
 /* Device scratch of a call: per-CTA partials, the running sums, the NaN flag. */
 struct Scratch {
@@ -1169,7 +1153,7 @@ void scratch_free(Scratch &sc)
     cudaFree(sc.flag);
 }
 
-size_t ctas_for(const tsenor_options &o, size_t rows, size_t cols)
+size_t ctas_for(const _tsenor_config &o, size_t rows, size_t cols)
 {
     const size_t m = (size_t)o.m;
     if (o.method == TSENOR_METHOD_ROWWISE) return (rows * ((cols + m - 1) / m) + 127) / 128;
@@ -1179,13 +1163,13 @@ size_t ctas_for(const tsenor_options &o, size_t rows, size_t cols)
 }
 
 /* Queues the solve of one dense-or-strided device matrix; sums accumulate in sc.sums. */
-cudaError_t launch_solve(const void *w, int dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
-                         const tsenor_options &o, Scratch &sc, cudaStream_t stream)
+cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
+                         const _tsenor_config &o, Scratch &sc, cudaStream_t stream)
 {
     Problem P;
     P.w = w; P.dt = dt; P.rows = rows; P.cols = cols; P.ld = ld; P.mask = mask; P.mask_ld = mask_ld;
     P.n = o.n; P.m = o.m; P.method = (int)o.method; P.iterations = o.iterations;
-    P.ls_steps = o.local_search_steps > 0 ? o.local_search_steps : 0;
+    P.ls_steps = o.local_search_steps;   /* 0 = none */
     P.tau = o.tau; P.tau_start = o.tau_start;
     P.block_cols = (cols + (size_t)o.m - 1) / (size_t)o.m;
     P.blocks = ((rows + (size_t)o.m - 1) / (size_t)o.m) * P.block_cols;
@@ -1223,19 +1207,14 @@ cudaError_t launch_solve(const void *w, int dt, size_t rows, size_t cols, size_t
     return cudaGetLastError();
 }
 
-tsenor_status check_args(const void *w, int dt, size_t rows, size_t cols, size_t ld, const uint8_t *mask,
-                         size_t mask_ld, const tsenor_options *opt, tsenor_options *o)
+/* The options resolved and the arguments checked, by the rules tsenor.h shares with
+   the CPU. */
+tsenor_status check_args(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld, const uint8_t *mask,
+                         size_t mask_ld, const tsenor_options *opt, _tsenor_config *cfg)
 {
-    const tsenor_status st = tsenor_resolve_options(opt, o);
+    const tsenor_status st = _tsenor_resolve(opt, cfg);
     if (st != TSENOR_OK) return st;
-    if (!w || !mask || rows == 0 || cols == 0 || ld < cols || mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (overflows(rows, cols, ld) || overflows(rows, cols, mask_ld)) return TSENOR_ERR_INVALID_ARGUMENT;
-    {   /* the mask must not overlap the input: it is written while the input is read */
-        const uintptr_t w0 = (uintptr_t)w, w1 = w0 + ((rows - 1) * ld + cols) * esize_of(dt);
-        const uintptr_t m0 = (uintptr_t)mask, m1 = m0 + (rows - 1) * mask_ld + cols;
-        if (m0 < w1 && w0 < m1) return TSENOR_ERR_INVALID_ARGUMENT;
-    }
-    return TSENOR_OK;
+    return _tsenor_check_mask_args(w, dt, rows, cols, ld, mask, mask_ld);
 }
 
 tsenor_status device_error(const char *what, cudaError_t e)
@@ -1272,18 +1251,18 @@ void fill_report(tsenor_report *report, const double sums[2], size_t blocks, dou
     report->seconds = now_seconds() - t0;
 }
 
-size_t blocks_of(const tsenor_options &o, size_t rows, size_t cols)
+size_t blocks_of(const _tsenor_config &o, size_t rows, size_t cols)
 {
     const size_t m = (size_t)o.m;
     return o.method == TSENOR_METHOD_ROWWISE ? rows * ((cols + m - 1) / m) : ((rows + m - 1) / m) * ((cols + m - 1) / m);
 }
 
 /* Device pointers. */
-tsenor_status mask_device(const void *w, int dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
+tsenor_status mask_device(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
                           const tsenor_options *opt, tsenor_report *report, void *stream_ptr)
 {
     const double t0 = now_seconds();
-    tsenor_options o;
+    _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
     if (o.method == TSENOR_METHOD_EXACT || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
@@ -1321,21 +1300,21 @@ done:
 /* Host pointers: whole matrix on the device when it fits, else chunks of block rows.
    With several chunks a first pass scans every chunk for NaN/Inf, so the caller's mask
    is written only once the whole input is known to be finite. */
-tsenor_status mask_host(const void *w, int dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
+tsenor_status mask_host(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
                         const tsenor_options *opt, tsenor_report *report)
 {
     const double t0 = now_seconds();
-    tsenor_options o;
+    _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
     if (o.method == TSENOR_METHOD_EXACT || o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
-        return dt == DT_F32 ? tsenor_cpu_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report)
-             : dt == DT_F16 ? tsenor_cpu_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report)
+        return dt == TSENOR_DTYPE_F32 ? tsenor_cpu_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report)
+             : dt == TSENOR_DTYPE_F16 ? tsenor_cpu_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report)
                             : tsenor_cpu_mask_bf16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);
     }
     if (!have_device()) return TSENOR_ERR_DEVICE;
 
-    const size_t es = esize_of(dt), m = (size_t)o.m, row_bytes = cols * (es + 1);
+    const size_t es = _tsenor_dtype_size(dt), m = (size_t)o.m, row_bytes = cols * (es + 1);
     size_t free_bytes = 0, total_bytes = 0, budget, chunk_rows;
     cudaError_t e = cudaMemGetInfo(&free_bytes, &total_bytes);
     if (e != cudaSuccess) return device_error("cudaMemGetInfo", e);
@@ -1414,40 +1393,40 @@ extern "C" {
 tsenor_status tsenor_cuda_mask_f32(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
                                    const tsenor_options *opt, tsenor_report *report)
 {
-    return mask_host(w, DT_F32, rows, cols, ld, mask, mask_ld, opt, report);
+    return mask_host(w, TSENOR_DTYPE_F32, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
 tsenor_status tsenor_cuda_mask_f16(const uint16_t *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
                                    size_t mask_ld, const tsenor_options *opt, tsenor_report *report)
 {
-    return mask_host(w, DT_F16, rows, cols, ld, mask, mask_ld, opt, report);
+    return mask_host(w, TSENOR_DTYPE_F16, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
 tsenor_status tsenor_cuda_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
                                     size_t mask_ld, const tsenor_options *opt, tsenor_report *report)
 {
-    return mask_host(w, DT_BF16, rows, cols, ld, mask, mask_ld, opt, report);
+    return mask_host(w, TSENOR_DTYPE_BF16, rows, cols, ld, mask, mask_ld, opt, report);
 }
 
 tsenor_status tsenor_cuda_mask_f32_device(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
                                           size_t mask_ld, const tsenor_options *opt, tsenor_report *report,
                                           void *stream)
 {
-    return mask_device(w, DT_F32, rows, cols, ld, mask, mask_ld, opt, report, stream);
+    return mask_device(w, TSENOR_DTYPE_F32, rows, cols, ld, mask, mask_ld, opt, report, stream);
 }
 
 tsenor_status tsenor_cuda_mask_f16_device(const uint16_t *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
                                           size_t mask_ld, const tsenor_options *opt, tsenor_report *report,
                                           void *stream)
 {
-    return mask_device(w, DT_F16, rows, cols, ld, mask, mask_ld, opt, report, stream);
+    return mask_device(w, TSENOR_DTYPE_F16, rows, cols, ld, mask, mask_ld, opt, report, stream);
 }
 
 tsenor_status tsenor_cuda_mask_bf16_device(const uint16_t *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
                                            size_t mask_ld, const tsenor_options *opt, tsenor_report *report,
                                            void *stream)
 {
-    return mask_device(w, DT_BF16, rows, cols, ld, mask, mask_ld, opt, report, stream);
+    return mask_device(w, TSENOR_DTYPE_BF16, rows, cols, ld, mask, mask_ld, opt, report, stream);
 }
 
 int tsenor_cuda_device_count(void)
