@@ -208,8 +208,9 @@ $(BUILD)/phases_cuda: bench/phases_cuda.c tests/workloads.h $(BUILD)/tsenor_cuda
 cuda-phases: $(BUILD)/phases_cuda
 	./$(BUILD)/phases_cuda
 
-test-cuda: $(BUILD)/test_cuda
+test-cuda: $(BUILD)/test_cuda $(BUILD)/test_digests_cuda
 	./$(BUILD)/test_cuda
+	./$(BUILD)/test_digests_cuda tests/mask_digests.txt
 
 bench-cuda: $(BUILD)/bench_cuda
 	./$(BUILD)/bench_cuda

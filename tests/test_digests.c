@@ -1,9 +1,14 @@
 /* test_digests.c - the masks of every method, dtype and pattern on varied matrices, as
    FNV-1a digests, compared with tests/mask_digests.txt (recorded from 0.4.0). A change
    that alters any mask bit fails here; `test_digests --print` writes the table anew.
+   Built with TSENOR_CUDA (build/test_digests_cuda) the same calls run on the GPU, which
+   gives the same masks as the CPU on every case of the table.
    Usage: test_digests [--print] [DIGEST_FILE] */
 #define TSENOR_IMPLEMENTATION
 #include "../tsenor.h"
+#ifdef TSENOR_CUDA
+#include "../tsenor_cuda.h"
+#endif
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +133,13 @@ int main(int argc, char **argv)
     size_t k;
     int dt;
     if (!print && !f) { printf("test_digests: cannot open %s\n0 passed, 1 failed\n", path); return 1; }
+#ifdef TSENOR_CUDA
+    if (tsenor_cuda_device_count() == 0) {
+        printf("GPU digests skipped: no CUDA device (%s)\n0 passed, 0 failed\n", tsenor_cuda_last_error());
+        if (f) fclose(f);
+        return 0;
+    }
+#endif
     for (k = 0; k < sizeof cases / sizeof cases[0]; k++)
         for (dt = 0; dt < 3; dt++) {
             tsenor_status s1, s2;
