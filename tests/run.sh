@@ -68,6 +68,12 @@ fi
 echo "== fuzz smoke (tests/fuzz)"
 if sh tests/fuzz/smoke.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
+echo "== tsenor.h: the top comment's example, misuse of the configuration macros"
+out=$(sh tests/header_checks.sh "$build" 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -E 'FAIL|passed|example' | head -20
+tally header_checks "$rc" "$out"
+
 echo "== README snippet"
 if sh tests/readme_snippet.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 echo "$passed passed, $failed failed"

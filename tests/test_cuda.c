@@ -1,4 +1,4 @@
-/* test_cuda.c - `make test-cuda`: the CUDA backend against the contract and the CPU.
+/* test_cuda.c - `make test-cuda`: the CUDA backend against the documented semantics and the CPU.
    Built with TSENOR_CUDA, so tsenor_mask_* run on the GPU; tsenor_cpu_mask_* is the
    reference. Checks: valid masks for every dtype, method and pattern (edge blocks
    included), GREEDY/ROWWISE masks identical to the CPU's, TSENOR objective within 0.01%
@@ -227,7 +227,7 @@ static void test_device_pointers(void)
     free(w); free(host); free(back);
 }
 
-/* Bad input: the contract's statuses, the mask untouched; EXACT and m > 32 run on the
+/* Bad input: the documented statuses, the mask untouched; EXACT and m > 32 run on the
    CPU and say so; repeated calls give the same mask. */
 static void test_errors_and_routing(void)
 {

@@ -297,7 +297,7 @@ static void test_repair_swap_wide_matches_scalar(void)
     free(raw_a); free(raw_s);
 }
 
-/* The quality bar of the issue: on Gaussian, Student-t(3) and outlier-column matrices,
+/* The quality bar: on Gaussian, Student-t(3) and outlier-column matrices,
    TSENOR within 0.5% of EXACT (whole matrix and mean over blocks), no block over 5%,
    TSENOR better than GREEDY, every mask valid. */
 static void test_quality_bar(void)

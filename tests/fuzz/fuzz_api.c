@@ -1,6 +1,6 @@
 /* Fuzz target for the library's public calls: the input chooses dtype, method, n:m,
    shape, strides, options and the weights' bits (NaN, Inf, subnormals included). The
-   contract is checked on every call, and a break aborts:
+   documented behaviour is checked on every call, and a break aborts:
      - TSENOR_OK: the mask is N:M (transposable unless ROWWISE; partial blocks keep at
        most n) and the report's kept magnitude lies within [0, total];
      - any other status: one of the documented ones, and the mask untouched.
