@@ -22,7 +22,7 @@
 #ifdef TSENOR_CUDA
 #include "../tsenor_cuda.h"
 #endif
-#include "tsenor_files.h"
+#include "tensorfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -262,14 +262,14 @@ static int name_matches(const regex_t *list, int count, const char *name)
 
 /* named: whether patterns apply (.npy arrays have no tensor names). masks_too: U8
    tensors are selected as well (check reads the files that --masks writes). */
-static selection select_tensor(const cli_options *o, const char *name, int named, tf_dtype dtype, int rank,
+static selection select_tensor(const cli_options *o, const char *name, int named, tensorfile_dtype dtype, int rank,
                                const uint64_t *shape, int masks_too)
 {
     selection s;
     int d;
     memset(&s, 0, sizeof s);
-    if (!tf_dtype_is_prunable(dtype) && !(masks_too && dtype == TF_U8)) {
-        snprintf(s.why, sizeof s.why, "dense: dtype %s", tf_dtypes[dtype].name);
+    if (!tensorfile_dtype_is_prunable(dtype) && !(masks_too && dtype == TENSORFILE_U8)) {
+        snprintf(s.why, sizeof s.why, "dense: dtype %s", tensorfile_dtypes[dtype].name);
         return s;
     }
     if (rank == 2) {
@@ -558,7 +558,7 @@ static int out_commit(out_file *f, int force)
    ================================================================================== */
 typedef struct row_report {   /* a line of the table */
     char name[72], shape[40], action[96];
-    tf_dtype dtype;
+    tensorfile_dtype dtype;
     double kept_pct, ms;
     int pruned;
 } row_report;
@@ -629,7 +629,7 @@ static void clear_progress(run_state *r)
     if (r->progress) fprintf(stderr, "\r\033[K");
 }
 
-static row_report *add_row(run_state *r, const char *name, tf_dtype dtype, int rank, const uint64_t *shape)
+static row_report *add_row(run_state *r, const char *name, tensorfile_dtype dtype, int rank, const uint64_t *shape)
 {
     row_report *row;
     int d;
@@ -652,15 +652,15 @@ static row_report *add_row(run_state *r, const char *name, tf_dtype dtype, int r
 }
 
 /* The mask of a rows x cols matrix of dtype at data (any alignment). */
-static int solve_mask(run_state *r, const char *label, const void *data, tf_dtype dtype, uint64_t rows, uint64_t cols,
+static int solve_mask(run_state *r, const char *label, const void *data, tensorfile_dtype dtype, uint64_t rows, uint64_t cols,
                       tsenor_report *rep)
 {
     const cli_options *o = r->o;
     tsenor_options opt;
     tsenor_status s;
-    const size_t es = tf_dtypes[dtype].size;
+    const size_t es = tensorfile_dtypes[dtype].size;
     uint64_t numel;
-    if (!tf_mul_size(rows, cols, &numel) || numel > SIZE_MAX / 4) { cli_error("%s: too large", label); return 0; }
+    if (!tensorfile_mul_size(rows, cols, &numel) || numel > SIZE_MAX / 4) { cli_error("%s: too large", label); return 0; }
     if (!grow((void **)&r->mask, &r->mask_cap, (size_t)numel)) { cli_error("%s: out of memory (%llu bytes for the mask)", label, (unsigned long long)numel); return 0; }
     if ((uintptr_t)data % es) {   /* a file may place a tensor at any byte: copy it aligned */
         if (!grow(&r->aligned, &r->aligned_cap, (size_t)numel * es)) { cli_error("%s: out of memory", label); return 0; }
@@ -674,15 +674,15 @@ static int solve_mask(run_state *r, const char *label, const void *data, tf_dtyp
     opt.threads = o->threads;
 #ifdef TSENOR_CUDA
     if (o->gpu) {
-        s = dtype == TF_F32 ? tsenor_cuda_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-          : dtype == TF_F16 ? tsenor_cuda_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+        s = dtype == TENSORFILE_F32 ? tsenor_cuda_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+          : dtype == TENSORFILE_F16 ? tsenor_cuda_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
                             : tsenor_cuda_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
         if (s == TSENOR_ERR_DEVICE) { cli_error("%s: GPU: %s", label, tsenor_cuda_last_error()); return 0; }
     } else
 #endif
     {
-        s = dtype == TF_F32 ? tsenor_cpu_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-          : dtype == TF_F16 ? tsenor_cpu_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+        s = dtype == TENSORFILE_F32 ? tsenor_cpu_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+          : dtype == TENSORFILE_F16 ? tsenor_cpu_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
                             : tsenor_cpu_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
     }
     if (s != TSENOR_OK) { cli_error("%s: %s", label, tsenor_status_string(s)); return 0; }
@@ -722,7 +722,7 @@ static void write_pruned(out_file *f, const uint8_t *src, const uint8_t *mask, s
    elements of es bytes: to_c copies Fortran src into C dst, else C src into Fortran dst. */
 static void fortran_reorder(const uint8_t *src, uint8_t *dst, const uint64_t *shape, int rank, size_t es, int to_c)
 {
-    uint64_t idx[TF_MAX_RANK], fstride[TF_MAX_RANK], numel = 1, c, f = 0;
+    uint64_t idx[TENSORFILE_MAX_RANK], fstride[TENSORFILE_MAX_RANK], numel = 1, c, f = 0;
     int d;
     for (d = 0; d < rank; d++) { idx[d] = 0; fstride[d] = numel; numel *= shape[d]; }
     for (c = 0; c < numel; c++) {
@@ -741,7 +741,7 @@ static void fortran_reorder(const uint8_t *src, uint8_t *dst, const uint64_t *sh
    is written), which differ only for a Fortran-order .npy (fortran != NULL), whose
    mask is then reordered to match. */
 static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *label, const uint8_t *data,
-                        const uint8_t *stored, const tf_npy *fortran, tf_dtype dtype, uint64_t rows, uint64_t cols)
+                        const uint8_t *stored, const tensorfile_npy *fortran, tensorfile_dtype dtype, uint64_t rows, uint64_t cols)
 {
     tsenor_report rep;
     const double t0 = now_seconds();
@@ -756,7 +756,7 @@ static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *
         mask = r->stored_mask;
     }
     if (r->o->masks) out_write(f, mask, numel);
-    else write_pruned(f, stored, mask, numel, tf_dtypes[dtype].size);
+    else write_pruned(f, stored, mask, numel, tensorfile_dtypes[dtype].size);
     if (f->failed) return 0;
     row->pruned = 1;
     row->kept_pct = rep.total > 0 ? 100.0 * rep.kept / rep.total : 100.0;
@@ -774,82 +774,82 @@ static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *
    safetensors: one file in, one file out
    ================================================================================== */
 typedef struct out_tensor {
-    const tf_tensor *in;
+    const tensorfile_tensor *in;
     selection sel;
-    tf_dtype dtype;
+    tensorfile_dtype dtype;
     uint64_t nbytes, begin;
 } out_tensor;
 
 static int by_alignment_then_offset(const void *a, const void *b)
 {
     const out_tensor *x = (const out_tensor *)a, *y = (const out_tensor *)b;
-    const unsigned sx = tf_dtypes[x->dtype].size, sy = tf_dtypes[y->dtype].size;
+    const unsigned sx = tensorfile_dtypes[x->dtype].size, sy = tensorfile_dtypes[y->dtype].size;
     if (sx != sy) return sx > sy ? -1 : 1;   /* larger elements first: every start stays aligned */
     if (x->in->begin != y->in->begin) return x->in->begin < y->in->begin ? -1 : 1;
     return x->in->end < y->in->end ? -1 : x->in->end > y->in->end;
 }
 
-static void add_tsenor_metadata(tf_buf *b, const cli_options *o, int first)
+static void add_tsenor_metadata(json_buf *b, const cli_options *o, int first)
 {
     char pattern[32];
     snprintf(pattern, sizeof pattern, "%d:%d", o->n, o->m);
-    tf_buf_str(b, first ? "" : ",");
-    tf_buf_str(b, "\"tsenor.pattern\":");
-    tf_buf_json_string(b, pattern, strlen(pattern));
-    tf_buf_str(b, ",\"tsenor.method\":");
-    tf_buf_json_string(b, o->method_name, strlen(o->method_name));
-    tf_buf_str(b, ",\"tsenor.content\":");
-    tf_buf_str(b, o->masks ? "\"masks\"" : "\"pruned weights\"");
-    tf_buf_printf(b, ",\"tsenor.version\":\"%d.%d.%d\"", TSENOR_VERSION_MAJOR, TSENOR_VERSION_MINOR, TSENOR_VERSION_PATCH);
+    json_buf_str(b, first ? "" : ",");
+    json_buf_str(b, "\"tsenor.pattern\":");
+    json_buf_string(b, pattern, strlen(pattern));
+    json_buf_str(b, ",\"tsenor.method\":");
+    json_buf_string(b, o->method_name, strlen(o->method_name));
+    json_buf_str(b, ",\"tsenor.content\":");
+    json_buf_str(b, o->masks ? "\"masks\"" : "\"pruned weights\"");
+    json_buf_printf(b, ",\"tsenor.version\":\"%d.%d.%d\"", TSENOR_VERSION_MAJOR, TSENOR_VERSION_MINOR, TSENOR_VERSION_PATCH);
 }
 
 static int is_tsenor_key(const char *key, size_t len) { return len >= 7 && memcmp(key, "tsenor.", 7) == 0; }
 
 /* Reads in_path (already parsed into st), writes out_path. Returns 1 on success.
    out_bytes receives the output's tensor bytes (an index's total_size). */
-static int prune_safetensors_file(run_state *r, const char *in_path, const mapped_file *src, const tf_safetensors *st,
+static int prune_safetensors_file(run_state *r, const char *in_path, const mapped_file *src, const tensorfile_safetensors *st,
                                   const char *out_path, int in_temp_dir, uint64_t *out_bytes)
 {
     const cli_options *o = r->o;
     out_tensor *ot = (out_tensor *)calloc(st->count + 1, sizeof *ot);
-    tf_buf h = {NULL, 0, 0, 0};
+    json_buf h = {NULL, 0, 0, 0};
     out_file f;
     size_t i;
     uint64_t offset = 0;
     int first = 1, ok = 1;
     if (!ot) { cli_error("out of memory"); return 0; }
     for (i = 0; i < st->count; i++) {
-        const tf_tensor *t = &st->tensor[i];
+        const tensorfile_tensor *t = &st->tensor[i];
         ot[i].in = t;
         ot[i].sel = select_tensor(o, t->name, 1, t->dtype, t->rank, t->shape, 0);
-        ot[i].dtype = ot[i].sel.prune && o->masks ? TF_U8 : t->dtype;
+        ot[i].dtype = ot[i].sel.prune && o->masks ? TENSORFILE_U8 : t->dtype;
         ot[i].nbytes = ot[i].sel.prune && o->masks ? t->numel : t->nbytes;
     }
     qsort(ot, st->count, sizeof *ot, by_alignment_then_offset);
     /* the header: metadata (the input's, then ours), then the tensors in data order */
-    tf_buf_str(&h, "{\"__metadata__\":{");
+    json_buf_str(&h, "{\"__metadata__\":{");
     for (i = 0; i < st->meta_count; i++) {
         if (is_tsenor_key(st->meta[i].key, st->meta[i].key_len)) continue;   /* ours are rewritten */
-        if (!first) tf_buf_str(&h, ",");
-        tf_buf_json_string(&h, st->meta[i].key, st->meta[i].key_len);
-        tf_buf_str(&h, ":");
-        tf_buf_json_string(&h, st->meta[i].value, st->meta[i].value_len);
+        if (!first) json_buf_str(&h, ",");
+        json_buf_string(&h, st->meta[i].key, st->meta[i].key_len);
+        json_buf_str(&h, ":");
+        json_buf_string(&h, st->meta[i].value, st->meta[i].value_len);
         first = 0;
     }
     add_tsenor_metadata(&h, o, first);
-    tf_buf_str(&h, "}");
+    json_buf_str(&h, "}");
     for (i = 0; i < st->count; i++) {
         int d;
         ot[i].begin = offset;
-        tf_buf_str(&h, ",");
-        tf_buf_json_string(&h, ot[i].in->name, ot[i].in->name_len);
-        tf_buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", tf_dtypes[ot[i].dtype].name);
-        for (d = 0; d < ot[i].in->rank; d++) tf_buf_printf(&h, d ? ",%llu" : "%llu", (unsigned long long)ot[i].in->shape[d]);
-        tf_buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset, (unsigned long long)(offset + ot[i].nbytes));
+        json_buf_str(&h, ",");
+        json_buf_string(&h, ot[i].in->name, ot[i].in->name_len);
+        json_buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", tensorfile_dtypes[ot[i].dtype].name);
+        for (d = 0; d < ot[i].in->rank; d++) json_buf_printf(&h, d ? ",%llu" : "%llu", (unsigned long long)ot[i].in->shape[d]);
+        json_buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset, (unsigned long long)(offset + ot[i].nbytes));
         offset += ot[i].nbytes;
     }
-    tf_buf_str(&h, "}");
-    while (h.len % 8) tf_buf_str(&h, " ");   /* the data starts 8-byte aligned */
+    json_buf_str(&h, "}");
+    while (h.len % 8) json_buf_str(&h, " ");   /* the data starts 8-byte aligned */
     if (h.oom) { cli_error("out of memory"); free(ot); free(h.s); return 0; }
     *out_bytes = offset;
     if (!out_open(&f, out_path, in_temp_dir)) { free(ot); free(h.s); return 0; }
@@ -862,7 +862,7 @@ static int prune_safetensors_file(run_state *r, const char *in_path, const mappe
     }
     free(h.s);
     for (i = 0; i < st->count && ok && !f.failed; i++) {
-        const tf_tensor *t = ot[i].in;
+        const tensorfile_tensor *t = ot[i].in;
         const uint8_t *data = st->data + t->begin;
         row_report *row = add_row(r, t->name, t->dtype, t->rank, t->shape);
         if (!row) { cli_error("out of memory"); ok = 0; break; }
@@ -892,20 +892,20 @@ static int prune_safetensors_file(run_state *r, const char *in_path, const mappe
 static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, const char *out_path)
 {
     const cli_options *o = r->o;
-    tf_npy a;
-    char err[TF_ERR_LEN];
+    tensorfile_npy a;
+    char err[TENSORFILE_ERR_LEN];
     selection sel;
     row_report *row;
     out_file f;
     const uint8_t *stored, *data;
-    if (tf_npy_parse(in->data, in->len, &a, err) < 0) { cli_error("%s: %s", in_path, err); return 0; }
+    if (tensorfile_npy_parse(in->data, in->len, &a, err) < 0) { cli_error("%s: %s", in_path, err); return 0; }
     if (a.big_endian) { cli_error("%s: big-endian arrays ('%s') are not supported", in_path, a.descr); return 0; }
     sel = select_tensor(o, NULL, 0, a.dtype, a.rank, a.shape, 0);   /* the logical shape, in any memory order */
     if (!sel.prune) { cli_error("%s: %s; nothing to prune", in_path, sel.why + strlen("dense: ")); return 0; }
     stored = data = in->data + a.data_offset;
     if (a.fortran_order) {   /* solved in C order (what the mask's rows and columns mean), written back as stored */
         if (!grow(&r->aligned, &r->aligned_cap, (size_t)a.nbytes)) { cli_error("%s: out of memory", in_path); return 0; }
-        fortran_reorder(stored, (uint8_t *)r->aligned, a.shape, a.rank, tf_dtypes[a.dtype].size, 1);
+        fortran_reorder(stored, (uint8_t *)r->aligned, a.shape, a.rank, tensorfile_dtypes[a.dtype].size, 1);
         data = (const uint8_t *)r->aligned;
     }
     r->bytes_total = a.nbytes;
@@ -914,8 +914,8 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
     show_progress(r, in_path);
     if (!out_open(&f, out_path, 0)) return 0;
     if (o->masks) {
-        tf_buf h = {NULL, 0, 0, 0};
-        if (tf_npy_header(&h, "|u1", a.fortran_order, a.shape, a.rank) < 0) { cli_error("out of memory"); free(h.s); out_abort(&f); return 0; }
+        json_buf h = {NULL, 0, 0, 0};
+        if (tensorfile_npy_header(&h, "|u1", a.fortran_order, a.shape, a.rank) < 0) { cli_error("out of memory"); free(h.s); out_abort(&f); return 0; }
         out_write(&f, h.s, h.len);
         free(h.s);
     } else {
@@ -937,35 +937,6 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
 static int join_path(char *out, const char *dir, const char *name)
 {
     return (size_t)snprintf(out, PATH_MAX, "%s/%s", dir, name) < PATH_MAX;
-}
-
-/* a JSON value of the index, written back as it was read */
-static void write_json_node(tf_buf *b, const tf_json *doc, size_t k)
-{
-    const tf_jnode *n = &doc->node[k];
-    size_t i, c;
-    switch (n->type) {
-    case TF_JNULL: tf_buf_str(b, "null"); break;
-    case TF_JFALSE: tf_buf_str(b, "false"); break;
-    case TF_JTRUE: tf_buf_str(b, "true"); break;
-    case TF_JNUMBER: tf_buf_add(b, n->str, n->len); break;
-    case TF_JSTRING: tf_buf_json_string(b, n->str, n->len); break;
-    case TF_JARRAY:
-    case TF_JOBJECT:
-        tf_buf_str(b, n->type == TF_JOBJECT ? "{" : "[");
-        for (i = 0, c = k + 1; i < n->count; i++) {
-            if (i) tf_buf_str(b, ",");
-            if (n->type == TF_JOBJECT) {
-                write_json_node(b, doc, c);
-                tf_buf_str(b, ":");
-                c++;
-            }
-            write_json_node(b, doc, c);
-            c = doc->node[c].end;
-        }
-        tf_buf_str(b, n->type == TF_JOBJECT ? "}" : "]");
-        break;
-    }
 }
 
 /* Removes a previous output directory that --force replaces: only regular files, and
@@ -1007,7 +978,7 @@ static int by_string(const void *a, const void *b) { return strcmp(*(const char 
 
 /* the first tensor the index puts in shard s that the shard does not hold, or NULL
    (sorted names and binary search: an index may name many thousands) */
-static const char *missing_from_shard(const tf_index *ix, size_t s, const tf_safetensors *st, int *oom)
+static const char *missing_from_shard(const tensorfile_index *ix, size_t s, const tensorfile_safetensors *st, int *oom)
 {
     const char **names = (const char **)malloc((st->count + 1) * sizeof *names);
     const char *missing = NULL;
@@ -1025,15 +996,15 @@ static const char *missing_from_shard(const tf_index *ix, size_t s, const tf_saf
 static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
 {
     const cli_options *o = r->o;
-    char path[PATH_MAX], err[TF_ERR_LEN], parent[PATH_MAX], base[PATH_MAX];
+    char path[PATH_MAX], err[TENSORFILE_ERR_LEN], parent[PATH_MAX], base[PATH_MAX];
     mapped_file idx_file;
-    tf_index ix;
+    tensorfile_index ix;
     uint64_t total_out = 0;
     size_t s, i;
     int ok = 1;
     struct stat sb;
     if (!join_path(path, in_dir, INDEX_NAME) || !map_file(path, &idx_file)) return 0;
-    if (tf_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
+    if (tensorfile_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
         cli_error("%s: %s", path, err);
         unmap_file(&idx_file);
         return 0;
@@ -1071,11 +1042,11 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
     }
     for (s = 0; ok && s < ix.shard_count; s++) {
         mapped_file shard;
-        tf_safetensors st;
+        tensorfile_safetensors st;
         char out_path[PATH_MAX];
         uint64_t bytes = 0;
         if (!join_path(path, in_dir, ix.shard_name[s]) || !join_path(out_path, temp_dir, ix.shard_name[s]) || !map_file(path, &shard)) { ok = 0; break; }
-        if (tf_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
+        if (tensorfile_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
             cli_error("%s: %s", path, err);
             unmap_file(&shard);
             ok = 0;
@@ -1092,49 +1063,49 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         }
         if (ok) ok = prune_safetensors_file(r, path, &shard, &st, out_path, 1, &bytes);
         total_out += bytes;
-        tf_safetensors_free(&st);
+        tensorfile_safetensors_free(&st);
         unmap_file(&shard);
     }
     if (ok) {   /* the index: the input's metadata with total_size recomputed, then the map */
-        tf_buf b = {NULL, 0, 0, 0};
+        json_buf b = {NULL, 0, 0, 0};
         out_file f;
         char out_path[PATH_MAX];
         size_t k;
-        tf_buf_str(&b, "{\n  \"metadata\": {");
+        json_buf_str(&b, "{\n  \"metadata\": {");
         if (ix.metadata >= 0) {
-            const tf_jnode *m = &ix.doc.node[ix.metadata];
+            const json_node *m = &ix.doc.node[ix.metadata];
             for (i = 0, k = (size_t)ix.metadata + 1; i < m->count; i++) {
-                const tf_jnode *key = &ix.doc.node[k];
+                const json_node *key = &ix.doc.node[k];
                 if (strcmp(key->str, "total_size") && !is_tsenor_key(key->str, key->len)) {
-                    write_json_node(&b, &ix.doc, k);
-                    tf_buf_str(&b, ": ");
-                    write_json_node(&b, &ix.doc, k + 1);
-                    tf_buf_str(&b, ", ");
+                    json_buf_node(&b, &ix.doc, k);
+                    json_buf_str(&b, ": ");
+                    json_buf_node(&b, &ix.doc, k + 1);
+                    json_buf_str(&b, ", ");
                 }
                 k = ix.doc.node[k + 1].end;
             }
         }
-        tf_buf_printf(&b, "\"total_size\": %llu", (unsigned long long)total_out);
+        json_buf_printf(&b, "\"total_size\": %llu", (unsigned long long)total_out);
         add_tsenor_metadata(&b, o, 0);
-        tf_buf_str(&b, "},\n  \"weight_map\": {");
+        json_buf_str(&b, "},\n  \"weight_map\": {");
         for (i = 0; i < ix.count; i++) {
-            tf_buf_str(&b, i ? ",\n    " : "\n    ");
-            tf_buf_json_string(&b, ix.tensor[i], strlen(ix.tensor[i]));
-            tf_buf_str(&b, ": ");
-            tf_buf_json_string(&b, ix.shard[i], strlen(ix.shard[i]));
+            json_buf_str(&b, i ? ",\n    " : "\n    ");
+            json_buf_string(&b, ix.tensor[i], strlen(ix.tensor[i]));
+            json_buf_str(&b, ": ");
+            json_buf_string(&b, ix.shard[i], strlen(ix.shard[i]));
         }
-        tf_buf_str(&b, "\n  }");
+        json_buf_str(&b, "\n  }");
         for (i = 0, k = 1; i < ix.doc.node[0].count; i++) {   /* other top-level members, as they were */
-            const tf_jnode *key = &ix.doc.node[k];
+            const json_node *key = &ix.doc.node[k];
             if (strcmp(key->str, "metadata") && strcmp(key->str, "weight_map")) {
-                tf_buf_str(&b, ",\n  ");
-                write_json_node(&b, &ix.doc, k);
-                tf_buf_str(&b, ": ");
-                write_json_node(&b, &ix.doc, k + 1);
+                json_buf_str(&b, ",\n  ");
+                json_buf_node(&b, &ix.doc, k);
+                json_buf_str(&b, ": ");
+                json_buf_node(&b, &ix.doc, k + 1);
             }
             k = ix.doc.node[k + 1].end;
         }
-        tf_buf_str(&b, "\n}\n");
+        json_buf_str(&b, "\n}\n");
         if (b.oom) { cli_error("out of memory"); ok = 0; }
         else if (!join_path(out_path, temp_dir, INDEX_NAME) || !out_open(&f, out_path, 1)) ok = 0;
         else {
@@ -1183,7 +1154,7 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         remove_temporaries();
         forget_temporaries();
     }
-    tf_index_free(&ix);
+    tensorfile_index_free(&ix);
     unmap_file(&idx_file);
     return ok;
 }
@@ -1193,15 +1164,15 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
    ================================================================================== */
 
 /* nonzero pattern of numel values of dtype into mask (U8 must hold 0/1: else 0) */
-static int nonzero_pattern(const uint8_t *data, tf_dtype dtype, size_t numel, uint8_t *mask)
+static int nonzero_pattern(const uint8_t *data, tensorfile_dtype dtype, size_t numel, uint8_t *mask)
 {
     size_t i;
-    if (dtype == TF_U8) {
+    if (dtype == TENSORFILE_U8) {
         for (i = 0; i < numel; i++) {
             if (data[i] > 1) return 0;
             mask[i] = data[i];
         }
-    } else if (dtype == TF_F32) {
+    } else if (dtype == TENSORFILE_F32) {
         for (i = 0; i < numel; i++) {
             uint32_t v;
             memcpy(&v, data + 4 * i, 4);
@@ -1238,7 +1209,7 @@ static size_t count_bad_blocks(const uint8_t *mask, size_t rows, size_t cols, in
 }
 
 /* 1 pass, 0 fail, -1 error */
-static int check_matrix(run_state *r, const char *label, const uint8_t *data, tf_dtype dtype, uint64_t rows, uint64_t cols)
+static int check_matrix(run_state *r, const char *label, const uint8_t *data, tensorfile_dtype dtype, uint64_t rows, uint64_t cols)
 {
     size_t bad, fr = 0, fc = 0;
     const size_t numel = (size_t)(rows * cols);
@@ -1257,17 +1228,17 @@ static int check_matrix(run_state *r, const char *label, const uint8_t *data, tf
     return 1;
 }
 
-static int check_safetensors(run_state *r, const mapped_file *src, const tf_safetensors *st, size_t *checked, size_t *failed)
+static int check_safetensors(run_state *r, const mapped_file *src, const tensorfile_safetensors *st, size_t *checked, size_t *failed)
 {
     size_t i;
     for (i = 0; i < st->count; i++) {
-        const tf_tensor *t = &st->tensor[i];
+        const tensorfile_tensor *t = &st->tensor[i];
         const selection sel = select_tensor(r->o, t->name, 1, t->dtype, t->rank, t->shape, 1);
         int rc;
         char label[160], name[104];
         if (!sel.prune) continue;
         printable(name, sizeof name, t->name);
-        snprintf(label, sizeof label, "%s (%s %llux%llu)", name, tf_dtypes[t->dtype].name, (unsigned long long)sel.rows,
+        snprintf(label, sizeof label, "%s (%s %llux%llu)", name, tensorfile_dtypes[t->dtype].name, (unsigned long long)sel.rows,
                  (unsigned long long)sel.cols);
         rc = check_matrix(r, label, st->data + t->begin, t->dtype, sel.rows, sel.cols);
         release_pages(src, st->data + t->begin, t->nbytes);
@@ -1280,46 +1251,46 @@ static int check_safetensors(run_state *r, const mapped_file *src, const tf_safe
 
 static int run_check(run_state *r, const char *in, int is_dir)
 {
-    char err[TF_ERR_LEN], path[PATH_MAX];
+    char err[TENSORFILE_ERR_LEN], path[PATH_MAX];
     size_t checked = 0, failed = 0;
     if (is_dir) {
         mapped_file idx_file;
-        tf_index ix;
+        tensorfile_index ix;
         size_t s;
         if (!join_path(path, in, INDEX_NAME) || !map_file(path, &idx_file)) return 2;
-        if (tf_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
+        if (tensorfile_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
             cli_error("%s: %s", path, err);
             unmap_file(&idx_file);
             return 2;
         }
         for (s = 0; s < ix.shard_count; s++) {
             mapped_file shard;
-            tf_safetensors st;
+            tensorfile_safetensors st;
             int ok;
-            if (!join_path(path, in, ix.shard_name[s]) || !map_file(path, &shard)) { tf_index_free(&ix); unmap_file(&idx_file); return 2; }
-            if (tf_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
+            if (!join_path(path, in, ix.shard_name[s]) || !map_file(path, &shard)) { tensorfile_index_free(&ix); unmap_file(&idx_file); return 2; }
+            if (tensorfile_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
                 cli_error("%s: %s", path, err);
                 unmap_file(&shard);
-                tf_index_free(&ix);
+                tensorfile_index_free(&ix);
                 unmap_file(&idx_file);
                 return 2;
             }
             ok = check_safetensors(r, &shard, &st, &checked, &failed);
-            tf_safetensors_free(&st);
+            tensorfile_safetensors_free(&st);
             unmap_file(&shard);
-            if (!ok) { tf_index_free(&ix); unmap_file(&idx_file); return 2; }
+            if (!ok) { tensorfile_index_free(&ix); unmap_file(&idx_file); return 2; }
         }
-        tf_index_free(&ix);
+        tensorfile_index_free(&ix);
         unmap_file(&idx_file);
     } else {
         mapped_file f;
         if (!map_file(in, &f)) return 2;
         if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
-            tf_npy a;
+            tensorfile_npy a;
             selection sel;
             const uint8_t *data;
             int rc;
-            if (tf_npy_parse(f.data, f.len, &a, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            if (tensorfile_npy_parse(f.data, f.len, &a, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
             sel = select_tensor(r->o, NULL, 0, a.dtype, a.rank, a.shape, 1);
             if (!sel.prune || a.big_endian) {
                 cli_error("%s: %s", in, a.big_endian ? "big-endian arrays are not supported" : sel.why + strlen("dense: "));
@@ -1329,7 +1300,7 @@ static int run_check(run_state *r, const char *in, int is_dir)
             data = f.data + a.data_offset;
             if (a.fortran_order) {   /* checked in C order, where rows and columns are the array's */
                 if (!grow(&r->aligned, &r->aligned_cap, (size_t)a.nbytes)) { cli_error("%s: out of memory", in); unmap_file(&f); return 2; }
-                fortran_reorder(data, (uint8_t *)r->aligned, a.shape, a.rank, tf_dtypes[a.dtype].size, 1);
+                fortran_reorder(data, (uint8_t *)r->aligned, a.shape, a.rank, tensorfile_dtypes[a.dtype].size, 1);
                 data = (const uint8_t *)r->aligned;
             }
             rc = check_matrix(r, in, data, a.dtype, sel.rows, sel.cols);
@@ -1338,11 +1309,11 @@ static int run_check(run_state *r, const char *in, int is_dir)
             checked = 1;
             failed = rc == 0;
         } else {
-            tf_safetensors st;
+            tensorfile_safetensors st;
             int ok;
-            if (tf_safetensors_parse(f.data, f.len, &st, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            if (tensorfile_safetensors_parse(f.data, f.len, &st, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
             ok = check_safetensors(r, &f, &st, &checked, &failed);
-            tf_safetensors_free(&st);
+            tensorfile_safetensors_free(&st);
             unmap_file(&f);
             if (!ok) return 2;
         }
@@ -1368,7 +1339,7 @@ static void print_table(const run_state *r)
         const row_report *row = &r->rows[i];
         char kept[16] = "";
         if (row->pruned) snprintf(kept, sizeof kept, "%7.2f%%", row->kept_pct);
-        printf("%-*.*s  %-14s %-5s %8s %9.2f  %s\n", (int)w, (int)w, row->name, row->shape, tf_dtypes[row->dtype].name, kept, row->ms,
+        printf("%-*.*s  %-14s %-5s %8s %9.2f  %s\n", (int)w, (int)w, row->name, row->shape, tensorfile_dtypes[row->dtype].name, kept, row->ms,
                row->action);
     }
 }
@@ -1423,7 +1394,7 @@ int main(int argc, char **argv)
         ok = prune_sharded(&r, o.in, o.out);
     } else {
         mapped_file f;
-        char err[TF_ERR_LEN];
+        char err[TENSORFILE_ERR_LEN];
         if (!map_file(o.in, &f)) return 2;
         if (!o.force && stat(o.out, &out_sb) == 0) {
             cli_error("%s: exists (use --force to replace it)", o.out);
@@ -1431,15 +1402,15 @@ int main(int argc, char **argv)
         } else if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
             ok = prune_npy(&r, o.in, &f, o.out);
         } else {
-            tf_safetensors st;
-            if (tf_safetensors_parse(f.data, f.len, &st, err) < 0) {
+            tensorfile_safetensors st;
+            if (tensorfile_safetensors_parse(f.data, f.len, &st, err) < 0) {
                 cli_error("%s: %s", o.in, err);
                 ok = 0;
             } else {
                 uint64_t bytes;
                 r.bytes_total = st.data_len;
                 ok = prune_safetensors_file(&r, o.in, &f, &st, o.out, 0, &bytes);
-                tf_safetensors_free(&st);
+                tensorfile_safetensors_free(&st);
             }
         }
         unmap_file(&f);
