@@ -48,7 +48,7 @@ CLI_SRC = cli/tsenor_cli.c cli/tensorfile.h cli/json.h $(HEADER)
 $(BUILD)/tsenor: $(CLI_SRC) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ cli/tsenor_cli.c $(LDLIBS)
 
-$(BUILD)/demo: examples/demo.c tests/workloads.h $(HEADER) | $(BUILD)
+$(BUILD)/demo: examples/demo.c $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/demo.c $(LDLIBS)
 $(BUILD)/minimal: examples/minimal.c $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/minimal.c $(LDLIBS)
