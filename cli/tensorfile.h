@@ -150,6 +150,13 @@ TENSORFILE_DEF int tensorfile_by_name(const void *a, const void *b)
     return c ? c : (x->name_len > y->name_len) - (x->name_len < y->name_len);
 }
 
+/* Whether buf starts like a safetensors file: the 8-byte header length, then the
+   header's opening brace (the reference loader requires the '{' there too). */
+TENSORFILE_DEF int tensorfile_is_safetensors(const uint8_t *buf, size_t len) { return len > 8 && buf[8] == '{'; }
+
+/* Whether buf starts with the .npy magic. */
+TENSORFILE_DEF int tensorfile_is_npy(const uint8_t *buf, size_t len) { return len >= 6 && memcmp(buf, "\x93NUMPY", 6) == 0; }
+
 /* Parses a whole safetensors file held in buf[0..len). */
 TENSORFILE_DEF int tensorfile_safetensors_parse(const uint8_t *buf, size_t len, tensorfile_safetensors *st, char *err)
 {
@@ -157,7 +164,9 @@ TENSORFILE_DEF int tensorfile_safetensors_parse(const uint8_t *buf, size_t len, 
     tensorfile_tensor **order = NULL;
     size_t k, i, tcount = 0, mcount = 0;
     memset(st, 0, sizeof *st);
-    if (len < 8) return tensorfile_fail(err, "truncated: %zu bytes, shorter than the 8-byte header length", len);
+    if (len < 8) return tensorfile_fail(err, "not a safetensors file (%zu bytes, shorter than the 8-byte header length)", len);
+    if (!tensorfile_is_safetensors(buf, len))   /* before the length: it is arbitrary bytes then */
+        return tensorfile_fail(err, "not a safetensors file (no JSON header after the 8-byte length)");
     st->header_len = tensorfile_le64(buf);
     if (st->header_len > (uint64_t)(len - 8))
         return tensorfile_fail(err, "header length %llu is larger than the file (%zu bytes)", (unsigned long long)st->header_len, len);

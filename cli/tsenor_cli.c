@@ -3,7 +3,7 @@
      tsenor prune IN -o OUT --nm N:M [--method tsenor|exact|greedy|rowwise] [--masks]
                   [--include REGEX]... [--exclude REGEX]... [--no-default-excludes]
                   [--conv] [--threads K] [--gpu] [--force] [--quiet]
-     tsenor check FILE --nm N:M [--include REGEX]... [--exclude REGEX]... [--conv]
+     tsenor check FILE [--nm N:M] [--include REGEX]... [--exclude REGEX]... [--conv]
 
    IN / FILE: a .safetensors file, a sharded checkpoint directory (with
    model.safetensors.index.json), or a .npy array. `tsenor --help` has the details.
@@ -14,7 +14,8 @@
    temporary directory renamed as a whole), and a signal removes the temporary files.
    Memory is bounded by the largest tensor: tensors are solved and written one at a time.
 
-   Exit status: 0 success, 1 a check failed, 2 bad usage or bad input (one line on stderr). */
+   Exit status: 0 success, 1 a check failed or nothing to prune, 2 bad usage or bad input
+   (one line on stderr). */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE   /* madvise (glibc) */
 #define TSENOR_IMPLEMENTATION
@@ -49,7 +50,6 @@ typedef struct cli_options {
     const char *command, *in, *out;
     int n, m;
     tsenor_method method;
-    const char *method_name;
     int masks, conv, gpu, force, quiet, threads, default_excludes;
     regex_t include[CLI_MAX_PATTERNS], exclude[CLI_MAX_PATTERNS];
     int n_include, n_exclude;
@@ -74,7 +74,7 @@ static void usage(FILE *f)
     int k;
     fprintf(f,
             "usage: tsenor prune IN -o OUT --nm N:M [options]\n"
-            "       tsenor check FILE --nm N:M [--include R]... [--exclude R]... [--conv]\n"
+            "       tsenor check FILE [--nm N:M] [--include R]... [--exclude R]... [--conv]\n"
             "\n"
             "Finds transposable N:M masks (N of every M weights kept along rows and columns of\n"
             "every M x M block) for the weight matrices of a checkpoint.\n"
@@ -103,10 +103,14 @@ static void usage(FILE *f)
     for (k = 0; k < N_DEFAULT_EXCLUDES; k++) fprintf(f, "  %-44s %s\n", default_excludes[k].pattern, default_excludes[k].why);
     fprintf(f,
             "\n"
+            "A run that would prune no tensor writes nothing and exits 1, with the reasons.\n"
+            "\n"
             "check: exit 0 when every tensor prune would select (and every U8 mask of such a\n"
             "name) keeps at most N nonzeros in every row and column of every M x M block\n"
-            "(also when no tensor is selected: it says so). .npy arrays may be C or Fortran order.\n"
-            "Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.\n");
+            "(also when no tensor is selected: it says so). Without --nm the pattern is the\n"
+            "file's tsenor.pattern metadata, which prune writes (.npy arrays have none).\n"
+            ".npy arrays may be C or Fortran order.\n"
+            "Exit status: 0 success, 1 a check failed or nothing to prune, 2 bad usage or bad input.\n");
 }
 
 /* one line on stderr, control characters of names shown as '?' */
@@ -134,6 +138,28 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     return 1;
 }
 
+/* "N:M": two unsigned decimal numbers and a colon, nothing else (no signs, spaces or
+   trailing characters). 0 when it is not that form, -1 when the numbers are out of
+   range (1 <= N < M <= TSENOR_MAX_M), 1 with *n, *m set. */
+static int parse_pattern(const char *s, int *n, int *m)
+{
+    long v[2] = {0, 0};
+    int k, in_range = 1;
+    for (k = 0; k < 2; k++) {
+        const char *start = s;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            if (v[k] > TSENOR_MAX_M) in_range = 0;   /* stops growing: no overflow */
+            else v[k] = v[k] * 10 + (*s - '0');
+        }
+        if (s == start || *s != (k == 0 ? ':' : '\0')) return 0;
+        s++;
+    }
+    if (!in_range || v[0] < 1 || v[0] >= v[1] || v[1] > TSENOR_MAX_M) return -1;
+    *n = (int)v[0];
+    *m = (int)v[1];
+    return 1;
+}
+
 static int add_pattern(regex_t *list, int *count, const char *pattern, const char *flag)
 {
     int rc;
@@ -154,7 +180,6 @@ static int parse_args(int argc, char **argv, cli_options *o)
     int i;
     memset(o, 0, sizeof *o);
     o->method = TSENOR_METHOD_TSENOR;
-    o->method_name = "tsenor";
     o->default_excludes = 1;
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
@@ -179,24 +204,16 @@ static int parse_args(int argc, char **argv, cli_options *o)
             if (!strcmp(a, "-o")) {
                 o->out = v;
             } else if (!strcmp(a, "--nm")) {
-                const char *colon = strchr(v, ':');
-                char nbuf[16];
-                if (!colon || (size_t)(colon - v) >= sizeof nbuf) { cli_error("--nm '%s': expected N:M, e.g. 8:16", v); return 2; }
-                memcpy(nbuf, v, (size_t)(colon - v));
-                nbuf[colon - v] = '\0';
-                if (!parse_int(nbuf, 1, TSENOR_MAX_M, &o->n) || !parse_int(colon + 1, 2, TSENOR_MAX_M, &o->m) || o->n >= o->m) {
-                    cli_error("--nm '%s': need 1 <= N < M <= %d", v, TSENOR_MAX_M);
-                    return 2;
-                }
+                const int parsed = parse_pattern(v, &o->n, &o->m);
+                if (parsed == 0) { cli_error("--nm '%s': expected N:M, e.g. 8:16", v); return 2; }
+                if (parsed < 0) { cli_error("--nm '%s': expected N:M with 1 <= N < M <= %d", v, TSENOR_MAX_M); return 2; }
             } else if (!strcmp(a, "--method")) {
-                static const struct { const char *name; tsenor_method m; } methods[] = {
-                    {"tsenor", TSENOR_METHOD_TSENOR}, {"exact", TSENOR_METHOD_EXACT},
-                    {"greedy", TSENOR_METHOD_GREEDY}, {"rowwise", TSENOR_METHOD_ROWWISE}};
+                static const tsenor_method methods[] = {TSENOR_METHOD_TSENOR, TSENOR_METHOD_EXACT, TSENOR_METHOD_GREEDY,
+                                                        TSENOR_METHOD_ROWWISE};
                 size_t k;
-                for (k = 0; k < 4 && strcmp(v, methods[k].name); k++) {}
+                for (k = 0; k < 4 && strcmp(v, tsenor_method_string(methods[k])); k++) {}
                 if (k == 4) { cli_error("--method '%s': tsenor, exact, greedy or rowwise", v); return 2; }
-                o->method = methods[k].m;
-                o->method_name = methods[k].name;
+                o->method = methods[k];
             } else if (!strcmp(a, "--include")) {
                 if (!add_pattern(o->include, &o->n_include, v, a)) return 2;
             } else if (!strcmp(a, "--exclude")) {
@@ -216,7 +233,7 @@ static int parse_args(int argc, char **argv, cli_options *o)
         else { cli_error("unexpected argument '%s'", a); return 2; }
     }
     if (!o->in) { cli_error("%s: no input given", o->command); return 2; }
-    if (!o->n) { cli_error("--nm N:M is required"); return 2; }
+    if (!o->n && strcmp(o->command, "check")) { cli_error("--nm N:M is required"); return 2; }   /* check reads it from the file */
     if (!strcmp(o->command, "prune") && !o->out) { cli_error("prune: -o OUT is required"); return 2; }
     if (o->out) {   /* "out/" names the directory "out" */
         static char out[PATH_MAX];
@@ -227,7 +244,7 @@ static int parse_args(int argc, char **argv, cli_options *o)
         o->out = out;
     }
     if (!strcmp(o->command, "check") && (o->out || o->masks || o->gpu || o->force)) {
-        cli_error("check takes FILE --nm N:M and the selection options only");
+        cli_error("check takes FILE [--nm N:M] and the selection options only");
         return 2;
     }
 #ifndef TSENOR_CUDA
@@ -246,9 +263,16 @@ static int parse_args(int argc, char **argv, cli_options *o)
 /* ==================================================================================
    selection: which tensors are pruned (and checked)
    ================================================================================== */
+typedef enum dense_reason {   /* why a tensor is not pruned, in the order they are tested */
+    DENSE_NONE = 0,           /* it is pruned                                        */
+    DENSE_DTYPE, DENSE_RANK, DENSE_NAME, DENSE_SHAPE,
+    DENSE_REASON_COUNT
+} dense_reason;
+
 typedef struct selection {
     int prune;              /* 1: prune as a rows x cols matrix                    */
     uint64_t rows, cols;
+    dense_reason reason;
     char why[96];           /* when not pruned: the reason shown in the table       */
 } selection;
 
@@ -269,6 +293,7 @@ static selection select_tensor(const cli_options *o, const char *name, int named
     int d;
     memset(&s, 0, sizeof s);
     if (!tensorfile_dtype_is_prunable(dtype) && !(masks_too && dtype == TENSORFILE_U8)) {
+        s.reason = DENSE_DTYPE;
         snprintf(s.why, sizeof s.why, "dense: dtype %s", tensorfile_dtypes[dtype].name);
         return s;
     }
@@ -279,11 +304,13 @@ static selection select_tensor(const cli_options *o, const char *name, int named
         s.rows = shape[0];
         s.cols = shape[1] * shape[2] * shape[3];   /* fits: the tensor's byte size was checked */
     } else {
+        s.reason = DENSE_RANK;
         snprintf(s.why, sizeof s.why, rank == 4 ? "dense: rank 4 (--conv prunes it)" : "dense: rank %d", rank);
         return s;
     }
     if (named) {
         const int included = o->n_include && name_matches(o->include, o->n_include, name);
+        s.reason = DENSE_NAME;
         if (o->n_include && !included) { snprintf(s.why, sizeof s.why, "dense: not matched by --include"); return s; }
         if (name_matches(o->exclude, o->n_exclude, name)) { snprintf(s.why, sizeof s.why, "dense: --exclude"); return s; }
         if (!included && o->default_excludes)
@@ -292,14 +319,60 @@ static selection select_tensor(const cli_options *o, const char *name, int named
                     snprintf(s.why, sizeof s.why, "dense: default exclude (%s)", default_excludes[d].why);
                     return s;
                 }
+        s.reason = DENSE_NONE;
     }
     if (s.rows == 0 || s.cols == 0 || s.rows % (uint64_t)o->m || s.cols % (uint64_t)o->m) {
+        s.reason = DENSE_SHAPE;
         snprintf(s.why, sizeof s.why, "dense: %llux%llu not a multiple of %d", (unsigned long long)s.rows,
                  (unsigned long long)s.cols, o->m);
         return s;
     }
     s.prune = 1;
     return s;
+}
+
+/* what a run would prune, and why the rest stays dense */
+typedef struct selection_tally {
+    size_t tensors, pruned;
+    size_t dense[DENSE_REASON_COUNT];
+    size_t rank4;             /* rank-4 tensors left dense for want of --conv        */
+} selection_tally;
+
+static void tally_selection(const cli_options *o, const tensorfile_safetensors *st, selection_tally *tally)
+{
+    size_t i;
+    for (i = 0; i < st->count; i++) {
+        const tensorfile_tensor *t = &st->tensor[i];
+        const selection sel = select_tensor(o, t->name, 1, t->dtype, t->rank, t->shape, 0);
+        tally->tensors++;
+        tally->pruned += (size_t)sel.prune;
+        tally->dense[sel.reason]++;
+        tally->rank4 += sel.reason == DENSE_RANK && t->rank == 4;
+    }
+}
+
+/* A run that would prune nothing says why, in one line: the count of each reason. */
+static void report_nothing_to_prune(const char *in, const cli_options *o, const selection_tally *tally)
+{
+    static const dense_reason order[4] = {DENSE_SHAPE, DENSE_NAME, DENSE_DTYPE, DENSE_RANK};
+    char why[512];
+    size_t len = 0;
+    int k;
+    if (tally->tensors == 0) { cli_error("%s: nothing to prune: it holds no tensors", in); return; }
+    why[0] = '\0';
+    for (k = 0; k < 4 && len < sizeof why; k++) {
+        const size_t count = tally->dense[order[k]];
+        char part[128];
+        if (!count) continue;
+        if (order[k] == DENSE_SHAPE) snprintf(part, sizeof part, "with dimensions not multiples of %d", o->m);
+        else if (order[k] == DENSE_NAME) snprintf(part, sizeof part, "excluded by name");
+        else if (order[k] == DENSE_DTYPE) snprintf(part, sizeof part, "of a dtype other than F32/F16/BF16");
+        else if (o->conv) snprintf(part, sizeof part, "not of rank 2 or 4");
+        else if (tally->rank4) snprintf(part, sizeof part, "not of rank 2 (%zu of rank 4: --conv prunes those)", tally->rank4);
+        else snprintf(part, sizeof part, "not of rank 2");
+        len += (size_t)snprintf(why + len, sizeof why - len, "%s%zu %s", len ? "; " : "", count, part);
+    }
+    cli_error("%s: nothing to prune at %d:%d, none of its %zu tensors is selected: %s", in, o->n, o->m, tally->tensors, why);
 }
 
 /* ==================================================================================
@@ -578,6 +651,7 @@ typedef struct run_state {
     double kept, total, solve_seconds;
     const char *backend;
     int progress;             /* stderr is a terminal */
+    int nothing_to_prune;     /* the run failed because no tensor was selected: exit 1 */
 } run_state;
 
 static double now_seconds(void)
@@ -673,18 +747,17 @@ static int solve_mask(run_state *r, const char *label, const void *data, tensorf
     opt.method = o->method;
     opt.threads = o->threads;
 #ifdef TSENOR_CUDA
-    if (o->gpu) {
-        s = dtype == TENSORFILE_F32 ? tsenor_cuda_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-          : dtype == TENSORFILE_F16 ? tsenor_cuda_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-                            : tsenor_cuda_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
-        if (s == TSENOR_ERR_DEVICE) { cli_error("%s: GPU: %s", label, tsenor_cuda_last_error()); return 0; }
-    } else
-#endif
-    {
+    if (!o->gpu)   /* tsenor_mask runs on the GPU in this build; the CPU solver is per dtype */
         s = dtype == TENSORFILE_F32 ? tsenor_cpu_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
           : dtype == TENSORFILE_F16 ? tsenor_cpu_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-                            : tsenor_cpu_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
-    }
+                                    : tsenor_cpu_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
+    else
+#endif
+    s = tsenor_mask(data, dtype == TENSORFILE_F32 ? TSENOR_DTYPE_F32 : dtype == TENSORFILE_F16 ? TSENOR_DTYPE_F16 : TSENOR_DTYPE_BF16,
+                    rows, cols, cols, r->mask, cols, &opt, rep);
+#ifdef TSENOR_CUDA
+    if (s == TSENOR_ERR_DEVICE) { cli_error("%s: GPU: %s", label, tsenor_cuda_last_error()); return 0; }
+#endif
     if (s != TSENOR_OK) { cli_error("%s: %s", label, tsenor_status_string(s)); return 0; }
     r->backend = rep->backend;
     return 1;
@@ -761,7 +834,7 @@ static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *
     row->pruned = 1;
     row->kept_pct = rep.total > 0 ? 100.0 * rep.kept / rep.total : 100.0;
     row->ms = 1e3 * (now_seconds() - t0);
-    snprintf(row->action, sizeof row->action, "%s %d:%d%s", r->o->method_name, r->o->n, r->o->m, r->o->masks ? " mask" : "");
+    snprintf(row->action, sizeof row->action, "%s %d:%d%s", tsenor_method_string(r->o->method), r->o->n, r->o->m, r->o->masks ? " mask" : "");
     r->pruned++;
     r->pruned_elements += numel;
     r->kept += rep.kept;
@@ -797,7 +870,7 @@ static void add_tsenor_metadata(json_buf *b, const cli_options *o, int first)
     json_buf_str(b, "\"tsenor.pattern\":");
     json_buf_string(b, pattern, strlen(pattern));
     json_buf_str(b, ",\"tsenor.method\":");
-    json_buf_string(b, o->method_name, strlen(o->method_name));
+    json_buf_string(b, tsenor_method_string(o->method), strlen(tsenor_method_string(o->method)));
     json_buf_str(b, ",\"tsenor.content\":");
     json_buf_str(b, o->masks ? "\"masks\"" : "\"pruned weights\"");
     json_buf_printf(b, ",\"tsenor.version\":\"%d.%d.%d\"", TSENOR_VERSION_MAJOR, TSENOR_VERSION_MINOR, TSENOR_VERSION_PATCH);
@@ -901,7 +974,11 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
     if (tensorfile_npy_parse(in->data, in->len, &a, err) < 0) { cli_error("%s: %s", in_path, err); return 0; }
     if (a.big_endian) { cli_error("%s: big-endian arrays ('%s') are not supported", in_path, a.descr); return 0; }
     sel = select_tensor(o, NULL, 0, a.dtype, a.rank, a.shape, 0);   /* the logical shape, in any memory order */
-    if (!sel.prune) { cli_error("%s: %s; nothing to prune", in_path, sel.why + strlen("dense: ")); return 0; }
+    if (!sel.prune) {
+        cli_error("%s: %s; nothing to prune", in_path, sel.why + strlen("dense: "));
+        r->nothing_to_prune = 1;
+        return 0;
+    }
     stored = data = in->data + a.data_offset;
     if (a.fortran_order) {   /* solved in C order (what the mask's rows and columns mean), written back as stored */
         if (!grow(&r->aligned, &r->aligned_cap, (size_t)a.nbytes)) { cli_error("%s: out of memory", in_path); return 0; }
@@ -999,10 +1076,12 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
     char path[PATH_MAX], err[TENSORFILE_ERR_LEN], parent[PATH_MAX], base[PATH_MAX];
     mapped_file idx_file;
     tensorfile_index ix;
+    selection_tally tally;
     uint64_t total_out = 0;
     size_t s, i;
     int ok = 1;
     struct stat sb;
+    memset(&tally, 0, sizeof tally);
     if (!join_path(path, in_dir, INDEX_NAME) || !map_file(path, &idx_file)) return 0;
     if (tensorfile_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
         cli_error("%s: %s", path, err);
@@ -1022,6 +1101,31 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
     for (s = 0; ok && s < ix.shard_count; s++) {   /* sizes, for the progress bar */
         if (!join_path(path, in_dir, ix.shard_name[s]) || stat(path, &sb) != 0) { cli_error("%s: shard %s: %s", in_dir, ix.shard_name[s], strerror(errno)); ok = 0; }
         else r->bytes_total += (uint64_t)sb.st_size;
+    }
+    for (s = 0; ok && s < ix.shard_count; s++) {   /* what would be pruned: when nothing, no output at all */
+        mapped_file shard;
+        tensorfile_safetensors st;
+        int oom;
+        const char *missing;
+        if (!join_path(path, in_dir, ix.shard_name[s]) || !map_file(path, &shard)) { ok = 0; break; }
+        if (tensorfile_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
+            cli_error("%s: %s", path, err);
+            ok = 0;
+        } else {
+            if ((missing = missing_from_shard(&ix, s, &st, &oom)) != NULL || oom) {
+                if (oom) cli_error("out of memory");
+                else cli_error("%s: the index puts tensor \"%.60s\" in %s, which does not hold it", in_dir, missing, ix.shard_name[s]);
+                ok = 0;
+            }
+            tally_selection(o, &st, &tally);
+            tensorfile_safetensors_free(&st);
+        }
+        unmap_file(&shard);
+    }
+    if (ok && tally.pruned == 0) {
+        report_nothing_to_prune(in_dir, o, &tally);
+        r->nothing_to_prune = 1;
+        ok = 0;
     }
     if (ok && (!split_dir(out_dir, parent, base) ||
                (size_t)snprintf(temp_dir, PATH_MAX, "%s/.%.200s.tsenor-XXXXXX", parent, base) >= PATH_MAX)) {
@@ -1163,20 +1267,15 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
    check: every selected tensor keeps at most N nonzeros per block row and column
    ================================================================================== */
 
-/* nonzero pattern of numel values of dtype into mask (U8 must hold 0/1: else 0) */
-static int nonzero_pattern(const uint8_t *data, tensorfile_dtype dtype, size_t numel, uint8_t *mask)
+/* the nonzero pattern of numel F32/F16/BF16 values into mask (-0.0 is a zero) */
+static void nonzero_pattern(const uint8_t *data, tensorfile_dtype dtype, size_t numel, uint8_t *mask)
 {
     size_t i;
-    if (dtype == TENSORFILE_U8) {
-        for (i = 0; i < numel; i++) {
-            if (data[i] > 1) return 0;
-            mask[i] = data[i];
-        }
-    } else if (dtype == TENSORFILE_F32) {
+    if (dtype == TENSORFILE_F32) {
         for (i = 0; i < numel; i++) {
             uint32_t v;
             memcpy(&v, data + 4 * i, 4);
-            mask[i] = (v & 0x7FFFFFFFu) != 0;   /* -0.0 is a zero */
+            mask[i] = (v & 0x7FFFFFFFu) != 0;
         }
     } else {
         for (i = 0; i < numel; i++) {
@@ -1185,47 +1284,35 @@ static int nonzero_pattern(const uint8_t *data, tensorfile_dtype dtype, size_t n
             mask[i] = (v & 0x7FFFu) != 0;
         }
     }
-    return 1;
 }
 
-/* blocks whose some row or column keeps more than n */
-static size_t count_bad_blocks(const uint8_t *mask, size_t rows, size_t cols, int n, int m, size_t *first_r, size_t *first_c)
-{
-    size_t bad = 0, bi, bj;
-    for (bi = 0; bi < rows; bi += (size_t)m)
-        for (bj = 0; bj < cols; bj += (size_t)m) {
-            int i, j, broken = 0;
-            for (i = 0; i < m && !broken; i++) {
-                int rc = 0, cc = 0;
-                for (j = 0; j < m; j++) {
-                    rc += mask[(bi + (size_t)i) * cols + bj + (size_t)j];
-                    cc += mask[(bi + (size_t)j) * cols + bj + (size_t)i];
-                }
-                broken = rc > n || cc > n;
-            }
-            if (broken && bad++ == 0) { *first_r = bi; *first_c = bj; }
-        }
-    return bad;
-}
-
-/* 1 pass, 0 fail, -1 error */
+/* 1 pass, 0 fail, -1 error. The rule: at most n in every row and column of every
+   block (the selection takes only shapes that are whole blocks). A U8 tensor is the
+   mask itself, and must hold only 0 and 1. */
 static int check_matrix(run_state *r, const char *label, const uint8_t *data, tensorfile_dtype dtype, uint64_t rows, uint64_t cols)
 {
-    size_t bad, fr = 0, fc = 0;
+    const int n = r->o->n, m = r->o->m;
     const size_t numel = (size_t)(rows * cols);
-    if (!grow((void **)&r->mask, &r->mask_cap, numel)) { cli_error("%s: out of memory", label); return -1; }
-    if (!nonzero_pattern(data, dtype, numel, r->mask)) {
-        printf("FAIL  %s: a U8 tensor with values other than 0 and 1\n", label);
-        return 0;
+    const uint8_t *mask = data;
+    tsenor_check_report rep;
+    tsenor_status s;
+    if (dtype != TENSORFILE_U8) {
+        if (!grow((void **)&r->mask, &r->mask_cap, numel)) { cli_error("%s: out of memory", label); return -1; }
+        nonzero_pattern(data, dtype, numel, r->mask);
+        mask = r->mask;
     }
-    bad = count_bad_blocks(r->mask, (size_t)rows, (size_t)cols, r->o->n, r->o->m, &fr, &fc);
-    if (bad) {
-        printf("FAIL  %s: %zu of %llu blocks keep more than %d in a row or column (first at row %zu, col %zu)\n", label, bad,
-               (unsigned long long)(rows / (uint64_t)r->o->m * (cols / (uint64_t)r->o->m)), r->o->n, fr, fc);
-        return 0;
+    s = tsenor_check_mask(mask, (size_t)rows, (size_t)cols, (size_t)cols, n, m, TSENOR_CHECK_TRANSPOSABLE | TSENOR_CHECK_AT_MOST, &rep);
+    if (s == TSENOR_OK) {
+        printf("ok    %s: transposable %d:%d\n", label, n, m);
+        return 1;
     }
-    printf("ok    %s: transposable %d:%d\n", label, r->o->n, r->o->m);
-    return 1;
+    if (s != TSENOR_ERR_INVALID_MASK) { cli_error("%s: %s", label, tsenor_status_string(s)); return -1; }
+    printf("FAIL  %s: %zu of %zu blocks break %d:%d (at most %d per row and column); first: block (row %zu, col %zu), ", label,
+           rep.bad_blocks, rep.blocks, n, m, n, rep.row - rep.row % (size_t)m, rep.col - rep.col % (size_t)m);
+    if (rep.bad_value) printf("the byte at row %zu, col %zu is %d, not 0 or 1\n", rep.row, rep.col, rep.count);
+    else if (rep.column) printf("col %zu keeps %d\n", rep.col, rep.count);
+    else printf("row %zu keeps %d\n", rep.row, rep.count);
+    return 0;
 }
 
 static int check_safetensors(run_state *r, const mapped_file *src, const tensorfile_safetensors *st, size_t *checked, size_t *failed)
@@ -1249,7 +1336,26 @@ static int check_safetensors(run_state *r, const mapped_file *src, const tensorf
     return 1;
 }
 
-static int run_check(run_state *r, const char *in, int is_dir)
+/* check without --nm: the pattern that prune recorded as tsenor.pattern (value NULL:
+   the file has none). 1 with o->n, o->m set, else 0 after saying why. */
+static int pattern_from_metadata(cli_options *o, const char *in, const char *value, size_t len)
+{
+    char text[32];
+    if (!value) {
+        cli_error("%s: no tsenor.pattern in its metadata (tsenor prune writes one); give --nm N:M", in);
+        return 0;
+    }
+    snprintf(text, sizeof text, "%.*s", (int)(len < sizeof text ? len : sizeof text - 1), value);
+    if (len >= sizeof text || strlen(text) != len || parse_pattern(text, &o->n, &o->m) != 1) {
+        cli_error("%s: its tsenor.pattern '%s%s' is not N:M with 1 <= N < M <= %d; give --nm N:M", in, text,
+                  len >= sizeof text ? "..." : "", TSENOR_MAX_M);
+        return 0;
+    }
+    printf("pattern %d:%d, from the tsenor.pattern of %s\n", o->n, o->m, in);
+    return 1;
+}
+
+static int run_check(run_state *r, cli_options *o, const char *in, int is_dir)
 {
     char err[TENSORFILE_ERR_LEN], path[PATH_MAX];
     size_t checked = 0, failed = 0;
@@ -1262,6 +1368,15 @@ static int run_check(run_state *r, const char *in, int is_dir)
             cli_error("%s: %s", path, err);
             unmap_file(&idx_file);
             return 2;
+        }
+        if (!o->n) {   /* the index's metadata, where prune writes it for a sharded checkpoint */
+            const long at = ix.metadata >= 0 ? json_member(&ix.doc, (size_t)ix.metadata, "tsenor.pattern") : -1;
+            const json_node *v = at >= 0 ? &ix.doc.node[at] : NULL;
+            if (!pattern_from_metadata(o, path, v ? (v->type == JSON_STRING ? v->str : "") : NULL, v && v->type == JSON_STRING ? v->len : 0)) {
+                tensorfile_index_free(&ix);
+                unmap_file(&idx_file);
+                return 2;
+            }
         }
         for (s = 0; s < ix.shard_count; s++) {
             mapped_file shard;
@@ -1285,12 +1400,13 @@ static int run_check(run_state *r, const char *in, int is_dir)
     } else {
         mapped_file f;
         if (!map_file(in, &f)) return 2;
-        if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
+        if (tensorfile_is_npy(f.data, f.len)) {
             tensorfile_npy a;
             selection sel;
             const uint8_t *data;
             int rc;
             if (tensorfile_npy_parse(f.data, f.len, &a, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            if (!o->n) { cli_error("%s: a .npy array has no metadata to hold its pattern; give --nm N:M", in); unmap_file(&f); return 2; }
             sel = select_tensor(r->o, NULL, 0, a.dtype, a.rank, a.shape, 1);
             if (!sel.prune || a.big_endian) {
                 cli_error("%s: %s", in, a.big_endian ? "big-endian arrays are not supported" : sel.why + strlen("dense: "));
@@ -1310,8 +1426,21 @@ static int run_check(run_state *r, const char *in, int is_dir)
             failed = rc == 0;
         } else {
             tensorfile_safetensors st;
+            const char *pattern = NULL;
+            size_t k, pattern_len = 0;
             int ok;
+            if (!tensorfile_is_safetensors(f.data, f.len)) { cli_error("%s: neither a safetensors file nor a .npy array", in); unmap_file(&f); return 2; }
             if (tensorfile_safetensors_parse(f.data, f.len, &st, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            for (k = 0; k < st.meta_count; k++)
+                if (st.meta[k].key_len == 14 && memcmp(st.meta[k].key, "tsenor.pattern", 14) == 0) {
+                    pattern = st.meta[k].value;
+                    pattern_len = st.meta[k].value_len;
+                }
+            if (!o->n && !pattern_from_metadata(o, in, pattern, pattern_len)) {
+                tensorfile_safetensors_free(&st);
+                unmap_file(&f);
+                return 2;
+            }
             ok = check_safetensors(r, &f, &st, &checked, &failed);
             tensorfile_safetensors_free(&st);
             unmap_file(&f);
@@ -1376,7 +1505,7 @@ int main(int argc, char **argv)
 #endif
     is_dir = S_ISDIR(in_sb.st_mode);
     if (!strcmp(o.command, "check")) {
-        rc = run_check(&r, o.in, is_dir);
+        rc = run_check(&r, &o, o.in, is_dir);
         free(r.mask);
         free(r.aligned);
         return rc;
@@ -1399,17 +1528,29 @@ int main(int argc, char **argv)
         if (!o.force && stat(o.out, &out_sb) == 0) {
             cli_error("%s: exists (use --force to replace it)", o.out);
             ok = 0;
-        } else if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
+        } else if (tensorfile_is_npy(f.data, f.len)) {
             ok = prune_npy(&r, o.in, &f, o.out);
         } else {
             tensorfile_safetensors st;
-            if (tensorfile_safetensors_parse(f.data, f.len, &st, err) < 0) {
+            selection_tally tally;
+            memset(&tally, 0, sizeof tally);
+            if (!tensorfile_is_safetensors(f.data, f.len)) {
+                cli_error("%s: neither a safetensors file nor a .npy array", o.in);
+                ok = 0;
+            } else if (tensorfile_safetensors_parse(f.data, f.len, &st, err) < 0) {
                 cli_error("%s: %s", o.in, err);
                 ok = 0;
             } else {
                 uint64_t bytes;
-                r.bytes_total = st.data_len;
-                ok = prune_safetensors_file(&r, o.in, &f, &st, o.out, 0, &bytes);
+                tally_selection(&o, &st, &tally);
+                if (tally.pruned == 0) {   /* before any output exists */
+                    report_nothing_to_prune(o.in, &o, &tally);
+                    r.nothing_to_prune = 1;
+                    ok = 0;
+                } else {
+                    r.bytes_total = st.data_len;
+                    ok = prune_safetensors_file(&r, o.in, &f, &st, o.out, 0, &bytes);
+                }
                 tensorfile_safetensors_free(&st);
             }
         }
@@ -1422,12 +1563,12 @@ int main(int argc, char **argv)
         printf("pruned %zu tensors (%.2f M weights) to %s%d:%d with %s on %s: %.2f%% of |w| kept; "
                "copied %zu; %.2f s (%.2f s solving); wrote %s\n",
                r.pruned, 1e-6 * (double)r.pruned_elements, o.method == TSENOR_METHOD_ROWWISE ? "row-wise " : "transposable ",
-               o.n, o.m, o.method_name, r.backend ? r.backend : "-",
+               o.n, o.m, tsenor_method_string(o.method), r.backend ? r.backend : "-",
                r.total > 0 ? 100.0 * r.kept / r.total : 100.0, r.copied, secs, r.solve_seconds, o.out);
     }
     free(r.mask);
     free(r.stored_mask);
     free(r.aligned);
     free(r.rows);
-    return ok ? 0 : 2;
+    return ok ? 0 : r.nothing_to_prune ? 1 : 2;
 }
