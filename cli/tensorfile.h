@@ -171,7 +171,8 @@ TENSORFILE_DEF int tensorfile_safetensors_parse(const uint8_t *buf, size_t len, 
     if (st->header_len > (uint64_t)(len - 8))
         return tensorfile_fail(err, "header length %llu is larger than the file (%zu bytes)", (unsigned long long)st->header_len, len);
     if (st->header_len > TENSORFILE_MAX_SAFETENSORS_HEADER)
-        return tensorfile_fail(err, "header length %llu exceeds the %u-byte limit", (unsigned long long)st->header_len, TENSORFILE_MAX_SAFETENSORS_HEADER);
+        return tensorfile_fail(err, "header length %llu exceeds the %u-byte limit", (unsigned long long)st->header_len,
+                               TENSORFILE_MAX_SAFETENSORS_HEADER);
     if (st->header_len < 2) return tensorfile_fail(err, "header of %llu bytes cannot hold a JSON object", (unsigned long long)st->header_len);
     st->data = buf + 8 + st->header_len;
     st->data_len = (uint64_t)len - 8 - st->header_len;
@@ -194,7 +195,8 @@ TENSORFILE_DEF int tensorfile_safetensors_parse(const uint8_t *buf, size_t len, 
             st->meta = (tensorfile_meta *)calloc(doc->node[value].count + 1, sizeof *st->meta);
             if (!st->meta) { return tensorfile_safetensors_bail(st, err, "out of memory"); }
             for (j = 0; j < doc->node[value].count; j++) {
-                if (doc->node[q + 1].type != JSON_STRING) { return tensorfile_safetensors_bail(st, err, "__metadata__ value of \"%.60s\" is not a string", doc->node[q].str); }
+                if (doc->node[q + 1].type != JSON_STRING)
+                    return tensorfile_safetensors_bail(st, err, "__metadata__ value of \"%.60s\" is not a string", doc->node[q].str);
                 st->meta[mcount].key = doc->node[q].str;
                 st->meta[mcount].key_len = doc->node[q].len;
                 st->meta[mcount].value = doc->node[q + 1].str;
@@ -208,29 +210,39 @@ TENSORFILE_DEF int tensorfile_safetensors_parse(const uint8_t *buf, size_t len, 
             tensorfile_tensor *t = &st->tensor[tcount];
             long dt, sh, off;
             size_t d;
-            if (memchr(key->str, '\0', key->len) || key->len == 0) { return tensorfile_safetensors_bail(st, err, "a tensor name is empty or holds a NUL character"); }
+            if (memchr(key->str, '\0', key->len) || key->len == 0)
+                return tensorfile_safetensors_bail(st, err, "a tensor name is empty or holds a NUL character");
             t->name = key->str;
             t->name_len = key->len;
-            if (doc->node[value].type != JSON_OBJECT) { return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": entry is not an object", t->name); }
-            if (json_has_duplicate_member(doc, value)) return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": a field appears twice", t->name);
+            if (doc->node[value].type != JSON_OBJECT)
+                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": entry is not an object", t->name);
+            if (json_has_duplicate_member(doc, value))
+                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": a field appears twice", t->name);
             dt = json_member(doc, value, "dtype");
             sh = json_member(doc, value, "shape");
             off = json_member(doc, value, "data_offsets");
-            if (dt < 0 || sh < 0 || off < 0) { return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": missing dtype, shape or data_offsets", t->name); }
+            if (dt < 0 || sh < 0 || off < 0)
+                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": missing dtype, shape or data_offsets", t->name);
             if (doc->node[dt].type != JSON_STRING || !(t->dtype = tensorfile_dtype_from_name(doc->node[dt].str, doc->node[dt].len))) {
-                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": unknown dtype%s%.20s", t->name, doc->node[dt].type == JSON_STRING ? " " : "",
-                               doc->node[dt].type == JSON_STRING ? doc->node[dt].str : "");
+                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": unknown dtype%s%.20s", t->name,
+                                                   doc->node[dt].type == JSON_STRING ? " " : "",
+                                                   doc->node[dt].type == JSON_STRING ? doc->node[dt].str : "");
             }
-            if (doc->node[sh].type != JSON_ARRAY || doc->node[sh].count > TENSORFILE_MAX_RANK) { return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": shape is not an array of at most %d sizes", t->name, TENSORFILE_MAX_RANK); }
+            if (doc->node[sh].type != JSON_ARRAY || doc->node[sh].count > TENSORFILE_MAX_RANK)
+                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": shape is not an array of at most %d sizes", t->name,
+                                                   TENSORFILE_MAX_RANK);
             t->rank = (int)doc->node[sh].count;
             t->numel = 1;
             for (d = 0; d < doc->node[sh].count; d++) {
                 const json_node *dim = &doc->node[(size_t)sh + 1 + d];
-                if (dim->type != JSON_NUMBER || !dim->is_uint) { return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": shape holds a value that is not a size", t->name); }
+                if (dim->type != JSON_NUMBER || !dim->is_uint)
+                    return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": shape holds a value that is not a size", t->name);
                 t->shape[d] = dim->u;
-                if (!tensorfile_mul_size(t->numel, dim->u, &t->numel)) { return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": shape's element count overflows", t->name); }
+                if (!tensorfile_mul_size(t->numel, dim->u, &t->numel))
+                    return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": shape's element count overflows", t->name);
             }
-            if (!tensorfile_mul_size(t->numel, tensorfile_dtypes[t->dtype].size, &t->nbytes)) { return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": byte size overflows", t->name); }
+            if (!tensorfile_mul_size(t->numel, tensorfile_dtypes[t->dtype].size, &t->nbytes))
+                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": byte size overflows", t->name);
             if (doc->node[off].type != JSON_ARRAY || doc->node[off].count != 2 || doc->node[off + 1].type != JSON_NUMBER ||
                 !doc->node[off + 1].is_uint || doc->node[off + 2].type != JSON_NUMBER || !doc->node[off + 2].is_uint) {
                 return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": data_offsets is not a pair of offsets", t->name);
@@ -238,12 +250,14 @@ TENSORFILE_DEF int tensorfile_safetensors_parse(const uint8_t *buf, size_t len, 
             t->begin = doc->node[off + 1].u;
             t->end = doc->node[off + 2].u;
             if (t->begin > t->end || t->end > st->data_len) {
-                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": data_offsets [%llu, %llu] out of range (data section is %llu bytes)", t->name,
-                               (unsigned long long)t->begin, (unsigned long long)t->end, (unsigned long long)st->data_len);
+                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": data_offsets [%llu, %llu] out of range (data section is %llu bytes)",
+                                                   t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
+                                                   (unsigned long long)st->data_len);
             }
             if (t->end - t->begin != t->nbytes) {
-                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": %llu bytes of data for %s shape of %llu elements (%llu bytes)", t->name,
-                               (unsigned long long)(t->end - t->begin), tensorfile_dtypes[t->dtype].name, (unsigned long long)t->numel, (unsigned long long)t->nbytes);
+                return tensorfile_safetensors_bail(st, err, "tensor \"%.60s\": %llu bytes of data for %s shape of %llu elements (%llu bytes)",
+                                                   t->name, (unsigned long long)(t->end - t->begin), tensorfile_dtypes[t->dtype].name,
+                                                   (unsigned long long)t->numel, (unsigned long long)t->nbytes);
             }
             tcount++;
         }
@@ -354,7 +368,8 @@ TENSORFILE_DEF int tensorfile_index_parse(const char *text, size_t len, tensorfi
     map = json_member(doc, 0, "weight_map");
     if (map < 0 || doc->node[map].type != JSON_OBJECT) { return tensorfile_index_bail(ix, err, "index has no \"weight_map\" object"); }
     ix->metadata = json_member(doc, 0, "metadata");
-    if (ix->metadata >= 0 && doc->node[ix->metadata].type != JSON_OBJECT) { return tensorfile_index_bail(ix, err, "index \"metadata\" is not an object"); }
+    if (ix->metadata >= 0 && doc->node[ix->metadata].type != JSON_OBJECT)
+        return tensorfile_index_bail(ix, err, "index \"metadata\" is not an object");
     ix->count = doc->node[map].count;
     ix->tensor = (const char **)calloc(ix->count + 1, sizeof *ix->tensor);
     ix->shard = (const char **)calloc(ix->count + 1, sizeof *ix->shard);
@@ -507,8 +522,9 @@ TENSORFILE_DEF int tensorfile_npy_parse(const uint8_t *buf, size_t len, tensorfi
     if (!have_descr || !have_order || !have_shape) return tensorfile_fail(err, ".npy header lacks descr, fortran_order or shape");
     {   /* descr: byte order + kind + size */
         static const struct { const char *code; tensorfile_dtype dtype; } kinds[] = {
-            {"f2", TENSORFILE_F16}, {"f4", TENSORFILE_F32}, {"f8", TENSORFILE_F64}, {"i1", TENSORFILE_I8}, {"u1", TENSORFILE_U8}, {"b1", TENSORFILE_BOOL},
-            {"i2", TENSORFILE_I16}, {"u2", TENSORFILE_U16}, {"i4", TENSORFILE_I32}, {"u4", TENSORFILE_U32}, {"i8", TENSORFILE_I64}, {"u8", TENSORFILE_U64}};
+            {"f2", TENSORFILE_F16}, {"f4", TENSORFILE_F32}, {"f8", TENSORFILE_F64}, {"i1", TENSORFILE_I8},
+            {"u1", TENSORFILE_U8}, {"b1", TENSORFILE_BOOL}, {"i2", TENSORFILE_I16}, {"u2", TENSORFILE_U16},
+            {"i4", TENSORFILE_I32}, {"u4", TENSORFILE_U32}, {"i8", TENSORFILE_I64}, {"u8", TENSORFILE_U64}};
         const char order = a->descr[0];
         size_t q;
         if (order != '<' && order != '>' && order != '|' && order != '=')

@@ -1429,7 +1429,11 @@ static int run_check(run_state *r, cli_options *o, const char *in, int is_dir)
             const char *pattern = NULL;
             size_t k, pattern_len = 0;
             int ok;
-            if (!tensorfile_is_safetensors(f.data, f.len)) { cli_error("%s: neither a safetensors file nor a .npy array", in); unmap_file(&f); return 2; }
+            if (!tensorfile_is_safetensors(f.data, f.len)) {
+                cli_error("%s: neither a safetensors file nor a .npy array", in);
+                unmap_file(&f);
+                return 2;
+            }
             if (tensorfile_safetensors_parse(f.data, f.len, &st, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
             for (k = 0; k < st.meta_count; k++)
                 if (st.meta[k].key_len == 14 && memcmp(st.meta[k].key, "tsenor.pattern", 14) == 0) {
