@@ -800,6 +800,7 @@ HOSTILE = {
     "nul_in_name": raw_safetensors(b'{"a\\u0000b": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
     "metadata_not_strings": raw_safetensors(st_header({"__metadata__": {"x": 1}}), b""),
     "deep_nesting": raw_safetensors(b"[" * 5000 + b"]" * 5000),
+    "deep_nesting_in_object": raw_safetensors(b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
     "three_offsets": raw_safetensors(st_header({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1, 2]}}), b"\0\0"),
     "missing_dtype": raw_safetensors(st_header({"a": {"shape": [1], "data_offsets": [0, 1]}}), b"\0"),
     "overlap_behind_empty_tensor": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [128], "data_offsets": [0, 512]},
@@ -832,6 +833,8 @@ def test_hostile():
         expect(listing(d) == before, "hostile %s: nothing written" % name)
         rc, _, se = run("check", src, "--nm", "2:4")
         expect(rc == 2 and se.count("\n") == 1, "hostile %s: check exit 2 (rc %d)" % (name, rc))
+    rc, _, se = run("check", os.path.join(d, "deep_nesting_in_object.safetensors"), "--nm", "2:4")
+    expect(rc == 2 and "nested deeper than" in se, "JSON nesting is bounded (%s)" % se.strip()[:120])
     # costs out of proportion to the input: a header of millions of tiny JSON values is
     # refused (memory stays bounded), an index of 40 000 shards is read in n log n
     big_header = path("many_values.safetensors")
