@@ -43,12 +43,12 @@ $(BUILD)/test_digests: $(DIGEST_SRC) | $(BUILD)
 $(BUILD)/test_digests_plain_c: $(DIGEST_SRC) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_NO_SIMD -o $@ tests/test_digests.c $(LDLIBS)
 
-# the command line (examples/tsenor_cli.c): prune / check safetensors and .npy files
-CLI_SRC = examples/tsenor_cli.c examples/tsenor_files.h $(HEADER)
+# the command line (cli/): prune / check safetensors and .npy files
+CLI_SRC = cli/tsenor_cli.c cli/tensorfile.h cli/json.h $(HEADER)
 $(BUILD)/tsenor: $(CLI_SRC) | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/tsenor_cli.c $(LDLIBS)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ cli/tsenor_cli.c $(LDLIBS)
 
-$(BUILD)/demo: examples/demo.c tests/workloads.h $(HEADER) | $(BUILD)
+$(BUILD)/demo: examples/demo.c $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/demo.c $(LDLIBS)
 $(BUILD)/minimal: examples/minimal.c $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/minimal.c $(LDLIBS)
@@ -119,7 +119,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_PROBE    = printf 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n){(void)d;(void)n;return 0;}\n' | \
                 $(FUZZ_CC) -fsanitize=fuzzer -x c - -o $(BUILD)/fuzz_probe >/dev/null 2>&1
 # fuzz_files: the file readers; fuzz_api: the library's public calls (serial build)
-$(BUILD)/fuzz_files: tests/fuzz/fuzz_files.c tests/fuzz/replay.h examples/tsenor_files.h | $(BUILD)
+$(BUILD)/fuzz_files: tests/fuzz/fuzz_files.c tests/fuzz/replay.h cli/tensorfile.h cli/json.h | $(BUILD)
 $(BUILD)/fuzz_api: tests/fuzz/fuzz_api.c tests/fuzz/replay.h $(HEADER) | $(BUILD)
 $(BUILD)/fuzz_files $(BUILD)/fuzz_api:
 	@if $(FUZZ_PROBE); then \
@@ -138,7 +138,7 @@ fuzz: $(BUILD)/fuzz_files $(BUILD)/fuzz_api
 
 # the command line under AddressSanitizer + UndefinedBehaviorSanitizer (used by the tests)
 $(BUILD)/tsenor_sanitize: $(CLI_SRC) | $(BUILD)
-	$(CC) $(STD) $(SANITIZE) $(WARN) -o $@ examples/tsenor_cli.c $(LDLIBS)
+	$(CC) $(STD) $(SANITIZE) $(WARN) -o $@ cli/tsenor_cli.c $(LDLIBS)
 
 demo: $(BUILD)/demo
 	./$(BUILD)/demo
@@ -192,7 +192,7 @@ $(BUILD)/cuda_prune: examples/cuda_prune.c $(BUILD)/tsenor_cuda.o | $(BUILD)
 
 # the command line with --gpu (same source, TSENOR_CUDA defined)
 $(BUILD)/tsenor_gpu: $(CLI_SRC) $(BUILD)/tsenor_cuda.o | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ examples/tsenor_cli.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ cli/tsenor_cli.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
 
 # the digest table on the GPU (TSENOR_CUDA: the tsenor_mask_* calls run there)
 $(BUILD)/test_digests_cuda: $(DIGEST_SRC) $(BUILD)/tsenor_cuda.o | $(BUILD)

@@ -426,12 +426,12 @@ def test_npy():
                "npy %s: --masks" % descr)
     rc, _, _ = run("check", path("a_f4.npy"), "--nm", "8:16")
     expect(rc == 1, "npy: check rejects a dense array")
-    np.save(path("vec.npy"), np.ones(64, np.float32))
+    np.save(path("vec.npy"), np.ones(64, np.float32))   # nothing to prune: exit 1, with the reason
     rc, _, se = run("prune", path("vec.npy"), "-o", path("vec_out.npy"), "--nm", "2:4")
-    expect(rc == 2 and "rank 1" in se and not os.path.exists(path("vec_out.npy")), "npy: a vector is refused (%s)" % se.strip())
+    expect(rc == 1 and "rank 1" in se and not os.path.exists(path("vec_out.npy")), "npy: a vector is not pruned (%s)" % se.strip())
     np.save(path("f64.npy"), np.ones((8, 8)))
     rc, _, se = run("prune", path("f64.npy"), "-o", path("f64_out.npy"), "--nm", "2:4")
-    expect(rc == 2 and "F64" in se, "npy: float64 is refused with the reason (%s)" % se.strip())
+    expect(rc == 1 and "F64" in se and not os.path.exists(path("f64_out.npy")), "npy: float64 is not pruned, with the reason (%s)" % se.strip())
     np.save(path("be.npy"), np.ones((8, 8), ">f4"))
     rc, _, se = run("prune", path("be.npy"), "-o", path("be_out.npy"), "--nm", "2:4")
     expect(rc == 2 and "big-endian" in se, "npy: big-endian is refused (%s)" % se.strip())
@@ -486,7 +486,7 @@ def test_usage():
         (["prune", src, "--nm", "2:4"], "-o OUT"), (["prune", src, "-o", path("u.st"), "--nm", "4:2"], "1 <= N < M"),
         (["prune", src, "-o", path("u.st"), "--nm", "0:4"], "1 <= N < M"),
         (["prune", src, "-o", path("u.st"), "--nm", "2:65"], "1 <= N < M"),
-        (["prune", src, "-o", path("u.st"), "--nm", "two:four"], "1 <= N < M"),
+        (["prune", src, "-o", path("u.st"), "--nm", "two:four"], "expected N:M"),
         (["prune", src, "-o", path("u.st"), "--nm", "24"], "expected N:M"),
         (["prune", src, "-o", path("u.st"), "--nm", "2:4", "--method", "magic"], "--method"),
         (["prune", src, "-o", path("u.st"), "--nm", "2:4", "--threads", "0"], "--threads"),
@@ -525,8 +525,8 @@ def test_usage():
     expect(rc == 0 and "prune" in so and "embed" in so, "--help lists the commands and default excludes")
 
 
-def test_review_cases():
-    """Cases from a review of the tool: links, memory order, signals, pipes, odd names."""
+def test_edge_cases():
+    """Links, memory order, signals, pipes, odd names."""
     src = path("small.safetensors")
     sh = path("sharded")
     # a symbolic link as a sharded OUT is refused, even with --force; its target is untouched
@@ -618,6 +618,149 @@ def test_review_cases():
         expect(listing(work) == before_listing, "truncated input: no output, no temporary file")
 
 
+# ---- check: where a mask fails ----------------------------------------------------
+def fail_line(so):
+    lines = [l for l in so.splitlines() if l.startswith("FAIL")]
+    return lines[0] if len(lines) == 1 else "(%d FAIL lines)" % len(lines)
+
+
+def test_check_report():
+    """check's rule is at most N per row and column of every block; a FAIL line names the
+    count of bad blocks, the first bad block, the line in it and what that line keeps"""
+    def mask_file(name, mk, dtype="U8"):
+        p = path(name)
+        arr = mk.astype(np.float32) * 0.5 if dtype == "F32" else mk.astype(np.uint8)
+        write_safetensors(p, {"layer.weight": tensor(dtype, arr)})
+        return p
+    base = np.zeros((8, 8), np.uint8)
+    for r in range(8):   # a valid 2:4 mask: exactly 2 per row and column of every block
+        for c in range(8):
+            base[r, c] = (r + c) % 4 < 2
+    expect(exactly_transposable(base, 2, 4), "the test's own 2:4 mask is valid")
+    rc, so, _ = run("check", mask_file("ck_ok.safetensors", base), "--nm", "2:4")
+    expect(rc == 0 and "ok" in so and "1 of 1 tensors" in so, "check: a valid U8 mask passes (%s)" % so.strip())
+    rc, so, _ = run("check", mask_file("ck_sparse.safetensors", np.eye(8, dtype=np.uint8)), "--nm", "2:4")
+    expect(rc == 0, "check: a sparser mask (1 per row and column) passes: at most N (%s)" % so.strip())
+    row_bad = base.copy()
+    row_bad[5, 4:8] = [1, 1, 1, 0]   # block (4, 4), row 5 keeps 3
+    rc, so, _ = run("check", mask_file("ck_row.safetensors", row_bad), "--nm", "2:4")
+    line = fail_line(so)
+    expect(rc == 1 and "1 of 4 blocks" in line and "block (row 4, col 4)" in line and "row 5 keeps 3" in line,
+           "check: the FAIL line names the block, the row and its count (%s)" % line)
+    col_bad = base.copy()
+    col_bad[0:4, 2] = 1              # block (0, 0), column 2 keeps 4; the same column of no other block
+    col_bad[6, 4] = 1                # and block (4, 4) fails too, later (row 6 keeps 3)
+    rc, so, _ = run("check", mask_file("ck_col.safetensors", col_bad, "F32"), "--nm", "2:4")
+    line = fail_line(so)
+    expect(rc == 1 and "2 of 4 blocks" in line and "block (row 0, col 0)" in line and "keeps" in line,
+           "check: two bad blocks, the first named (%s)" % line)
+    first_row = [r for r in range(4) if col_bad[r, 0:4].sum() > 2]
+    want = "row %d keeps %d" % (first_row[0], col_bad[first_row[0], 0:4].sum()) if first_row else "col 2 keeps 4"
+    expect(want in line, "check: the first failing line of the block is the one named (%s; %s)" % (want, line))
+    only_col = base.copy()
+    only_col[0:4, 0:4] = [[1, 1, 0, 0], [0, 1, 1, 0], [0, 1, 0, 1], [1, 0, 0, 1]]   # rows keep 2, column 1 keeps 3
+    rc, so, _ = run("check", mask_file("ck_onlycol.safetensors", only_col), "--nm", "2:4")
+    line = fail_line(so)
+    expect(rc == 1 and "1 of 4 blocks" in line and "col 1 keeps 3" in line, "check: a column that keeps too many (%s)" % line)
+    byte_bad = base.copy()
+    byte_bad[2, 3] = 2
+    rc, so, _ = run("check", mask_file("ck_byte.safetensors", byte_bad), "--nm", "2:4")
+    line = fail_line(so)
+    expect(rc == 1 and "the byte at row 2, col 3 is 2" in line, "check: a U8 byte other than 0/1 is named (%s)" % line)
+    rc, so, _ = run("check", path("small.safetensors"), "--nm", "8:16")
+    expect(rc == 1 and "24 of 24 blocks" in so and "row 0 keeps 16" in so, "check: a dense 96x64 tensor, all 24 blocks fail")
+    rc, so, _ = run("check", path("small.safetensors"), "--nm", "8:16", "--include", "odd")
+    expect(rc == 0 and "nothing to check" in so, "check: a 40x36 tensor is never selected at 8:16 (partial blocks)")
+
+
+def test_check_pattern_from_file():
+    """check without --nm takes the pattern from the tsenor.pattern that prune writes"""
+    src = path("small.safetensors")
+    out = path("pat_4_8.safetensors")
+    rc, _, _ = run("prune", src, "-o", out, "--nm", "4:8", "--quiet")
+    rc, so, se = run("check", out)
+    expect(rc == 0 and "pattern 4:8" in so and "3 of 3 tensors transposable 4:8" in so,
+           "check without --nm reads 4:8 from the file (%d: %s %s)" % (rc, so.strip()[-80:], se.strip()))
+    meta, ts = read_safetensors(out)   # the same masks, the metadata claiming 2:4: now they fail
+    meta["tsenor.pattern"] = "2:4"
+    write_safetensors(path("pat_claims_2_4.safetensors"), ts, metadata=meta)
+    rc, so, _ = run("check", path("pat_claims_2_4.safetensors"))
+    expect(rc == 1 and "pattern 2:4" in so and "FAIL" in so, "check without --nm uses the metadata's pattern (%d)" % rc)
+    rc, so, _ = run("check", path("pat_claims_2_4.safetensors"), "--nm", "4:8")
+    expect(rc == 0, "--nm overrides the metadata")
+    for bad in ("8:16x", "16:8", "", "8:16:32", "x" * 100):
+        meta["tsenor.pattern"] = bad
+        write_safetensors(path("pat_bad.safetensors"), ts, metadata=meta)
+        rc, so, se = run("check", path("pat_bad.safetensors"))
+        expect(rc == 2 and se.count("\n") == 1 and "tsenor.pattern" in se and "--nm" in se and so == "",
+               "a malformed tsenor.pattern %r: exit 2, one line (%s)" % (bad[:20], se.strip()[:120]))
+    rc, so, se = run("check", src)
+    expect(rc == 2 and se.count("\n") == 1 and "no tsenor.pattern" in se and "--nm" in se,
+           "check without --nm on a file prune did not write: exit 2 (%s)" % se.strip())
+    rc, _, se = run("check", path("a_f4_out.npy"))
+    expect(rc == 2 and se.count("\n") == 1 and "--nm" in se, ".npy without --nm: exit 2 (%s)" % se.strip())
+    shards = path("pat_sharded")
+    rc, _, _ = run("prune", path("sharded"), "-o", shards, "--nm", "8:16", "--quiet")
+    rc, so, se = run("check", shards)
+    expect(rc == 0 and "pattern 8:16" in so and "2 of 2 tensors" in so, "sharded: check reads the index's tsenor.pattern (%s)" % se.strip())
+    rc, _, se = run("check", path("sharded"))
+    expect(rc == 2 and "no tsenor.pattern" in se, "sharded input without metadata: exit 2 (%s)" % se.strip())
+
+
+def test_nothing_to_prune():
+    """a run that would prune no tensor says why, per reason, exits 1 and writes nothing"""
+    src = path("small.safetensors")
+    before = listing(work)
+    rc, so, se = run("prune", src, "-o", path("none.safetensors"), "--nm", "5:7")
+    # small_checkpoint at 5:7: q_proj, up, down, odd have other shapes; embed and lm_head are
+    # excluded by name; position_ids is I64; bias and layernorm are rank 1, conv rank 4
+    expect(rc == 1 and se.count("\n") == 1 and so == "", "5:7: exit 1, one line, no table (%d: %s)" % (rc, se.strip()))
+    for words in ("nothing to prune", "10 tensors", "4 with dimensions not multiples of 7", "2 excluded by name",
+                  "1 of a dtype", "3 not of rank 2", "1 of rank 4"):
+        expect(words in se, "5:7: the reasons say %r (%s)" % (words, se.strip()))
+    expect(listing(work) == before, "5:7: no output, no temporary file")
+    rc, _, se = run("prune", src, "-o", path("none.safetensors"), "--nm", "8:16", "--include", "no_such_tensor")
+    expect(rc == 1 and "6 excluded by name" in se and "1 of a dtype" in se and listing(work) == before,
+           "--include matching nothing: exit 1 with the counts (%s)" % se.strip())
+    rc, _, se = run("prune", path("sharded"), "-o", path("none_sharded"), "--nm", "5:7")
+    expect(rc == 1 and "5 tensors" in se and listing(work) == before, "sharded 5:7: exit 1, no output directory (%s)" % se.strip())
+    write_safetensors(path("no_tensors.safetensors"), {}, metadata={"format": "pt"})
+    before = listing(work)
+    rc, _, se = run("prune", path("no_tensors.safetensors"), "-o", path("none.safetensors"), "--nm", "2:4")
+    expect(rc == 1 and "no tensors" in se and listing(work) == before, "a file without tensors: exit 1 (%s)" % se.strip())
+    rc, _, _ = run("prune", src, "-o", path("some.safetensors"), "--nm", "8:16", "--quiet")
+    expect(rc == 0 and os.path.exists(path("some.safetensors")), "the same file at 8:16 still prunes")
+
+
+def test_malformed_arguments():
+    """--nm takes exactly N:M; an input of another format says so in plain words"""
+    src = path("small.safetensors")
+    for v in ("", "8:16:32", "2:4x", ":4", "2:", ":", "+2:4", "-2:4", "2:-4", "2:+4", " 2:4", "2:4 ", "2 :4", "0x2:4",
+              "2.0:4", "2/4", "24", "two:four", "99999999999999999999:4", "2:99999999999999999999999", "4:2", "0:4", "2:65"):
+        rc, so, se = run("prune", src, "-o", path("bad_nm.safetensors"), "--nm", v)
+        expect(rc == 2 and se.count("\n") == 1 and "expected N:M" in se and not os.path.exists(path("bad_nm.safetensors")),
+               "--nm %r: exit 2, 'expected N:M' (%s)" % (v, se.strip()))
+        rc, _, se = run("check", path("small_8_16.safetensors"), "--nm", v)
+        expect(rc == 2 and "expected N:M" in se, "check --nm %r: exit 2" % v)
+    for v in ("02:04", "63:64", "1:2"):
+        rc, _, se = run("prune", src, "-o", path("ok_nm.safetensors"), "--nm", v, "--quiet", "--force")
+        expect(rc == 0 or (rc == 1 and "nothing to prune" in se), "--nm %r is a pattern (%d: %s)" % (v, rc, se.strip()))
+    text = path("notes.txt")
+    with open(text, "w") as f:
+        f.write("These are notes, not weights. " * 40)
+    for cmd in (["prune", text, "-o", path("notes_out"), "--nm", "2:4"], ["check", text, "--nm", "2:4"]):
+        rc, _, se = run(*cmd)
+        expect(rc == 2 and se.count("\n") == 1 and "neither a safetensors file nor a .npy array" in se
+               and not any(ch.isdigit() for ch in se.replace(text, "")) and not os.path.exists(path("notes_out")),
+               "%s of a text file: plain words, no header length (%s)" % (cmd[0], se.strip()))
+    d = path("text_shard")
+    shutil.copytree(path("sharded"), d)
+    shutil.copy(text, os.path.join(d, "model-00002-of-00002.safetensors"))
+    rc, _, se = run("prune", d, "-o", path("text_shard_out"), "--nm", "8:16")
+    expect(rc == 2 and "not a safetensors file" in se and not os.path.exists(path("text_shard_out")),
+           "a text file as a shard: 'not a safetensors file' (%s)" % se.strip())
+
+
 # ---- hostile inputs: exit 2, one line on stderr, never a crash, nothing written ------
 def raw_safetensors(header_bytes, body=b"", length=None):
     n = len(header_bytes) if length is None else length
@@ -657,6 +800,7 @@ HOSTILE = {
     "nul_in_name": raw_safetensors(b'{"a\\u0000b": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}', b"\0"),
     "metadata_not_strings": raw_safetensors(st_header({"__metadata__": {"x": 1}}), b""),
     "deep_nesting": raw_safetensors(b"[" * 5000 + b"]" * 5000),
+    "deep_nesting_in_object": raw_safetensors(b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
     "three_offsets": raw_safetensors(st_header({"a": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1, 2]}}), b"\0\0"),
     "missing_dtype": raw_safetensors(st_header({"a": {"shape": [1], "data_offsets": [0, 1]}}), b"\0"),
     "overlap_behind_empty_tensor": raw_safetensors(st_header({"a": {"dtype": "F32", "shape": [128], "data_offsets": [0, 512]},
@@ -689,11 +833,13 @@ def test_hostile():
         expect(listing(d) == before, "hostile %s: nothing written" % name)
         rc, _, se = run("check", src, "--nm", "2:4")
         expect(rc == 2 and se.count("\n") == 1, "hostile %s: check exit 2 (rc %d)" % (name, rc))
+    rc, _, se = run("check", os.path.join(d, "deep_nesting_in_object.safetensors"), "--nm", "2:4")
+    expect(rc == 2 and "nested deeper than" in se, "JSON nesting is bounded (%s)" % se.strip()[:120])
     # costs out of proportion to the input: a header of millions of tiny JSON values is
     # refused (memory stays bounded), an index of 40 000 shards is read in n log n
     big_header = path("many_values.safetensors")
     with open(big_header, "wb") as f:
-        f.write(raw_safetensors(b"[" + b"0," * 4500000 + b"0]"))
+        f.write(raw_safetensors(b'{"a": [' + b"0," * 4500000 + b"0]}"))
     t0 = time.time()
     rc, _, se = run("check", big_header, "--nm", "2:4")
     expect(rc == 2 and "more than" in se, "4.5 M JSON values: refused (%s)" % se.strip()[:120])
@@ -776,7 +922,8 @@ if __name__ == "__main__":
         sys.exit(1)
     try:
         for t in (test_prune_basic, test_methods_and_threads, test_masks_and_selection, test_half_types, test_sharded,
-                  test_npy, test_output_safety, test_usage, test_review_cases, test_hostile, test_minilm):
+                  test_npy, test_output_safety, test_usage, test_edge_cases, test_check_report,
+                  test_check_pattern_from_file, test_nothing_to_prune, test_malformed_arguments, test_hostile, test_minilm):
             f0 = failed
             t0 = time.time()
             t()

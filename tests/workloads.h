@@ -1,5 +1,5 @@
-/* workloads.h - deterministic test matrices and quality measures, shared by the tests,
-   the demo and the benchmarks. Header-only; include after <stdint.h>/<stddef.h>.
+/* workloads.h - deterministic test matrices and quality measures, shared by the tests
+   and the benchmarks. Header-only; include after <stdint.h>/<stddef.h>.
 
    Distributions (the quality bar is stated on these):
      WL_GAUSSIAN   i.i.d. N(0,1)

@@ -3,7 +3,7 @@
      tsenor prune IN -o OUT --nm N:M [--method tsenor|exact|greedy|rowwise] [--masks]
                   [--include REGEX]... [--exclude REGEX]... [--no-default-excludes]
                   [--conv] [--threads K] [--gpu] [--force] [--quiet]
-     tsenor check FILE --nm N:M [--include REGEX]... [--exclude REGEX]... [--conv]
+     tsenor check FILE [--nm N:M] [--include REGEX]... [--exclude REGEX]... [--conv]
 
    IN / FILE: a .safetensors file, a sharded checkpoint directory (with
    model.safetensors.index.json), or a .npy array. `tsenor --help` has the details.
@@ -14,7 +14,8 @@
    temporary directory renamed as a whole), and a signal removes the temporary files.
    Memory is bounded by the largest tensor: tensors are solved and written one at a time.
 
-   Exit status: 0 success, 1 a check failed, 2 bad usage or bad input (one line on stderr). */
+   Exit status: 0 success, 1 a check failed or nothing to prune, 2 bad usage or bad input
+   (one line on stderr). */
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE   /* madvise (glibc) */
 #define TSENOR_IMPLEMENTATION
@@ -22,7 +23,7 @@
 #ifdef TSENOR_CUDA
 #include "../tsenor_cuda.h"
 #endif
-#include "tsenor_files.h"
+#include "tensorfile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,7 +50,6 @@ typedef struct cli_options {
     const char *command, *in, *out;
     int n, m;
     tsenor_method method;
-    const char *method_name;
     int masks, conv, gpu, force, quiet, threads, default_excludes;
     regex_t include[CLI_MAX_PATTERNS], exclude[CLI_MAX_PATTERNS];
     int n_include, n_exclude;
@@ -74,7 +74,7 @@ static void usage(FILE *f)
     int k;
     fprintf(f,
             "usage: tsenor prune IN -o OUT --nm N:M [options]\n"
-            "       tsenor check FILE --nm N:M [--include R]... [--exclude R]... [--conv]\n"
+            "       tsenor check FILE [--nm N:M] [--include R]... [--exclude R]... [--conv]\n"
             "\n"
             "Finds transposable N:M masks (N of every M weights kept along rows and columns of\n"
             "every M x M block) for the weight matrices of a checkpoint.\n"
@@ -103,10 +103,14 @@ static void usage(FILE *f)
     for (k = 0; k < N_DEFAULT_EXCLUDES; k++) fprintf(f, "  %-44s %s\n", default_excludes[k].pattern, default_excludes[k].why);
     fprintf(f,
             "\n"
+            "A run that would prune no tensor writes nothing and exits 1, with the reasons.\n"
+            "\n"
             "check: exit 0 when every tensor prune would select (and every U8 mask of such a\n"
             "name) keeps at most N nonzeros in every row and column of every M x M block\n"
-            "(also when no tensor is selected: it says so). .npy arrays may be C or Fortran order.\n"
-            "Exit status: 0 success, 1 a check failed, 2 bad usage or bad input.\n");
+            "(also when no tensor is selected: it says so). Without --nm the pattern is the\n"
+            "file's tsenor.pattern metadata, which prune writes (.npy arrays have none).\n"
+            ".npy arrays may be C or Fortran order.\n"
+            "Exit status: 0 success, 1 a check failed or nothing to prune, 2 bad usage or bad input.\n");
 }
 
 /* one line on stderr, control characters of names shown as '?' */
@@ -134,6 +138,28 @@ static int parse_int(const char *s, int lo, int hi, int *out)
     return 1;
 }
 
+/* "N:M": two unsigned decimal numbers and a colon, nothing else (no signs, spaces or
+   trailing characters). 0 when it is not that form, -1 when the numbers are out of
+   range (1 <= N < M <= TSENOR_MAX_M), 1 with *n, *m set. */
+static int parse_pattern(const char *s, int *n, int *m)
+{
+    long v[2] = {0, 0};
+    int k, in_range = 1;
+    for (k = 0; k < 2; k++) {
+        const char *start = s;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            if (v[k] > TSENOR_MAX_M) in_range = 0;   /* stops growing: no overflow */
+            else v[k] = v[k] * 10 + (*s - '0');
+        }
+        if (s == start || *s != (k == 0 ? ':' : '\0')) return 0;
+        s++;
+    }
+    if (!in_range || v[0] < 1 || v[0] >= v[1] || v[1] > TSENOR_MAX_M) return -1;
+    *n = (int)v[0];
+    *m = (int)v[1];
+    return 1;
+}
+
 static int add_pattern(regex_t *list, int *count, const char *pattern, const char *flag)
 {
     int rc;
@@ -154,7 +180,6 @@ static int parse_args(int argc, char **argv, cli_options *o)
     int i;
     memset(o, 0, sizeof *o);
     o->method = TSENOR_METHOD_TSENOR;
-    o->method_name = "tsenor";
     o->default_excludes = 1;
     if (argc < 2) { usage(stderr); return 2; }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) { usage(stdout); return 0; }
@@ -179,24 +204,16 @@ static int parse_args(int argc, char **argv, cli_options *o)
             if (!strcmp(a, "-o")) {
                 o->out = v;
             } else if (!strcmp(a, "--nm")) {
-                const char *colon = strchr(v, ':');
-                char nbuf[16];
-                if (!colon || (size_t)(colon - v) >= sizeof nbuf) { cli_error("--nm '%s': expected N:M, e.g. 8:16", v); return 2; }
-                memcpy(nbuf, v, (size_t)(colon - v));
-                nbuf[colon - v] = '\0';
-                if (!parse_int(nbuf, 1, TSENOR_MAX_M, &o->n) || !parse_int(colon + 1, 2, TSENOR_MAX_M, &o->m) || o->n >= o->m) {
-                    cli_error("--nm '%s': need 1 <= N < M <= %d", v, TSENOR_MAX_M);
-                    return 2;
-                }
+                const int parsed = parse_pattern(v, &o->n, &o->m);
+                if (parsed == 0) { cli_error("--nm '%s': expected N:M, e.g. 8:16", v); return 2; }
+                if (parsed < 0) { cli_error("--nm '%s': expected N:M with 1 <= N < M <= %d", v, TSENOR_MAX_M); return 2; }
             } else if (!strcmp(a, "--method")) {
-                static const struct { const char *name; tsenor_method m; } methods[] = {
-                    {"tsenor", TSENOR_METHOD_TSENOR}, {"exact", TSENOR_METHOD_EXACT},
-                    {"greedy", TSENOR_METHOD_GREEDY}, {"rowwise", TSENOR_METHOD_ROWWISE}};
+                static const tsenor_method methods[] = {TSENOR_METHOD_TSENOR, TSENOR_METHOD_EXACT, TSENOR_METHOD_GREEDY,
+                                                        TSENOR_METHOD_ROWWISE};
                 size_t k;
-                for (k = 0; k < 4 && strcmp(v, methods[k].name); k++) {}
+                for (k = 0; k < 4 && strcmp(v, tsenor_method_string(methods[k])); k++) {}
                 if (k == 4) { cli_error("--method '%s': tsenor, exact, greedy or rowwise", v); return 2; }
-                o->method = methods[k].m;
-                o->method_name = methods[k].name;
+                o->method = methods[k];
             } else if (!strcmp(a, "--include")) {
                 if (!add_pattern(o->include, &o->n_include, v, a)) return 2;
             } else if (!strcmp(a, "--exclude")) {
@@ -216,7 +233,7 @@ static int parse_args(int argc, char **argv, cli_options *o)
         else { cli_error("unexpected argument '%s'", a); return 2; }
     }
     if (!o->in) { cli_error("%s: no input given", o->command); return 2; }
-    if (!o->n) { cli_error("--nm N:M is required"); return 2; }
+    if (!o->n && strcmp(o->command, "check")) { cli_error("--nm N:M is required"); return 2; }   /* check reads it from the file */
     if (!strcmp(o->command, "prune") && !o->out) { cli_error("prune: -o OUT is required"); return 2; }
     if (o->out) {   /* "out/" names the directory "out" */
         static char out[PATH_MAX];
@@ -227,7 +244,7 @@ static int parse_args(int argc, char **argv, cli_options *o)
         o->out = out;
     }
     if (!strcmp(o->command, "check") && (o->out || o->masks || o->gpu || o->force)) {
-        cli_error("check takes FILE --nm N:M and the selection options only");
+        cli_error("check takes FILE [--nm N:M] and the selection options only");
         return 2;
     }
 #ifndef TSENOR_CUDA
@@ -246,9 +263,16 @@ static int parse_args(int argc, char **argv, cli_options *o)
 /* ==================================================================================
    selection: which tensors are pruned (and checked)
    ================================================================================== */
+typedef enum dense_reason {   /* why a tensor is not pruned, in the order they are tested */
+    DENSE_NONE = 0,           /* it is pruned                                        */
+    DENSE_DTYPE, DENSE_RANK, DENSE_NAME, DENSE_SHAPE,
+    DENSE_REASON_COUNT
+} dense_reason;
+
 typedef struct selection {
     int prune;              /* 1: prune as a rows x cols matrix                    */
     uint64_t rows, cols;
+    dense_reason reason;
     char why[96];           /* when not pruned: the reason shown in the table       */
 } selection;
 
@@ -262,14 +286,15 @@ static int name_matches(const regex_t *list, int count, const char *name)
 
 /* named: whether patterns apply (.npy arrays have no tensor names). masks_too: U8
    tensors are selected as well (check reads the files that --masks writes). */
-static selection select_tensor(const cli_options *o, const char *name, int named, tf_dtype dtype, int rank,
+static selection select_tensor(const cli_options *o, const char *name, int named, tensorfile_dtype dtype, int rank,
                                const uint64_t *shape, int masks_too)
 {
     selection s;
     int d;
     memset(&s, 0, sizeof s);
-    if (!tf_dtype_is_prunable(dtype) && !(masks_too && dtype == TF_U8)) {
-        snprintf(s.why, sizeof s.why, "dense: dtype %s", tf_dtypes[dtype].name);
+    if (!tensorfile_dtype_is_prunable(dtype) && !(masks_too && dtype == TENSORFILE_U8)) {
+        s.reason = DENSE_DTYPE;
+        snprintf(s.why, sizeof s.why, "dense: dtype %s", tensorfile_dtypes[dtype].name);
         return s;
     }
     if (rank == 2) {
@@ -279,11 +304,13 @@ static selection select_tensor(const cli_options *o, const char *name, int named
         s.rows = shape[0];
         s.cols = shape[1] * shape[2] * shape[3];   /* fits: the tensor's byte size was checked */
     } else {
+        s.reason = DENSE_RANK;
         snprintf(s.why, sizeof s.why, rank == 4 ? "dense: rank 4 (--conv prunes it)" : "dense: rank %d", rank);
         return s;
     }
     if (named) {
         const int included = o->n_include && name_matches(o->include, o->n_include, name);
+        s.reason = DENSE_NAME;
         if (o->n_include && !included) { snprintf(s.why, sizeof s.why, "dense: not matched by --include"); return s; }
         if (name_matches(o->exclude, o->n_exclude, name)) { snprintf(s.why, sizeof s.why, "dense: --exclude"); return s; }
         if (!included && o->default_excludes)
@@ -292,14 +319,60 @@ static selection select_tensor(const cli_options *o, const char *name, int named
                     snprintf(s.why, sizeof s.why, "dense: default exclude (%s)", default_excludes[d].why);
                     return s;
                 }
+        s.reason = DENSE_NONE;
     }
     if (s.rows == 0 || s.cols == 0 || s.rows % (uint64_t)o->m || s.cols % (uint64_t)o->m) {
+        s.reason = DENSE_SHAPE;
         snprintf(s.why, sizeof s.why, "dense: %llux%llu not a multiple of %d", (unsigned long long)s.rows,
                  (unsigned long long)s.cols, o->m);
         return s;
     }
     s.prune = 1;
     return s;
+}
+
+/* what a run would prune, and why the rest stays dense */
+typedef struct selection_tally {
+    size_t tensors, pruned;
+    size_t dense[DENSE_REASON_COUNT];
+    size_t rank4;             /* rank-4 tensors left dense for want of --conv        */
+} selection_tally;
+
+static void tally_selection(const cli_options *o, const tensorfile_safetensors *st, selection_tally *tally)
+{
+    size_t i;
+    for (i = 0; i < st->count; i++) {
+        const tensorfile_tensor *t = &st->tensor[i];
+        const selection sel = select_tensor(o, t->name, 1, t->dtype, t->rank, t->shape, 0);
+        tally->tensors++;
+        tally->pruned += (size_t)sel.prune;
+        tally->dense[sel.reason]++;
+        tally->rank4 += sel.reason == DENSE_RANK && t->rank == 4;
+    }
+}
+
+/* A run that would prune nothing says why, in one line: the count of each reason. */
+static void report_nothing_to_prune(const char *in, const cli_options *o, const selection_tally *tally)
+{
+    static const dense_reason order[4] = {DENSE_SHAPE, DENSE_NAME, DENSE_DTYPE, DENSE_RANK};
+    char why[512];
+    size_t len = 0;
+    int k;
+    if (tally->tensors == 0) { cli_error("%s: nothing to prune: it holds no tensors", in); return; }
+    why[0] = '\0';
+    for (k = 0; k < 4 && len < sizeof why; k++) {
+        const size_t count = tally->dense[order[k]];
+        char part[128];
+        if (!count) continue;
+        if (order[k] == DENSE_SHAPE) snprintf(part, sizeof part, "with dimensions not multiples of %d", o->m);
+        else if (order[k] == DENSE_NAME) snprintf(part, sizeof part, "excluded by name");
+        else if (order[k] == DENSE_DTYPE) snprintf(part, sizeof part, "of a dtype other than F32/F16/BF16");
+        else if (o->conv) snprintf(part, sizeof part, "not of rank 2 or 4");
+        else if (tally->rank4) snprintf(part, sizeof part, "not of rank 2 (%zu of rank 4: --conv prunes those)", tally->rank4);
+        else snprintf(part, sizeof part, "not of rank 2");
+        len += (size_t)snprintf(why + len, sizeof why - len, "%s%zu %s", len ? "; " : "", count, part);
+    }
+    cli_error("%s: nothing to prune at %d:%d, none of its %zu tensors is selected: %s", in, o->n, o->m, tally->tensors, why);
 }
 
 /* ==================================================================================
@@ -558,7 +631,7 @@ static int out_commit(out_file *f, int force)
    ================================================================================== */
 typedef struct row_report {   /* a line of the table */
     char name[72], shape[40], action[96];
-    tf_dtype dtype;
+    tensorfile_dtype dtype;
     double kept_pct, ms;
     int pruned;
 } row_report;
@@ -578,6 +651,7 @@ typedef struct run_state {
     double kept, total, solve_seconds;
     const char *backend;
     int progress;             /* stderr is a terminal */
+    int nothing_to_prune;     /* the run failed because no tensor was selected: exit 1 */
 } run_state;
 
 static double now_seconds(void)
@@ -629,7 +703,7 @@ static void clear_progress(run_state *r)
     if (r->progress) fprintf(stderr, "\r\033[K");
 }
 
-static row_report *add_row(run_state *r, const char *name, tf_dtype dtype, int rank, const uint64_t *shape)
+static row_report *add_row(run_state *r, const char *name, tensorfile_dtype dtype, int rank, const uint64_t *shape)
 {
     row_report *row;
     int d;
@@ -652,15 +726,15 @@ static row_report *add_row(run_state *r, const char *name, tf_dtype dtype, int r
 }
 
 /* The mask of a rows x cols matrix of dtype at data (any alignment). */
-static int solve_mask(run_state *r, const char *label, const void *data, tf_dtype dtype, uint64_t rows, uint64_t cols,
+static int solve_mask(run_state *r, const char *label, const void *data, tensorfile_dtype dtype, uint64_t rows, uint64_t cols,
                       tsenor_report *rep)
 {
     const cli_options *o = r->o;
     tsenor_options opt;
     tsenor_status s;
-    const size_t es = tf_dtypes[dtype].size;
+    const size_t es = tensorfile_dtypes[dtype].size;
     uint64_t numel;
-    if (!tf_mul_size(rows, cols, &numel) || numel > SIZE_MAX / 4) { cli_error("%s: too large", label); return 0; }
+    if (!tensorfile_mul_size(rows, cols, &numel) || numel > SIZE_MAX / 4) { cli_error("%s: too large", label); return 0; }
     if (!grow((void **)&r->mask, &r->mask_cap, (size_t)numel)) { cli_error("%s: out of memory (%llu bytes for the mask)", label, (unsigned long long)numel); return 0; }
     if ((uintptr_t)data % es) {   /* a file may place a tensor at any byte: copy it aligned */
         if (!grow(&r->aligned, &r->aligned_cap, (size_t)numel * es)) { cli_error("%s: out of memory", label); return 0; }
@@ -673,18 +747,17 @@ static int solve_mask(run_state *r, const char *label, const void *data, tf_dtyp
     opt.method = o->method;
     opt.threads = o->threads;
 #ifdef TSENOR_CUDA
-    if (o->gpu) {
-        s = dtype == TF_F32 ? tsenor_cuda_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-          : dtype == TF_F16 ? tsenor_cuda_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-                            : tsenor_cuda_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
-        if (s == TSENOR_ERR_DEVICE) { cli_error("%s: GPU: %s", label, tsenor_cuda_last_error()); return 0; }
-    } else
+    if (!o->gpu)   /* tsenor_mask runs on the GPU in this build; the CPU solver is per dtype */
+        s = dtype == TENSORFILE_F32 ? tsenor_cpu_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+          : dtype == TENSORFILE_F16 ? tsenor_cpu_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
+                                    : tsenor_cpu_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
+    else
 #endif
-    {
-        s = dtype == TF_F32 ? tsenor_cpu_mask_f32((const float *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-          : dtype == TF_F16 ? tsenor_cpu_mask_f16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep)
-                            : tsenor_cpu_mask_bf16((const uint16_t *)data, rows, cols, cols, r->mask, cols, &opt, rep);
-    }
+    s = tsenor_mask(data, dtype == TENSORFILE_F32 ? TSENOR_DTYPE_F32 : dtype == TENSORFILE_F16 ? TSENOR_DTYPE_F16 : TSENOR_DTYPE_BF16,
+                    rows, cols, cols, r->mask, cols, &opt, rep);
+#ifdef TSENOR_CUDA
+    if (s == TSENOR_ERR_DEVICE) { cli_error("%s: GPU: %s", label, tsenor_cuda_last_error()); return 0; }
+#endif
     if (s != TSENOR_OK) { cli_error("%s: %s", label, tsenor_status_string(s)); return 0; }
     r->backend = rep->backend;
     return 1;
@@ -722,7 +795,7 @@ static void write_pruned(out_file *f, const uint8_t *src, const uint8_t *mask, s
    elements of es bytes: to_c copies Fortran src into C dst, else C src into Fortran dst. */
 static void fortran_reorder(const uint8_t *src, uint8_t *dst, const uint64_t *shape, int rank, size_t es, int to_c)
 {
-    uint64_t idx[TF_MAX_RANK], fstride[TF_MAX_RANK], numel = 1, c, f = 0;
+    uint64_t idx[TENSORFILE_MAX_RANK], fstride[TENSORFILE_MAX_RANK], numel = 1, c, f = 0;
     int d;
     for (d = 0; d < rank; d++) { idx[d] = 0; fstride[d] = numel; numel *= shape[d]; }
     for (c = 0; c < numel; c++) {
@@ -741,7 +814,7 @@ static void fortran_reorder(const uint8_t *src, uint8_t *dst, const uint64_t *sh
    is written), which differ only for a Fortran-order .npy (fortran != NULL), whose
    mask is then reordered to match. */
 static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *label, const uint8_t *data,
-                        const uint8_t *stored, const tf_npy *fortran, tf_dtype dtype, uint64_t rows, uint64_t cols)
+                        const uint8_t *stored, const tensorfile_npy *fortran, tensorfile_dtype dtype, uint64_t rows, uint64_t cols)
 {
     tsenor_report rep;
     const double t0 = now_seconds();
@@ -756,12 +829,12 @@ static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *
         mask = r->stored_mask;
     }
     if (r->o->masks) out_write(f, mask, numel);
-    else write_pruned(f, stored, mask, numel, tf_dtypes[dtype].size);
+    else write_pruned(f, stored, mask, numel, tensorfile_dtypes[dtype].size);
     if (f->failed) return 0;
     row->pruned = 1;
     row->kept_pct = rep.total > 0 ? 100.0 * rep.kept / rep.total : 100.0;
     row->ms = 1e3 * (now_seconds() - t0);
-    snprintf(row->action, sizeof row->action, "%s %d:%d%s", r->o->method_name, r->o->n, r->o->m, r->o->masks ? " mask" : "");
+    snprintf(row->action, sizeof row->action, "%s %d:%d%s", tsenor_method_string(r->o->method), r->o->n, r->o->m, r->o->masks ? " mask" : "");
     r->pruned++;
     r->pruned_elements += numel;
     r->kept += rep.kept;
@@ -774,82 +847,82 @@ static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *
    safetensors: one file in, one file out
    ================================================================================== */
 typedef struct out_tensor {
-    const tf_tensor *in;
+    const tensorfile_tensor *in;
     selection sel;
-    tf_dtype dtype;
+    tensorfile_dtype dtype;
     uint64_t nbytes, begin;
 } out_tensor;
 
 static int by_alignment_then_offset(const void *a, const void *b)
 {
     const out_tensor *x = (const out_tensor *)a, *y = (const out_tensor *)b;
-    const unsigned sx = tf_dtypes[x->dtype].size, sy = tf_dtypes[y->dtype].size;
+    const unsigned sx = tensorfile_dtypes[x->dtype].size, sy = tensorfile_dtypes[y->dtype].size;
     if (sx != sy) return sx > sy ? -1 : 1;   /* larger elements first: every start stays aligned */
     if (x->in->begin != y->in->begin) return x->in->begin < y->in->begin ? -1 : 1;
     return x->in->end < y->in->end ? -1 : x->in->end > y->in->end;
 }
 
-static void add_tsenor_metadata(tf_buf *b, const cli_options *o, int first)
+static void add_tsenor_metadata(json_buf *b, const cli_options *o, int first)
 {
     char pattern[32];
     snprintf(pattern, sizeof pattern, "%d:%d", o->n, o->m);
-    tf_buf_str(b, first ? "" : ",");
-    tf_buf_str(b, "\"tsenor.pattern\":");
-    tf_buf_json_string(b, pattern, strlen(pattern));
-    tf_buf_str(b, ",\"tsenor.method\":");
-    tf_buf_json_string(b, o->method_name, strlen(o->method_name));
-    tf_buf_str(b, ",\"tsenor.content\":");
-    tf_buf_str(b, o->masks ? "\"masks\"" : "\"pruned weights\"");
-    tf_buf_printf(b, ",\"tsenor.version\":\"%d.%d.%d\"", TSENOR_VERSION_MAJOR, TSENOR_VERSION_MINOR, TSENOR_VERSION_PATCH);
+    json_buf_str(b, first ? "" : ",");
+    json_buf_str(b, "\"tsenor.pattern\":");
+    json_buf_string(b, pattern, strlen(pattern));
+    json_buf_str(b, ",\"tsenor.method\":");
+    json_buf_string(b, tsenor_method_string(o->method), strlen(tsenor_method_string(o->method)));
+    json_buf_str(b, ",\"tsenor.content\":");
+    json_buf_str(b, o->masks ? "\"masks\"" : "\"pruned weights\"");
+    json_buf_printf(b, ",\"tsenor.version\":\"%d.%d.%d\"", TSENOR_VERSION_MAJOR, TSENOR_VERSION_MINOR, TSENOR_VERSION_PATCH);
 }
 
 static int is_tsenor_key(const char *key, size_t len) { return len >= 7 && memcmp(key, "tsenor.", 7) == 0; }
 
 /* Reads in_path (already parsed into st), writes out_path. Returns 1 on success.
    out_bytes receives the output's tensor bytes (an index's total_size). */
-static int prune_safetensors_file(run_state *r, const char *in_path, const mapped_file *src, const tf_safetensors *st,
+static int prune_safetensors_file(run_state *r, const char *in_path, const mapped_file *src, const tensorfile_safetensors *st,
                                   const char *out_path, int in_temp_dir, uint64_t *out_bytes)
 {
     const cli_options *o = r->o;
     out_tensor *ot = (out_tensor *)calloc(st->count + 1, sizeof *ot);
-    tf_buf h = {NULL, 0, 0, 0};
+    json_buf h = {NULL, 0, 0, 0};
     out_file f;
     size_t i;
     uint64_t offset = 0;
     int first = 1, ok = 1;
     if (!ot) { cli_error("out of memory"); return 0; }
     for (i = 0; i < st->count; i++) {
-        const tf_tensor *t = &st->tensor[i];
+        const tensorfile_tensor *t = &st->tensor[i];
         ot[i].in = t;
         ot[i].sel = select_tensor(o, t->name, 1, t->dtype, t->rank, t->shape, 0);
-        ot[i].dtype = ot[i].sel.prune && o->masks ? TF_U8 : t->dtype;
+        ot[i].dtype = ot[i].sel.prune && o->masks ? TENSORFILE_U8 : t->dtype;
         ot[i].nbytes = ot[i].sel.prune && o->masks ? t->numel : t->nbytes;
     }
     qsort(ot, st->count, sizeof *ot, by_alignment_then_offset);
     /* the header: metadata (the input's, then ours), then the tensors in data order */
-    tf_buf_str(&h, "{\"__metadata__\":{");
+    json_buf_str(&h, "{\"__metadata__\":{");
     for (i = 0; i < st->meta_count; i++) {
         if (is_tsenor_key(st->meta[i].key, st->meta[i].key_len)) continue;   /* ours are rewritten */
-        if (!first) tf_buf_str(&h, ",");
-        tf_buf_json_string(&h, st->meta[i].key, st->meta[i].key_len);
-        tf_buf_str(&h, ":");
-        tf_buf_json_string(&h, st->meta[i].value, st->meta[i].value_len);
+        if (!first) json_buf_str(&h, ",");
+        json_buf_string(&h, st->meta[i].key, st->meta[i].key_len);
+        json_buf_str(&h, ":");
+        json_buf_string(&h, st->meta[i].value, st->meta[i].value_len);
         first = 0;
     }
     add_tsenor_metadata(&h, o, first);
-    tf_buf_str(&h, "}");
+    json_buf_str(&h, "}");
     for (i = 0; i < st->count; i++) {
         int d;
         ot[i].begin = offset;
-        tf_buf_str(&h, ",");
-        tf_buf_json_string(&h, ot[i].in->name, ot[i].in->name_len);
-        tf_buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", tf_dtypes[ot[i].dtype].name);
-        for (d = 0; d < ot[i].in->rank; d++) tf_buf_printf(&h, d ? ",%llu" : "%llu", (unsigned long long)ot[i].in->shape[d]);
-        tf_buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset, (unsigned long long)(offset + ot[i].nbytes));
+        json_buf_str(&h, ",");
+        json_buf_string(&h, ot[i].in->name, ot[i].in->name_len);
+        json_buf_printf(&h, ":{\"dtype\":\"%s\",\"shape\":[", tensorfile_dtypes[ot[i].dtype].name);
+        for (d = 0; d < ot[i].in->rank; d++) json_buf_printf(&h, d ? ",%llu" : "%llu", (unsigned long long)ot[i].in->shape[d]);
+        json_buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)offset, (unsigned long long)(offset + ot[i].nbytes));
         offset += ot[i].nbytes;
     }
-    tf_buf_str(&h, "}");
-    while (h.len % 8) tf_buf_str(&h, " ");   /* the data starts 8-byte aligned */
+    json_buf_str(&h, "}");
+    while (h.len % 8) json_buf_str(&h, " ");   /* the data starts 8-byte aligned */
     if (h.oom) { cli_error("out of memory"); free(ot); free(h.s); return 0; }
     *out_bytes = offset;
     if (!out_open(&f, out_path, in_temp_dir)) { free(ot); free(h.s); return 0; }
@@ -862,7 +935,7 @@ static int prune_safetensors_file(run_state *r, const char *in_path, const mappe
     }
     free(h.s);
     for (i = 0; i < st->count && ok && !f.failed; i++) {
-        const tf_tensor *t = ot[i].in;
+        const tensorfile_tensor *t = ot[i].in;
         const uint8_t *data = st->data + t->begin;
         row_report *row = add_row(r, t->name, t->dtype, t->rank, t->shape);
         if (!row) { cli_error("out of memory"); ok = 0; break; }
@@ -892,20 +965,24 @@ static int prune_safetensors_file(run_state *r, const char *in_path, const mappe
 static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, const char *out_path)
 {
     const cli_options *o = r->o;
-    tf_npy a;
-    char err[TF_ERR_LEN];
+    tensorfile_npy a;
+    char err[TENSORFILE_ERR_LEN];
     selection sel;
     row_report *row;
     out_file f;
     const uint8_t *stored, *data;
-    if (tf_npy_parse(in->data, in->len, &a, err) < 0) { cli_error("%s: %s", in_path, err); return 0; }
+    if (tensorfile_npy_parse(in->data, in->len, &a, err) < 0) { cli_error("%s: %s", in_path, err); return 0; }
     if (a.big_endian) { cli_error("%s: big-endian arrays ('%s') are not supported", in_path, a.descr); return 0; }
     sel = select_tensor(o, NULL, 0, a.dtype, a.rank, a.shape, 0);   /* the logical shape, in any memory order */
-    if (!sel.prune) { cli_error("%s: %s; nothing to prune", in_path, sel.why + strlen("dense: ")); return 0; }
+    if (!sel.prune) {
+        cli_error("%s: %s; nothing to prune", in_path, sel.why + strlen("dense: "));
+        r->nothing_to_prune = 1;
+        return 0;
+    }
     stored = data = in->data + a.data_offset;
     if (a.fortran_order) {   /* solved in C order (what the mask's rows and columns mean), written back as stored */
         if (!grow(&r->aligned, &r->aligned_cap, (size_t)a.nbytes)) { cli_error("%s: out of memory", in_path); return 0; }
-        fortran_reorder(stored, (uint8_t *)r->aligned, a.shape, a.rank, tf_dtypes[a.dtype].size, 1);
+        fortran_reorder(stored, (uint8_t *)r->aligned, a.shape, a.rank, tensorfile_dtypes[a.dtype].size, 1);
         data = (const uint8_t *)r->aligned;
     }
     r->bytes_total = a.nbytes;
@@ -914,8 +991,8 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
     show_progress(r, in_path);
     if (!out_open(&f, out_path, 0)) return 0;
     if (o->masks) {
-        tf_buf h = {NULL, 0, 0, 0};
-        if (tf_npy_header(&h, "|u1", a.fortran_order, a.shape, a.rank) < 0) { cli_error("out of memory"); free(h.s); out_abort(&f); return 0; }
+        json_buf h = {NULL, 0, 0, 0};
+        if (tensorfile_npy_header(&h, "|u1", a.fortran_order, a.shape, a.rank) < 0) { cli_error("out of memory"); free(h.s); out_abort(&f); return 0; }
         out_write(&f, h.s, h.len);
         free(h.s);
     } else {
@@ -937,35 +1014,6 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
 static int join_path(char *out, const char *dir, const char *name)
 {
     return (size_t)snprintf(out, PATH_MAX, "%s/%s", dir, name) < PATH_MAX;
-}
-
-/* a JSON value of the index, written back as it was read */
-static void write_json_node(tf_buf *b, const tf_json *doc, size_t k)
-{
-    const tf_jnode *n = &doc->node[k];
-    size_t i, c;
-    switch (n->type) {
-    case TF_JNULL: tf_buf_str(b, "null"); break;
-    case TF_JFALSE: tf_buf_str(b, "false"); break;
-    case TF_JTRUE: tf_buf_str(b, "true"); break;
-    case TF_JNUMBER: tf_buf_add(b, n->str, n->len); break;
-    case TF_JSTRING: tf_buf_json_string(b, n->str, n->len); break;
-    case TF_JARRAY:
-    case TF_JOBJECT:
-        tf_buf_str(b, n->type == TF_JOBJECT ? "{" : "[");
-        for (i = 0, c = k + 1; i < n->count; i++) {
-            if (i) tf_buf_str(b, ",");
-            if (n->type == TF_JOBJECT) {
-                write_json_node(b, doc, c);
-                tf_buf_str(b, ":");
-                c++;
-            }
-            write_json_node(b, doc, c);
-            c = doc->node[c].end;
-        }
-        tf_buf_str(b, n->type == TF_JOBJECT ? "}" : "]");
-        break;
-    }
 }
 
 /* Removes a previous output directory that --force replaces: only regular files, and
@@ -1007,7 +1055,7 @@ static int by_string(const void *a, const void *b) { return strcmp(*(const char 
 
 /* the first tensor the index puts in shard s that the shard does not hold, or NULL
    (sorted names and binary search: an index may name many thousands) */
-static const char *missing_from_shard(const tf_index *ix, size_t s, const tf_safetensors *st, int *oom)
+static const char *missing_from_shard(const tensorfile_index *ix, size_t s, const tensorfile_safetensors *st, int *oom)
 {
     const char **names = (const char **)malloc((st->count + 1) * sizeof *names);
     const char *missing = NULL;
@@ -1025,15 +1073,17 @@ static const char *missing_from_shard(const tf_index *ix, size_t s, const tf_saf
 static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
 {
     const cli_options *o = r->o;
-    char path[PATH_MAX], err[TF_ERR_LEN], parent[PATH_MAX], base[PATH_MAX];
+    char path[PATH_MAX], err[TENSORFILE_ERR_LEN], parent[PATH_MAX], base[PATH_MAX];
     mapped_file idx_file;
-    tf_index ix;
+    tensorfile_index ix;
+    selection_tally tally;
     uint64_t total_out = 0;
     size_t s, i;
     int ok = 1;
     struct stat sb;
+    memset(&tally, 0, sizeof tally);
     if (!join_path(path, in_dir, INDEX_NAME) || !map_file(path, &idx_file)) return 0;
-    if (tf_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
+    if (tensorfile_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
         cli_error("%s: %s", path, err);
         unmap_file(&idx_file);
         return 0;
@@ -1051,6 +1101,31 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
     for (s = 0; ok && s < ix.shard_count; s++) {   /* sizes, for the progress bar */
         if (!join_path(path, in_dir, ix.shard_name[s]) || stat(path, &sb) != 0) { cli_error("%s: shard %s: %s", in_dir, ix.shard_name[s], strerror(errno)); ok = 0; }
         else r->bytes_total += (uint64_t)sb.st_size;
+    }
+    for (s = 0; ok && s < ix.shard_count; s++) {   /* what would be pruned: when nothing, no output at all */
+        mapped_file shard;
+        tensorfile_safetensors st;
+        int oom;
+        const char *missing;
+        if (!join_path(path, in_dir, ix.shard_name[s]) || !map_file(path, &shard)) { ok = 0; break; }
+        if (tensorfile_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
+            cli_error("%s: %s", path, err);
+            ok = 0;
+        } else {
+            if ((missing = missing_from_shard(&ix, s, &st, &oom)) != NULL || oom) {
+                if (oom) cli_error("out of memory");
+                else cli_error("%s: the index puts tensor \"%.60s\" in %s, which does not hold it", in_dir, missing, ix.shard_name[s]);
+                ok = 0;
+            }
+            tally_selection(o, &st, &tally);
+            tensorfile_safetensors_free(&st);
+        }
+        unmap_file(&shard);
+    }
+    if (ok && tally.pruned == 0) {
+        report_nothing_to_prune(in_dir, o, &tally);
+        r->nothing_to_prune = 1;
+        ok = 0;
     }
     if (ok && (!split_dir(out_dir, parent, base) ||
                (size_t)snprintf(temp_dir, PATH_MAX, "%s/.%.200s.tsenor-XXXXXX", parent, base) >= PATH_MAX)) {
@@ -1071,11 +1146,11 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
     }
     for (s = 0; ok && s < ix.shard_count; s++) {
         mapped_file shard;
-        tf_safetensors st;
+        tensorfile_safetensors st;
         char out_path[PATH_MAX];
         uint64_t bytes = 0;
         if (!join_path(path, in_dir, ix.shard_name[s]) || !join_path(out_path, temp_dir, ix.shard_name[s]) || !map_file(path, &shard)) { ok = 0; break; }
-        if (tf_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
+        if (tensorfile_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
             cli_error("%s: %s", path, err);
             unmap_file(&shard);
             ok = 0;
@@ -1092,49 +1167,49 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         }
         if (ok) ok = prune_safetensors_file(r, path, &shard, &st, out_path, 1, &bytes);
         total_out += bytes;
-        tf_safetensors_free(&st);
+        tensorfile_safetensors_free(&st);
         unmap_file(&shard);
     }
     if (ok) {   /* the index: the input's metadata with total_size recomputed, then the map */
-        tf_buf b = {NULL, 0, 0, 0};
+        json_buf b = {NULL, 0, 0, 0};
         out_file f;
         char out_path[PATH_MAX];
         size_t k;
-        tf_buf_str(&b, "{\n  \"metadata\": {");
+        json_buf_str(&b, "{\n  \"metadata\": {");
         if (ix.metadata >= 0) {
-            const tf_jnode *m = &ix.doc.node[ix.metadata];
+            const json_node *m = &ix.doc.node[ix.metadata];
             for (i = 0, k = (size_t)ix.metadata + 1; i < m->count; i++) {
-                const tf_jnode *key = &ix.doc.node[k];
+                const json_node *key = &ix.doc.node[k];
                 if (strcmp(key->str, "total_size") && !is_tsenor_key(key->str, key->len)) {
-                    write_json_node(&b, &ix.doc, k);
-                    tf_buf_str(&b, ": ");
-                    write_json_node(&b, &ix.doc, k + 1);
-                    tf_buf_str(&b, ", ");
+                    json_buf_node(&b, &ix.doc, k);
+                    json_buf_str(&b, ": ");
+                    json_buf_node(&b, &ix.doc, k + 1);
+                    json_buf_str(&b, ", ");
                 }
                 k = ix.doc.node[k + 1].end;
             }
         }
-        tf_buf_printf(&b, "\"total_size\": %llu", (unsigned long long)total_out);
+        json_buf_printf(&b, "\"total_size\": %llu", (unsigned long long)total_out);
         add_tsenor_metadata(&b, o, 0);
-        tf_buf_str(&b, "},\n  \"weight_map\": {");
+        json_buf_str(&b, "},\n  \"weight_map\": {");
         for (i = 0; i < ix.count; i++) {
-            tf_buf_str(&b, i ? ",\n    " : "\n    ");
-            tf_buf_json_string(&b, ix.tensor[i], strlen(ix.tensor[i]));
-            tf_buf_str(&b, ": ");
-            tf_buf_json_string(&b, ix.shard[i], strlen(ix.shard[i]));
+            json_buf_str(&b, i ? ",\n    " : "\n    ");
+            json_buf_string(&b, ix.tensor[i], strlen(ix.tensor[i]));
+            json_buf_str(&b, ": ");
+            json_buf_string(&b, ix.shard[i], strlen(ix.shard[i]));
         }
-        tf_buf_str(&b, "\n  }");
+        json_buf_str(&b, "\n  }");
         for (i = 0, k = 1; i < ix.doc.node[0].count; i++) {   /* other top-level members, as they were */
-            const tf_jnode *key = &ix.doc.node[k];
+            const json_node *key = &ix.doc.node[k];
             if (strcmp(key->str, "metadata") && strcmp(key->str, "weight_map")) {
-                tf_buf_str(&b, ",\n  ");
-                write_json_node(&b, &ix.doc, k);
-                tf_buf_str(&b, ": ");
-                write_json_node(&b, &ix.doc, k + 1);
+                json_buf_str(&b, ",\n  ");
+                json_buf_node(&b, &ix.doc, k);
+                json_buf_str(&b, ": ");
+                json_buf_node(&b, &ix.doc, k + 1);
             }
             k = ix.doc.node[k + 1].end;
         }
-        tf_buf_str(&b, "\n}\n");
+        json_buf_str(&b, "\n}\n");
         if (b.oom) { cli_error("out of memory"); ok = 0; }
         else if (!join_path(out_path, temp_dir, INDEX_NAME) || !out_open(&f, out_path, 1)) ok = 0;
         else {
@@ -1183,7 +1258,7 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         remove_temporaries();
         forget_temporaries();
     }
-    tf_index_free(&ix);
+    tensorfile_index_free(&ix);
     unmap_file(&idx_file);
     return ok;
 }
@@ -1192,20 +1267,15 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
    check: every selected tensor keeps at most N nonzeros per block row and column
    ================================================================================== */
 
-/* nonzero pattern of numel values of dtype into mask (U8 must hold 0/1: else 0) */
-static int nonzero_pattern(const uint8_t *data, tf_dtype dtype, size_t numel, uint8_t *mask)
+/* the nonzero pattern of numel F32/F16/BF16 values into mask (-0.0 is a zero) */
+static void nonzero_pattern(const uint8_t *data, tensorfile_dtype dtype, size_t numel, uint8_t *mask)
 {
     size_t i;
-    if (dtype == TF_U8) {
-        for (i = 0; i < numel; i++) {
-            if (data[i] > 1) return 0;
-            mask[i] = data[i];
-        }
-    } else if (dtype == TF_F32) {
+    if (dtype == TENSORFILE_F32) {
         for (i = 0; i < numel; i++) {
             uint32_t v;
             memcpy(&v, data + 4 * i, 4);
-            mask[i] = (v & 0x7FFFFFFFu) != 0;   /* -0.0 is a zero */
+            mask[i] = (v & 0x7FFFFFFFu) != 0;
         }
     } else {
         for (i = 0; i < numel; i++) {
@@ -1214,60 +1284,48 @@ static int nonzero_pattern(const uint8_t *data, tf_dtype dtype, size_t numel, ui
             mask[i] = (v & 0x7FFFu) != 0;
         }
     }
-    return 1;
 }
 
-/* blocks whose some row or column keeps more than n */
-static size_t count_bad_blocks(const uint8_t *mask, size_t rows, size_t cols, int n, int m, size_t *first_r, size_t *first_c)
+/* 1 pass, 0 fail, -1 error. The rule: at most n in every row and column of every
+   block (the selection takes only shapes that are whole blocks). A U8 tensor is the
+   mask itself, and must hold only 0 and 1. */
+static int check_matrix(run_state *r, const char *label, const uint8_t *data, tensorfile_dtype dtype, uint64_t rows, uint64_t cols)
 {
-    size_t bad = 0, bi, bj;
-    for (bi = 0; bi < rows; bi += (size_t)m)
-        for (bj = 0; bj < cols; bj += (size_t)m) {
-            int i, j, broken = 0;
-            for (i = 0; i < m && !broken; i++) {
-                int rc = 0, cc = 0;
-                for (j = 0; j < m; j++) {
-                    rc += mask[(bi + (size_t)i) * cols + bj + (size_t)j];
-                    cc += mask[(bi + (size_t)j) * cols + bj + (size_t)i];
-                }
-                broken = rc > n || cc > n;
-            }
-            if (broken && bad++ == 0) { *first_r = bi; *first_c = bj; }
-        }
-    return bad;
-}
-
-/* 1 pass, 0 fail, -1 error */
-static int check_matrix(run_state *r, const char *label, const uint8_t *data, tf_dtype dtype, uint64_t rows, uint64_t cols)
-{
-    size_t bad, fr = 0, fc = 0;
+    const int n = r->o->n, m = r->o->m;
     const size_t numel = (size_t)(rows * cols);
-    if (!grow((void **)&r->mask, &r->mask_cap, numel)) { cli_error("%s: out of memory", label); return -1; }
-    if (!nonzero_pattern(data, dtype, numel, r->mask)) {
-        printf("FAIL  %s: a U8 tensor with values other than 0 and 1\n", label);
-        return 0;
+    const uint8_t *mask = data;
+    tsenor_check_report rep;
+    tsenor_status s;
+    if (dtype != TENSORFILE_U8) {
+        if (!grow((void **)&r->mask, &r->mask_cap, numel)) { cli_error("%s: out of memory", label); return -1; }
+        nonzero_pattern(data, dtype, numel, r->mask);
+        mask = r->mask;
     }
-    bad = count_bad_blocks(r->mask, (size_t)rows, (size_t)cols, r->o->n, r->o->m, &fr, &fc);
-    if (bad) {
-        printf("FAIL  %s: %zu of %llu blocks keep more than %d in a row or column (first at row %zu, col %zu)\n", label, bad,
-               (unsigned long long)(rows / (uint64_t)r->o->m * (cols / (uint64_t)r->o->m)), r->o->n, fr, fc);
-        return 0;
+    s = tsenor_check_mask(mask, (size_t)rows, (size_t)cols, (size_t)cols, n, m, TSENOR_CHECK_TRANSPOSABLE | TSENOR_CHECK_AT_MOST, &rep);
+    if (s == TSENOR_OK) {
+        printf("ok    %s: transposable %d:%d\n", label, n, m);
+        return 1;
     }
-    printf("ok    %s: transposable %d:%d\n", label, r->o->n, r->o->m);
-    return 1;
+    if (s != TSENOR_ERR_INVALID_MASK) { cli_error("%s: %s", label, tsenor_status_string(s)); return -1; }
+    printf("FAIL  %s: %zu of %zu blocks break %d:%d (at most %d per row and column); first: block (row %zu, col %zu), ", label,
+           rep.bad_blocks, rep.blocks, n, m, n, rep.row - rep.row % (size_t)m, rep.col - rep.col % (size_t)m);
+    if (rep.bad_value) printf("the byte at row %zu, col %zu is %d, not 0 or 1\n", rep.row, rep.col, rep.count);
+    else if (rep.column) printf("col %zu keeps %d\n", rep.col, rep.count);
+    else printf("row %zu keeps %d\n", rep.row, rep.count);
+    return 0;
 }
 
-static int check_safetensors(run_state *r, const mapped_file *src, const tf_safetensors *st, size_t *checked, size_t *failed)
+static int check_safetensors(run_state *r, const mapped_file *src, const tensorfile_safetensors *st, size_t *checked, size_t *failed)
 {
     size_t i;
     for (i = 0; i < st->count; i++) {
-        const tf_tensor *t = &st->tensor[i];
+        const tensorfile_tensor *t = &st->tensor[i];
         const selection sel = select_tensor(r->o, t->name, 1, t->dtype, t->rank, t->shape, 1);
         int rc;
         char label[160], name[104];
         if (!sel.prune) continue;
         printable(name, sizeof name, t->name);
-        snprintf(label, sizeof label, "%s (%s %llux%llu)", name, tf_dtypes[t->dtype].name, (unsigned long long)sel.rows,
+        snprintf(label, sizeof label, "%s (%s %llux%llu)", name, tensorfile_dtypes[t->dtype].name, (unsigned long long)sel.rows,
                  (unsigned long long)sel.cols);
         rc = check_matrix(r, label, st->data + t->begin, t->dtype, sel.rows, sel.cols);
         release_pages(src, st->data + t->begin, t->nbytes);
@@ -1278,48 +1336,77 @@ static int check_safetensors(run_state *r, const mapped_file *src, const tf_safe
     return 1;
 }
 
-static int run_check(run_state *r, const char *in, int is_dir)
+/* check without --nm: the pattern that prune recorded as tsenor.pattern (value NULL:
+   the file has none). 1 with o->n, o->m set, else 0 after saying why. */
+static int pattern_from_metadata(cli_options *o, const char *in, const char *value, size_t len)
 {
-    char err[TF_ERR_LEN], path[PATH_MAX];
+    char text[32];
+    if (!value) {
+        cli_error("%s: no tsenor.pattern in its metadata (tsenor prune writes one); give --nm N:M", in);
+        return 0;
+    }
+    snprintf(text, sizeof text, "%.*s", (int)(len < sizeof text ? len : sizeof text - 1), value);
+    if (len >= sizeof text || strlen(text) != len || parse_pattern(text, &o->n, &o->m) != 1) {
+        cli_error("%s: its tsenor.pattern '%s%s' is not N:M with 1 <= N < M <= %d; give --nm N:M", in, text,
+                  len >= sizeof text ? "..." : "", TSENOR_MAX_M);
+        return 0;
+    }
+    printf("pattern %d:%d, from the tsenor.pattern of %s\n", o->n, o->m, in);
+    return 1;
+}
+
+static int run_check(run_state *r, cli_options *o, const char *in, int is_dir)
+{
+    char err[TENSORFILE_ERR_LEN], path[PATH_MAX];
     size_t checked = 0, failed = 0;
     if (is_dir) {
         mapped_file idx_file;
-        tf_index ix;
+        tensorfile_index ix;
         size_t s;
         if (!join_path(path, in, INDEX_NAME) || !map_file(path, &idx_file)) return 2;
-        if (tf_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
+        if (tensorfile_index_parse((const char *)idx_file.data, idx_file.len, &ix, err) < 0) {
             cli_error("%s: %s", path, err);
             unmap_file(&idx_file);
             return 2;
         }
+        if (!o->n) {   /* the index's metadata, where prune writes it for a sharded checkpoint */
+            const long at = ix.metadata >= 0 ? json_member(&ix.doc, (size_t)ix.metadata, "tsenor.pattern") : -1;
+            const json_node *v = at >= 0 ? &ix.doc.node[at] : NULL;
+            if (!pattern_from_metadata(o, path, v ? (v->type == JSON_STRING ? v->str : "") : NULL, v && v->type == JSON_STRING ? v->len : 0)) {
+                tensorfile_index_free(&ix);
+                unmap_file(&idx_file);
+                return 2;
+            }
+        }
         for (s = 0; s < ix.shard_count; s++) {
             mapped_file shard;
-            tf_safetensors st;
+            tensorfile_safetensors st;
             int ok;
-            if (!join_path(path, in, ix.shard_name[s]) || !map_file(path, &shard)) { tf_index_free(&ix); unmap_file(&idx_file); return 2; }
-            if (tf_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
+            if (!join_path(path, in, ix.shard_name[s]) || !map_file(path, &shard)) { tensorfile_index_free(&ix); unmap_file(&idx_file); return 2; }
+            if (tensorfile_safetensors_parse(shard.data, shard.len, &st, err) < 0) {
                 cli_error("%s: %s", path, err);
                 unmap_file(&shard);
-                tf_index_free(&ix);
+                tensorfile_index_free(&ix);
                 unmap_file(&idx_file);
                 return 2;
             }
             ok = check_safetensors(r, &shard, &st, &checked, &failed);
-            tf_safetensors_free(&st);
+            tensorfile_safetensors_free(&st);
             unmap_file(&shard);
-            if (!ok) { tf_index_free(&ix); unmap_file(&idx_file); return 2; }
+            if (!ok) { tensorfile_index_free(&ix); unmap_file(&idx_file); return 2; }
         }
-        tf_index_free(&ix);
+        tensorfile_index_free(&ix);
         unmap_file(&idx_file);
     } else {
         mapped_file f;
         if (!map_file(in, &f)) return 2;
-        if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
-            tf_npy a;
+        if (tensorfile_is_npy(f.data, f.len)) {
+            tensorfile_npy a;
             selection sel;
             const uint8_t *data;
             int rc;
-            if (tf_npy_parse(f.data, f.len, &a, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            if (tensorfile_npy_parse(f.data, f.len, &a, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            if (!o->n) { cli_error("%s: a .npy array has no metadata to hold its pattern; give --nm N:M", in); unmap_file(&f); return 2; }
             sel = select_tensor(r->o, NULL, 0, a.dtype, a.rank, a.shape, 1);
             if (!sel.prune || a.big_endian) {
                 cli_error("%s: %s", in, a.big_endian ? "big-endian arrays are not supported" : sel.why + strlen("dense: "));
@@ -1329,7 +1416,7 @@ static int run_check(run_state *r, const char *in, int is_dir)
             data = f.data + a.data_offset;
             if (a.fortran_order) {   /* checked in C order, where rows and columns are the array's */
                 if (!grow(&r->aligned, &r->aligned_cap, (size_t)a.nbytes)) { cli_error("%s: out of memory", in); unmap_file(&f); return 2; }
-                fortran_reorder(data, (uint8_t *)r->aligned, a.shape, a.rank, tf_dtypes[a.dtype].size, 1);
+                fortran_reorder(data, (uint8_t *)r->aligned, a.shape, a.rank, tensorfile_dtypes[a.dtype].size, 1);
                 data = (const uint8_t *)r->aligned;
             }
             rc = check_matrix(r, in, data, a.dtype, sel.rows, sel.cols);
@@ -1338,11 +1425,28 @@ static int run_check(run_state *r, const char *in, int is_dir)
             checked = 1;
             failed = rc == 0;
         } else {
-            tf_safetensors st;
+            tensorfile_safetensors st;
+            const char *pattern = NULL;
+            size_t k, pattern_len = 0;
             int ok;
-            if (tf_safetensors_parse(f.data, f.len, &st, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            if (!tensorfile_is_safetensors(f.data, f.len)) {
+                cli_error("%s: neither a safetensors file nor a .npy array", in);
+                unmap_file(&f);
+                return 2;
+            }
+            if (tensorfile_safetensors_parse(f.data, f.len, &st, err) < 0) { cli_error("%s: %s", in, err); unmap_file(&f); return 2; }
+            for (k = 0; k < st.meta_count; k++)
+                if (st.meta[k].key_len == 14 && memcmp(st.meta[k].key, "tsenor.pattern", 14) == 0) {
+                    pattern = st.meta[k].value;
+                    pattern_len = st.meta[k].value_len;
+                }
+            if (!o->n && !pattern_from_metadata(o, in, pattern, pattern_len)) {
+                tensorfile_safetensors_free(&st);
+                unmap_file(&f);
+                return 2;
+            }
             ok = check_safetensors(r, &f, &st, &checked, &failed);
-            tf_safetensors_free(&st);
+            tensorfile_safetensors_free(&st);
             unmap_file(&f);
             if (!ok) return 2;
         }
@@ -1368,7 +1472,7 @@ static void print_table(const run_state *r)
         const row_report *row = &r->rows[i];
         char kept[16] = "";
         if (row->pruned) snprintf(kept, sizeof kept, "%7.2f%%", row->kept_pct);
-        printf("%-*.*s  %-14s %-5s %8s %9.2f  %s\n", (int)w, (int)w, row->name, row->shape, tf_dtypes[row->dtype].name, kept, row->ms,
+        printf("%-*.*s  %-14s %-5s %8s %9.2f  %s\n", (int)w, (int)w, row->name, row->shape, tensorfile_dtypes[row->dtype].name, kept, row->ms,
                row->action);
     }
 }
@@ -1405,7 +1509,7 @@ int main(int argc, char **argv)
 #endif
     is_dir = S_ISDIR(in_sb.st_mode);
     if (!strcmp(o.command, "check")) {
-        rc = run_check(&r, o.in, is_dir);
+        rc = run_check(&r, &o, o.in, is_dir);
         free(r.mask);
         free(r.aligned);
         return rc;
@@ -1423,23 +1527,35 @@ int main(int argc, char **argv)
         ok = prune_sharded(&r, o.in, o.out);
     } else {
         mapped_file f;
-        char err[TF_ERR_LEN];
+        char err[TENSORFILE_ERR_LEN];
         if (!map_file(o.in, &f)) return 2;
         if (!o.force && stat(o.out, &out_sb) == 0) {
             cli_error("%s: exists (use --force to replace it)", o.out);
             ok = 0;
-        } else if (f.len >= 6 && memcmp(f.data, "\x93NUMPY", 6) == 0) {
+        } else if (tensorfile_is_npy(f.data, f.len)) {
             ok = prune_npy(&r, o.in, &f, o.out);
         } else {
-            tf_safetensors st;
-            if (tf_safetensors_parse(f.data, f.len, &st, err) < 0) {
+            tensorfile_safetensors st;
+            selection_tally tally;
+            memset(&tally, 0, sizeof tally);
+            if (!tensorfile_is_safetensors(f.data, f.len)) {
+                cli_error("%s: neither a safetensors file nor a .npy array", o.in);
+                ok = 0;
+            } else if (tensorfile_safetensors_parse(f.data, f.len, &st, err) < 0) {
                 cli_error("%s: %s", o.in, err);
                 ok = 0;
             } else {
                 uint64_t bytes;
-                r.bytes_total = st.data_len;
-                ok = prune_safetensors_file(&r, o.in, &f, &st, o.out, 0, &bytes);
-                tf_safetensors_free(&st);
+                tally_selection(&o, &st, &tally);
+                if (tally.pruned == 0) {   /* before any output exists */
+                    report_nothing_to_prune(o.in, &o, &tally);
+                    r.nothing_to_prune = 1;
+                    ok = 0;
+                } else {
+                    r.bytes_total = st.data_len;
+                    ok = prune_safetensors_file(&r, o.in, &f, &st, o.out, 0, &bytes);
+                }
+                tensorfile_safetensors_free(&st);
             }
         }
         unmap_file(&f);
@@ -1451,12 +1567,12 @@ int main(int argc, char **argv)
         printf("pruned %zu tensors (%.2f M weights) to %s%d:%d with %s on %s: %.2f%% of |w| kept; "
                "copied %zu; %.2f s (%.2f s solving); wrote %s\n",
                r.pruned, 1e-6 * (double)r.pruned_elements, o.method == TSENOR_METHOD_ROWWISE ? "row-wise " : "transposable ",
-               o.n, o.m, o.method_name, r.backend ? r.backend : "-",
+               o.n, o.m, tsenor_method_string(o.method), r.backend ? r.backend : "-",
                r.total > 0 ? 100.0 * r.kept / r.total : 100.0, r.copied, secs, r.solve_seconds, o.out);
     }
     free(r.mask);
     free(r.stored_mask);
     free(r.aligned);
     free(r.rows);
-    return ok ? 0 : 2;
+    return ok ? 0 : r.nothing_to_prune ? 1 : 2;
 }
