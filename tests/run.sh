@@ -7,9 +7,10 @@ passed=0
 failed=0
 skipped=""
 
-# skip NAME REASON: a suite that did not run is named in the closing line, not counted
+# skip NAME REASON [HOW]: a suite that did not run is named in the closing line, not
+# counted; HOW (what to install) is printed here only
 skip() {
-    echo "skipped: $2"
+    echo "skipped: $2${3:+ ($3)}"
     skipped="${skipped:+$skipped, }$1 ($2)"
 }
 
@@ -23,11 +24,12 @@ tally() {
         failed=$((failed + 1))
         return
     fi
-    # parts of a suite it skipped itself ("skipped: why" lines)
-    while IFS= read -r why; do
-        [ -n "$why" ] && skipped="${skipped:+$skipped, }$1 ($why)"
+    # parts of a suite it skipped itself: "skipped: WHAT (how)", "note: WHAT skipped: how"
+    while IFS= read -r part; do
+        [ -n "$part" ] && skipped="${skipped:+$skipped, }$1: $part"
     done <<SKIPPED
-$(printf '%s\n' "$3" | sed -n -e 's/^skipped: //p' -e 's/^note: \(.* skipped\)/\1/p')
+$(printf '%s\n' "$3" | sed -n -e 's/^skipped: \(.*\) ([^()]*)$/\1/p' -e t -e 's/^skipped: //p' \
+                              -e 's/^note: \(.*\) skipped: \(.*\)$/\1 (\2)/p')
 SKIPPED
     passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
     f=$(echo "$line" | cut -d' ' -f3)
@@ -39,7 +41,7 @@ for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx test
          test_hardening test_hardening_tsan; do
     echo "== $t"
     case $t in test_tsenor_clang*)
-        [ -x "$build/$t" ] || { skip "$t" "not built: no clang"; continue; } ;;
+        [ -x "$build/$t" ] || { skip "$t" "not built: no clang" "apt-get install clang"; continue; } ;;
     esac
     out=$("./$build/$t" 2>&1)
     rc=$?
@@ -58,9 +60,9 @@ done
 
 echo "== test_tsenor_arm64 (NEON, under qemu-aarch64)"
 if [ ! -x "$build/test_tsenor_arm64" ]; then
-    skip test_tsenor_arm64 "not built: no aarch64-linux-gnu-gcc (apt-get install gcc-aarch64-linux-gnu)"
+    skip test_tsenor_arm64 "no aarch64-linux-gnu-gcc" "apt-get install gcc-aarch64-linux-gnu"
 elif ! command -v qemu-aarch64 >/dev/null 2>&1; then
-    skip test_tsenor_arm64 "no qemu-aarch64 (apt-get install qemu-user)"
+    skip test_tsenor_arm64 "no qemu-aarch64" "apt-get install qemu-user"
 else
     out=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "./$build/test_tsenor_arm64" 2>&1)
     rc=$?
@@ -86,7 +88,7 @@ if command -v python3 >/dev/null 2>&1 && python3 -c "import numpy" >/dev/null 2>
         tally "$bin" "$rc" "$out"
     done
 else
-    skip "tests/test_cli.py" "the command-line tests need python3 with numpy (pip install numpy safetensors)"
+    skip tests/test_cli.py "no python3 with numpy" "pip install numpy safetensors"
 fi
 
 echo "== fuzz smoke (tests/fuzz)"
@@ -113,12 +115,12 @@ if command -v cmake >/dev/null 2>&1; then
         skip "cmake tsenor::cuda" "CMake found no CUDA compiler or toolkit"
     fi
 else
-    skip cmake_consumer "no cmake (apt-get install cmake)"
+    skip cmake_consumer "no cmake" "apt-get install cmake"
 fi
 
 echo "== make help (one line for every .PHONY target)"
 missing=""
-help=$(${MAKE:-make} --no-print-directory help)
+help=$(MAKEFLAGS= ${MAKE:-make} --no-print-directory help)
 for target in $(sed -n 's/^\.PHONY://p' Makefile); do
     printf '%s\n' "$help" | grep -q "^make $target " || missing="$missing $target"
 done
