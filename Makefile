@@ -7,6 +7,8 @@ STD      = -std=c99
 OPENMP  ?= -fopenmp
 LDLIBS   = -lm
 BUILD    = build
+# AddressSanitizer + UndefinedBehaviorSanitizer builds (the command line, the test suites)
+SANITIZE = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
 HEADER   = tsenor.h
 TEST_SRC = tests/test_tsenor.c tests/check.h tests/workloads.h $(HEADER)
@@ -16,9 +18,30 @@ BINARIES = $(BUILD)/tsenor $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)
            $(BUILD)/test_tsenor_cxx $(BUILD)/test_hardening $(BUILD)/test_hardening_tsan \
            $(BUILD)/test_digests $(BUILD)/test_digests_plain_c
 
-.PHONY: all test test-cli fuzz-smoke fuzz test-sanitize test-tsan portability demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
+.PHONY: all help test test-cli fuzz-smoke fuzz test-sanitize test-tsan portability demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
 
 all: $(BINARIES)
+
+# every .PHONY target, one line each (tests/run.sh checks that none is missing)
+help:
+	@echo "make all            build the library's tests, examples, bench and command line into $(BUILD)/"
+	@echo "make help           this list"
+	@echo "make test           every test suite (tests/run.sh); ends with the suites it skipped"
+	@echo "make test-cli       the command-line tests (python3 + numpy), plain and ASan/UBSan builds"
+	@echo "make test-sanitize  library, hardening and command-line tests under ASan + UBSan + LSan"
+	@echo "make test-tsan      the hardening tests under ThreadSanitizer"
+	@echo "make portability    clang C99 and C++ builds of the tests, mingw-w64 compile-and-link check"
+	@echo "make fuzz-smoke     the short fuzz runs of make test"
+	@echo "make fuzz           each fuzzer for FUZZ_SECONDS (default 600; tests/fuzz/README.md)"
+	@echo "make demo           every method on a built-in 1024x1024 LLM-shaped matrix"
+	@echo "make tune           the parameter sweep behind the defaults"
+	@echo "make bench          time, throughput, error and memory of every method, and the peers"
+	@echo "make bench-quick    make bench on two sizes (512x512, 2048x2048)"
+	@echo "make cuda           the CUDA backend and its programs (needs nvcc)"
+	@echo "make test-cuda      the CUDA tests (without a GPU: the no-device error path)"
+	@echo "make bench-cuda     the CUDA benchmark (needs a GPU)"
+	@echo "make cuda-phases    the CUDA block kernel's time by stage (sm_90)"
+	@echo "make clean          remove $(BUILD)/"
 
 $(BUILD):
 	mkdir -p $(BUILD)
@@ -83,12 +106,16 @@ $(BUILD)/windows/test_tsenor.exe: $(TEST_SRC) examples/minimal.c
 	mkdir -p $(BUILD)/windows
 	$(MINGW) $(STD) $(CFLAGS) $(WARN) -Wno-unknown-pragmas -o $@ tests/test_tsenor.c
 	$(MINGW) $(STD) $(CFLAGS) $(WARN) -Wno-unknown-pragmas -o $(BUILD)/windows/minimal.exe examples/minimal.c
+# (what it skips goes to $(BUILD)/portability_skipped too, for the closing line of make test;
+# the clang builds' absence tests/run.sh sees by itself)
 portability:
+	@mkdir -p $(BUILD) && : > $(BUILD)/portability_skipped
 	@if command -v $(CLANG) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/test_tsenor_clang $(BUILD)/test_tsenor_clangxx; \
 	else echo "skipped: no $(CLANG) (apt-get install clang)"; fi
 	@if command -v $(MINGW) >/dev/null 2>&1; then $(MAKE) --no-print-directory $(BUILD)/windows/test_tsenor.exe && \
 	    echo "mingw-w64: tests/test_tsenor.c and examples/minimal.c compile and link for Windows"; \
-	else echo "skipped: no $(MINGW) (apt-get install gcc-mingw-w64-x86-64)"; fi
+	else echo "skipped: no $(MINGW) (apt-get install gcc-mingw-w64-x86-64)"; \
+	    echo "mingw-w64 Windows compile-and-link (no $(MINGW))" >> $(BUILD)/portability_skipped; fi
 
 # arm64 (NEON) build of the tests, run under qemu-user when the cross tools are present
 CROSS_ARM64 ?= aarch64-linux-gnu-gcc
@@ -148,7 +175,6 @@ tune: $(BUILD)/tune
 
 # the test suites under AddressSanitizer + UndefinedBehaviorSanitizer, LeakSanitizer on
 # (any finding fails): the library's tests, the hardening tests and the command line's
-SANITIZE = -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 $(BUILD)/test_tsenor_sanitize: $(TEST_SRC) | $(BUILD)
 	$(CC) $(STD) $(SANITIZE) $(WARN) -o $@ tests/test_tsenor.c $(LDLIBS)
 $(BUILD)/test_hardening_sanitize: $(HARDENING_SRC) | $(BUILD)

@@ -1,10 +1,18 @@
 #!/bin/sh
-# Runs every test build, the command-line tests, the fuzz smoke run and the README
-# snippet check; prints the summed closing line.
+# Runs every test build, the command-line tests, the fuzz smoke run, the CMake consumer
+# and the README snippet check; prints the summed line, then the line of what it skipped.
 # Usage: sh tests/run.sh BUILD_DIR
 build=${1:-build}
 passed=0
 failed=0
+skipped=""
+
+# skip NAME REASON [HOW]: a suite that did not run is named in the closing line, not
+# counted; HOW (what to install) is printed here only
+skip() {
+    echo "skipped: $2${3:+ ($3)}"
+    skipped="${skipped:+$skipped, }$1 ($2)"
+}
 
 # tally NAME RC OUTPUT: adds a run's "N passed, M failed" line to the totals (a run with
 # no such line, or a non-zero exit with no failed check, counts as one failure)
@@ -16,6 +24,13 @@ tally() {
         failed=$((failed + 1))
         return
     fi
+    # parts of a suite it skipped itself: "skipped: WHAT (how)", "note: WHAT skipped: how"
+    while IFS= read -r part; do
+        [ -n "$part" ] && skipped="${skipped:+$skipped, }$1: $part"
+    done <<SKIPPED
+$(printf '%s\n' "$3" | sed -n -e 's/^skipped: \(.*\) ([^()]*)$/\1/p' -e t -e 's/^skipped: //p' \
+                              -e 's/^note: \(.*\) skipped: \(.*\)$/\1 (\2)/p')
+SKIPPED
     passed=$((passed + $(echo "$line" | cut -d' ' -f1)))
     f=$(echo "$line" | cut -d' ' -f3)
     failed=$((failed + f))
@@ -26,7 +41,7 @@ for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx test
          test_hardening test_hardening_tsan; do
     echo "== $t"
     case $t in test_tsenor_clang*)
-        [ -x "$build/$t" ] || { echo "skipped: not built (no clang)"; continue; } ;;
+        [ -x "$build/$t" ] || { skip "$t" "not built: no clang" "apt-get install clang"; continue; } ;;
     esac
     out=$("./$build/$t" 2>&1)
     rc=$?
@@ -44,13 +59,24 @@ for t in test_digests test_digests_plain_c; do
 done
 
 echo "== test_tsenor_arm64 (NEON, under qemu-aarch64)"
-if [ -x "$build/test_tsenor_arm64" ] && command -v qemu-aarch64 >/dev/null 2>&1; then
+if [ ! -x "$build/test_tsenor_arm64" ]; then
+    skip test_tsenor_arm64 "no aarch64-linux-gnu-gcc" "apt-get install gcc-aarch64-linux-gnu"
+elif ! command -v qemu-aarch64 >/dev/null 2>&1; then
+    skip test_tsenor_arm64 "no qemu-aarch64" "apt-get install qemu-user"
+else
     out=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "./$build/test_tsenor_arm64" 2>&1)
     rc=$?
     printf '%s\n' "$out" | grep -E 'FAIL|passed|backend' | head -40
     tally test_tsenor_arm64 "$rc" "$out"
+fi
+
+# what `make portability` could not build (it writes one line per skipped check)
+if [ -f "$build/portability_skipped" ]; then
+    while IFS= read -r line; do
+        [ -n "$line" ] && skipped="${skipped:+$skipped, }$line"
+    done < "$build/portability_skipped"
 else
-    echo "skipped: no arm64 cross build or qemu-aarch64 (apt-get install gcc-aarch64-linux-gnu qemu-user)"
+    skipped="${skipped:+$skipped, }portability (make portability did not run)"
 fi
 
 echo "== command line (tests/test_cli.py: plain build, then under ASan + UBSan)"
@@ -62,7 +88,7 @@ if command -v python3 >/dev/null 2>&1 && python3 -c "import numpy" >/dev/null 2>
         tally "$bin" "$rc" "$out"
     done
 else
-    echo "skipped: the command-line tests need python3 with numpy (pip install numpy safetensors)"
+    skip tests/test_cli.py "no python3 with numpy" "pip install numpy safetensors"
 fi
 
 echo "== fuzz smoke (tests/fuzz)"
@@ -76,5 +102,52 @@ tally header_checks "$rc" "$out"
 
 echo "== README snippet"
 if sh tests/readme_snippet.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+echo "== CMake consumer (tests/cmake_consumer: add_subdirectory, tsenor::tsenor, tsenor::cuda)"
+if command -v cmake >/dev/null 2>&1; then
+    dir="$build/cmake_consumer"
+    rm -rf "$dir"
+    out=$(cmake -S tests/cmake_consumer -B "$dir" -DCMAKE_BUILD_TYPE=Release 2>&1 &&
+          cmake --build "$dir" --target consumer 2>&1 && "./$dir/consumer" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E 'FAIL|passed|tsenor|Error|error' | head -20
+    tally cmake_consumer "$rc" "$out"
+    # configure and generate only: a consumer of tsenor::cuda (no GPU to run it on here)
+    if printf '%s\n' "$out" | grep -q '^-- tsenor: tsenor::cuda with CUDA' &&
+       printf '%s\n' "$out" | grep -q '^-- Generating done'; then
+        echo "tsenor::cuda: defined, and consumer_cuda (linked against it) generated"
+        passed=$((passed + 1))
+    elif [ "$rc" -eq 0 ]; then
+        skip "cmake tsenor::cuda" "CMake found no CUDA compiler or toolkit"
+    fi
+else
+    skip cmake_consumer "no cmake" "apt-get install cmake"
+fi
+
+echo "== make help (one line for every .PHONY target)"
+missing=""
+help=$(MAKEFLAGS= ${MAKE:-make} --no-print-directory help)
+for target in $(sed -n 's/^\.PHONY://p' Makefile); do
+    printf '%s\n' "$help" | grep -q "^make $target " || missing="$missing $target"
+done
+if [ -z "$missing" ]; then
+    echo "every .PHONY target has its line"
+    passed=$((passed + 1))
+else
+    echo "FAIL make help lacks:$missing"
+    failed=$((failed + 1))
+fi
+
+echo "== CUDA link line (Makefile CUDA_LIBS, README, tsenor_cuda.h)"
+link=$(sed -n 's/^CUDA_LIBS *= *-L$(CUDA_HOME)/-L$CUDA_HOME/p' Makefile)
+if [ -n "$link" ] && grep -qF -- "$link" README.md && grep -qF -- "$link" tsenor_cuda.h; then
+    echo "all three: $link"
+    passed=$((passed + 1))
+else
+    echo "FAIL the README and tsenor_cuda.h must give the Makefile's CUDA_LIBS: ${link:-(none found)}"
+    failed=$((failed + 1))
+fi
+
 echo "$passed passed, $failed failed"
+echo "skipped: ${skipped:-none}"
 [ "$failed" -eq 0 ]
