@@ -210,7 +210,7 @@ typedef struct tsenor_prune_options { /* zero-initialised + mask.n, mask.m set =
     int cg_iterations;            /* conjugate-gradient iterations at most after ADMM (ALPS);
                                      0 = default (50), < 0 = none                              */
     float rho;                    /* first ADMM penalty, relative to the normalised H's unit
-                                     diagonal (ALPS); 0 = default (0.1)                        */
+                                     diagonal (ALPS); 0 = default (0.03)                       */
 } tsenor_prune_options;
 
 typedef struct tsenor_prune_report {  /* filled on TSENOR_OK when the pointer is not NULL */
@@ -2047,7 +2047,7 @@ TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t c
 #define _TSENOR_GEMM_NR 16            /* columns of the register tile: one _tsenor_vf     */
 #define _TSENOR_GEMM_KC 256           /* depth of a packed panel                          */
 #define _TSENOR_GEMM_MC 96            /* rows of A packed per task (a multiple of MR)     */
-#define _TSENOR_GEMM_NC 4096          /* columns of B packed at once                      */
+#define _TSENOR_GEMM_NC 2048          /* columns of B packed at once                      */
 #define _TSENOR_CHOL_NB 64            /* block size of the factorisation and the solves   */
 
 enum { _TSENOR_TRI_FULL = 0, _TSENOR_TRI_UPPER, _TSENOR_TRI_LOWER };
@@ -2150,7 +2150,7 @@ typedef struct _tsenor_la {
     int threads;
     _tsenor_gemm_kernel_fn kernel;
     const char *backend;
-    float *pack_b;                    /* KC x NC                                          */
+    float *pack_b;                    /* threads x KC x NC                                */
     float *pack_a;                    /* threads x MC x KC                                */
 } _tsenor_la;
 
@@ -2163,7 +2163,7 @@ static tsenor_status _tsenor_la_init(_tsenor_la *la, int threads)
     return TSENOR_OK;
 #else
     la->kernel = _tsenor_pick_gemm_kernel(&la->backend);
-    la->pack_b = (float *)_tsenor_aligned_alloc((size_t)_TSENOR_GEMM_KC * _TSENOR_GEMM_NC, sizeof(float));
+    la->pack_b = (float *)_tsenor_aligned_alloc((size_t)la->threads * _TSENOR_GEMM_KC * _TSENOR_GEMM_NC, sizeof(float));
     la->pack_a = (float *)_tsenor_aligned_alloc((size_t)la->threads * _TSENOR_GEMM_MC * _TSENOR_GEMM_KC, sizeof(float));
     if (!la->pack_a || !la->pack_b) {
         _tsenor_aligned_free(la->pack_a);
@@ -2225,12 +2225,15 @@ static void _tsenor_pack_a_panel(const float *a, size_t lda, int trans_a, size_t
    triangle UPPER / LOWER: only register tiles that touch that triangle (diagonal
    included) are computed; other entries of C are left as they are. Each entry's sum
    runs in the same order whatever the thread count: results do not depend on it. */
-static void _tsenor_sgemm(_tsenor_la *la, int trans_a, int trans_b, size_t m, size_t n, size_t k,
-                          float alpha, const float *a, size_t lda, const float *b, size_t ldb,
-                          float beta, float *c, size_t ldc, int triangle)
+/* tid >= 0: a serial product inside the caller's parallel region, on thread tid's
+   buffers; tid < 0: the product spread over la->threads */
+static void _tsenor_sgemm_on(_tsenor_la *la, int tid, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                             float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                             float beta, float *c, size_t ldc, int triangle)
 {
 #if defined(TSENOR_USE_CBLAS)
     (void)la;
+    (void)tid;
     if (m == 0 || n == 0) return;
     if (triangle != _TSENOR_TRI_FULL && m == n && a == b && lda == ldb && trans_a != trans_b) {
         cblas_ssyrk(CblasRowMajor, triangle == _TSENOR_TRI_UPPER ? CblasUpper : CblasLower,
@@ -2241,7 +2244,8 @@ static void _tsenor_sgemm(_tsenor_la *la, int trans_a, int trans_b, size_t m, si
                 (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 #else
     size_t jc, pc;
-    const int T = la->threads;
+    const int T = tid >= 0 ? 1 : la->threads;
+    float *pack_b = la->pack_b + (size_t)(tid > 0 ? tid : 0) * _TSENOR_GEMM_KC * _TSENOR_GEMM_NC;
     if (m == 0 || n == 0) return;
     if (k == 0) {   /* C = beta C */
         size_t i, j;
@@ -2260,22 +2264,23 @@ static void _tsenor_sgemm(_tsenor_la *la, int trans_a, int trans_b, size_t m, si
             const int first = pc == 0;
             const ptrdiff_t nstrips = (ptrdiff_t)strips;
             const ptrdiff_t nblocks = (ptrdiff_t)((m + _TSENOR_GEMM_MC - 1) / _TSENOR_GEMM_MC);
-            const int team = (size_t)T > 1 && m * nc * kc > 32768 ? T : 1;
+            /* a team only for products worth its start and barriers (about 1 ms of work) */
+            const int team = T > 1 && (double)m * (double)nc * (double)kc > 2e7 ? T : 1;
             (void)team;
 #ifdef _OPENMP
-#pragma omp parallel num_threads(team)
+#pragma omp parallel num_threads(team) if(team > 1)
 #endif
             {
                 ptrdiff_t s, blk;
 #ifdef _OPENMP
-                float *ap = la->pack_a + (size_t)omp_get_thread_num() * _TSENOR_GEMM_MC * _TSENOR_GEMM_KC;
+                float *ap = la->pack_a + (size_t)(tid >= 0 ? tid : omp_get_thread_num()) * _TSENOR_GEMM_MC * _TSENOR_GEMM_KC;
 #pragma omp for schedule(static)
 #else
                 float *ap = la->pack_a;
 #endif
                 for (s = 0; s < nstrips; s++)
                     _tsenor_pack_b_strip(b, ldb, trans_b, pc, jc + (size_t)s * _TSENOR_GEMM_NR, n, kc,
-                                         la->pack_b + (size_t)s * kc * _TSENOR_GEMM_NR);
+                                         pack_b + (size_t)s * kc * _TSENOR_GEMM_NR);
 #ifdef _OPENMP
 #pragma omp for schedule(dynamic, 1)
 #endif
@@ -2299,7 +2304,7 @@ static void _tsenor_sgemm(_tsenor_la *la, int trans_a, int trans_b, size_t m, si
                             size_t i, j;
                             if (triangle == _TSENOR_TRI_UPPER && c0 + nr <= r0) continue;
                             if (triangle == _TSENOR_TRI_LOWER && c0 >= r0 + mr) continue;
-                            la->kernel(kc, ap + q * kc * _TSENOR_GEMM_MR, la->pack_b + st * kc * _TSENOR_GEMM_NR, tile);
+                            la->kernel(kc, ap + q * kc * _TSENOR_GEMM_MR, pack_b + st * kc * _TSENOR_GEMM_NR, tile);
                             for (i = 0; i < mr; i++) {
                                 float *crow = c + (r0 + i) * ldc + c0;
                                 const float *t = tile + i * _TSENOR_GEMM_NR;
@@ -2316,6 +2321,13 @@ static void _tsenor_sgemm(_tsenor_la *la, int trans_a, int trans_b, size_t m, si
 #endif
 }
 
+static void _tsenor_sgemm(_tsenor_la *la, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                          float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                          float beta, float *c, size_t ldc, int triangle)
+{
+    _tsenor_sgemm_on(la, -1, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, triangle);
+}
+
 /* ---- Cholesky H = L L^T (lower, in place) and right-side solves with L ------------- */
 
 /* Factors the lower triangle of a (n x n, lda) in place; the strict upper triangle is
@@ -2324,6 +2336,10 @@ static void _tsenor_sgemm(_tsenor_la *la, int trans_a, int trans_b, size_t m, si
    pivot is not positive (not positive definite). */
 static int _tsenor_cholesky(_tsenor_la *la, float *a, size_t n, size_t lda, float *inv_diag, float *panel)
 {
+#if defined(TSENOR_USE_CBLAS)
+    (void)la; (void)inv_diag; (void)panel;
+    return LAPACKE_spotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, a, (lapack_int)lda) == 0 ? 0 : -1;
+#else
     const size_t NB = _TSENOR_CHOL_NB;
     size_t j0;
     double d[_TSENOR_CHOL_NB * _TSENOR_CHOL_NB], inv[_TSENOR_CHOL_NB * _TSENOR_CHOL_NB];
@@ -2369,47 +2385,78 @@ static int _tsenor_cholesky(_tsenor_la *la, float *a, size_t n, size_t lda, floa
                       a + j1 * lda + j1, lda, _TSENOR_TRI_LOWER);
     }
     return 0;
+#endif
 }
 
 /* r (rows x n, ldr) <- r L^-T: solves Y L^T = R. tmp: rows x NB floats. */
-static void _tsenor_trsm_lt_right(_tsenor_la *la, float *r, size_t rows, size_t ldr, const float *l, size_t n,
-                                  size_t ldl, const float *inv_diag, float *tmp)
+static void _tsenor_trsm_lt_right_on(_tsenor_la *la, int tid, float *r, size_t rows, size_t ldr, const float *l,
+                                     size_t n, size_t ldl, const float *inv_diag, float *tmp)
 {
     const size_t NB = _TSENOR_CHOL_NB;
     size_t j0, i;
     for (j0 = 0; j0 < n; j0 += NB) {
         const size_t jb = n - j0 < NB ? n - j0 : NB;
         if (j0 > 0)
-            _tsenor_sgemm(la, 0, 1, rows, jb, j0, -1.0f, r, ldr, l + j0 * ldl, ldl, 1.0f, r + j0, ldr, _TSENOR_TRI_FULL);
+            _tsenor_sgemm_on(la, tid, 0, 1, rows, jb, j0, -1.0f, r, ldr, l + j0 * ldl, ldl, 1.0f, r + j0, ldr,
+                             _TSENOR_TRI_FULL);
         for (i = 0; i < rows; i++) memcpy(tmp + i * NB, r + i * ldr + j0, jb * sizeof(float));
-        _tsenor_sgemm(la, 0, 1, rows, jb, jb, 1.0f, tmp, NB, inv_diag + (j0 / NB) * NB * NB, NB, 0.0f, r + j0, ldr,
-                      _TSENOR_TRI_FULL);
+        _tsenor_sgemm_on(la, tid, 0, 1, rows, jb, jb, 1.0f, tmp, NB, inv_diag + (j0 / NB) * NB * NB, NB, 0.0f, r + j0,
+                         ldr, _TSENOR_TRI_FULL);
     }
 }
 
 /* r (rows x n, ldr) <- r L^-1: solves B L = R. */
-static void _tsenor_trsm_l_right(_tsenor_la *la, float *r, size_t rows, size_t ldr, const float *l, size_t n,
-                                 size_t ldl, const float *inv_diag, float *tmp)
+static void _tsenor_trsm_l_right_on(_tsenor_la *la, int tid, float *r, size_t rows, size_t ldr, const float *l,
+                                    size_t n, size_t ldl, const float *inv_diag, float *tmp)
 {
     const size_t NB = _TSENOR_CHOL_NB;
     size_t blocks = (n + NB - 1) / NB, b, i;
     for (b = blocks; b-- > 0;) {
         const size_t j0 = b * NB, jb = n - j0 < NB ? n - j0 : NB, j1 = j0 + jb;
         if (j1 < n)
-            _tsenor_sgemm(la, 0, 0, rows, jb, n - j1, -1.0f, r + j1, ldr, l + j1 * ldl + j0, ldl, 1.0f, r + j0, ldr,
-                          _TSENOR_TRI_FULL);
+            _tsenor_sgemm_on(la, tid, 0, 0, rows, jb, n - j1, -1.0f, r + j1, ldr, l + j1 * ldl + j0, ldl, 1.0f, r + j0,
+                             ldr, _TSENOR_TRI_FULL);
         for (i = 0; i < rows; i++) memcpy(tmp + i * NB, r + i * ldr + j0, jb * sizeof(float));
-        _tsenor_sgemm(la, 0, 0, rows, jb, jb, 1.0f, tmp, NB, inv_diag + b * NB * NB, NB, 0.0f, r + j0, ldr,
-                      _TSENOR_TRI_FULL);
+        _tsenor_sgemm_on(la, tid, 0, 0, rows, jb, jb, 1.0f, tmp, NB, inv_diag + b * NB * NB, NB, 0.0f, r + j0, ldr,
+                         _TSENOR_TRI_FULL);
     }
 }
 
-/* r <- r (L L^T)^-1: every row of r solved against the factored matrix */
-static void _tsenor_spd_solve_right(_tsenor_la *la, float *r, size_t rows, size_t ldr, const float *l, size_t n,
-                                    size_t ldl, const float *inv_diag, float *tmp)
+/* The rows of r are independent right-hand sides: each thread solves a contiguous
+   share of them with serial products (one parallel region per solve, not one per
+   block); the result does not depend on the split. which: 1 = r L^-T, 2 = r L^-1,
+   3 = r (L L^T)^-1. tmp: rows x NB floats. */
+static void _tsenor_solve_rows(_tsenor_la *la, int which, float *r, size_t rows, size_t ldr, const float *l, size_t n,
+                               size_t ldl, const float *inv_diag, float *tmp)
 {
-    _tsenor_trsm_lt_right(la, r, rows, ldr, l, n, ldl, inv_diag, tmp);
-    _tsenor_trsm_l_right(la, r, rows, ldr, l, n, ldl, inv_diag, tmp);
+#if defined(TSENOR_USE_CBLAS)
+    (void)la; (void)inv_diag; (void)tmp;
+    if (which & 1)
+        cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, (int)rows, (int)n, 1.0f, l, (int)ldl, r, (int)ldr);
+    if (which & 2)
+        cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)rows, (int)n, 1.0f, l, (int)ldl, r, (int)ldr);
+#else
+    const int T = la->threads > 1 && (double)rows * (double)n * (double)n > 4e6 ? la->threads : 1;
+    (void)T;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(T) if(T > 1)
+#endif
+    {
+#ifdef _OPENMP
+        const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+#else
+        const int tid = 0, team = 1;
+#endif
+        const size_t share = (rows + (size_t)team - 1) / (size_t)team, r0 = (size_t)tid * share;
+        const size_t count = r0 >= rows ? 0 : rows - r0 < share ? rows - r0 : share;
+        if (count) {
+            if (which & 1)
+                _tsenor_trsm_lt_right_on(la, tid, r + r0 * ldr, count, ldr, l, n, ldl, inv_diag, tmp + r0 * _TSENOR_CHOL_NB);
+            if (which & 2)
+                _tsenor_trsm_l_right_on(la, tid, r + r0 * ldr, count, ldr, l, n, ldl, inv_diag, tmp + r0 * _TSENOR_CHOL_NB);
+        }
+    }
+#endif
 }
 
 /* ---- validation ------------------------------------------------------------------ */
@@ -2417,7 +2464,7 @@ static void _tsenor_spd_solve_right(_tsenor_la *la, float *r, size_t rows, size_
 #define _TSENOR_PRUNE_DEFAULT_DAMPING    0.01f
 #define _TSENOR_PRUNE_DEFAULT_ITERATIONS 300
 #define _TSENOR_PRUNE_DEFAULT_CG         50
-#define _TSENOR_PRUNE_DEFAULT_RHO        0.1f
+#define _TSENOR_PRUNE_DEFAULT_RHO        0.03f
 #define _TSENOR_PRUNE_SYMMETRY_TOL       1e-4    /* |H_ij - H_ji| <= tol sqrt(H_ii H_jj) */
 
 typedef struct _tsenor_prune_config {
@@ -2511,7 +2558,10 @@ static tsenor_status _tsenor_project_mask(const _tsenor_prune_config *pc, const 
                                           _tsenor_prune_stats *st)
 {
     const double t0 = _tsenor_now();
-    const tsenor_status s = tsenor_cpu_mask_f32(scores, rows, cols, ld, mask, mask_ld, &pc->mask, NULL);
+    tsenor_options o = pc->mask;
+    tsenor_status s;
+    if ((double)rows * (double)cols < 65536.0) o.threads = 1;   /* a slab: not worth a team */
+    s = tsenor_cpu_mask_f32(scores, rows, cols, ld, mask, mask_ld, &o, NULL);
     st->projection_seconds += _tsenor_now() - t0;
     st->projections++;
     return s;
@@ -2709,7 +2759,7 @@ static tsenor_status _tsenor_prune_sparsegpt(_tsenor_la *la, const _tsenor_prune
     if (s != TSENOR_OK) goto done;
     for (i = 0; i < n; i++)
         for (j = 0; j < n; j++) u[i * n + j] = i == j ? 1.0f : 0.0f;
-    _tsenor_trsm_lt_right(la, u, n, n, hr, n, n, inv, tmp);   /* u = L'^-T */
+    _tsenor_solve_rows(la, 1, u, n, n, hr, n, n, inv, tmp);   /* u = L'^-T */
     for (i = 0; i < n; i++)
         for (j = 0; j < n; j++) hr[i * n + j] = j >= i ? u[(n - 1 - j) * n + (n - 1 - i)] : 0.0f;
 
@@ -2737,7 +2787,7 @@ static tsenor_status _tsenor_prune_sparsegpt(_tsenor_la *la, const _tsenor_prune
             s = _tsenor_project_mask(pc, score, rows, mw, mw, slab, mw, st);
             if (s != TSENOR_OK) goto done;
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(T) schedule(static) if(rows * bw > 16384)
+#pragma omp parallel for num_threads(T) schedule(static) if(rows * mw * bw > ((size_t)1 << 21))
 #endif
             for (r = 0; r < nrows; r++) {
                 float *wr = what + (size_t)r * n;
@@ -2770,13 +2820,14 @@ done:
        B = (W0 H - V + rho D) (H + rho I)^-1        every row a solve with H + rho I
        D = P(B + V / rho)                           the mask solver on |B + V/rho|
        V = V + rho (B - D)
-   rho grows while the support moves (faster when it moves a lot); the ADMM stops once
-   the support has not changed for 3 iterations. Then conjugate gradients minimise the
+   rho grows every 3 iterations (faster while the support moves a lot); the ADMM stops
+   once the support has not changed for 3 iterations and B has met D (|B - D| <= 1e-3 |D|). Then conjugate gradients minimise the
    quadratic on that support (each row independently; the unit diagonal makes the
    Jacobi preconditioner the identity). One Cholesky factor per value of rho: each
    solve is then two blocked triangular solves (one sgemm's worth of work), which costs
    half of the two sgemm a once-computed eigendecomposition would need per iteration. */
 #define _TSENOR_ALPS_CHECK_EVERY 3
+#define _TSENOR_ALPS_GAP         1e-3     /* |B - D| / |D| at which ADMM may stop       */
 
 static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_config *pc, const float *w,
                                         size_t rows, size_t cols, size_t ld, const float *gram, size_t gram_ld,
@@ -2805,7 +2856,7 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
     p[8] = (void **)&d; by[8] = rn * sizeof(float);
     p[9] = (void **)&b; by[9] = rn * sizeof(float);
     p[10] = (void **)&tmp; by[10] = rows * NB * sizeof(float);
-    p[11] = (void **)&rs; by[11] = rows * sizeof(double);
+    p[11] = (void **)&rs; by[11] = 2 * rows * sizeof(double);
     p[12] = (void **)&dead; by[12] = n;
     p[13] = (void **)&ref; by[13] = rn;
     if (!_tsenor_alloc_arrays(p, by, 14)) return TSENOR_ERR_OUT_OF_MEMORY;
@@ -2834,27 +2885,43 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
 #pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
 #endif
             for (e = 0; e < ne; e++) b[e] = g[e] - v[e] + frho * d[e];
-            _tsenor_spd_solve_right(la, b, rows, n, lf, n, n, inv, tmp);
+            _tsenor_solve_rows(la, 3, b, rows, n, lf, n, n, inv, tmp);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
 #endif
             for (e = 0; e < ne; e++) d[e] = b[e] + v[e] * inv_rho;
             s = _tsenor_project_mask(pc, d, rows, n, n, msk, n, st);
             if (s != TSENOR_OK) goto done;
+            {   /* per row: |B - D|^2 into rs, |D|^2 into rs + rows (summed in a fixed order) */
+                ptrdiff_t r, nrows = (ptrdiff_t)rows;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
 #endif
-            for (e = 0; e < ne; e++) {
-                d[e] = msk[e] ? d[e] : 0.0f;
-                v[e] += frho * (b[e] - d[e]);
+                for (r = 0; r < nrows; r++) {
+                    double gap = 0.0, size = 0.0;
+                    size_t c;
+                    for (c = 0; c < n; c++) {
+                        const size_t at = (size_t)r * n + c;
+                        const float dv = msk[at] ? d[at] : 0.0f, diff = b[at] - dv;
+                        d[at] = dv;
+                        v[at] += frho * diff;
+                        gap += (double)diff * diff;
+                        size += (double)dv * dv;
+                    }
+                    rs[r] = gap;
+                    rs[rows + (size_t)r] = size;
+                }
             }
         }
         st->iterations = it + 1;
         if ((it + 1) % _TSENOR_ALPS_CHECK_EVERY == 0) {
             size_t changed = 0, kept = 0;
+            double gap = 0.0, size = 0.0;
             for (i = 0; i < rn; i++) { changed += msk[i] != ref[i]; kept += msk[i]; }
+            for (i = 0; i < rows; i++) { gap += rs[i]; size += rs[rows + i]; }
             memcpy(ref, msk, rn);
-            if (changed == 0) break;
+            /* done when the support holds and B has met it (B = D up to the tolerance) */
+            if (changed == 0 && gap <= _TSENOR_ALPS_GAP * _TSENOR_ALPS_GAP * size) break;
             {   /* a moving support needs a stronger pull of B towards D */
                 const double moved = kept ? (double)changed / (double)kept : 1.0;
                 rho *= moved > 0.1 ? 1.3 : moved > 0.005 ? 1.2 : 1.1;
