@@ -2118,6 +2118,7 @@ typedef void (*_tsenor_gemm_kernel_fn)(size_t kc, const float *ap, const float *
     }
 #endif
 
+#if !defined(TSENOR_USE_CBLAS)
 _TSENOR_CONTRACT
 static void _tsenor_gemm_kernel_generic(size_t kc, const float *ap, const float *bp, float *tile)
 _TSENOR_GEMM_KERNEL_BODY
@@ -2144,6 +2145,7 @@ static _tsenor_gemm_kernel_fn _tsenor_pick_gemm_kernel(const char **name)
 #endif
     return _tsenor_gemm_kernel_generic;
 }
+#endif
 
 /* ---- the linear-algebra context: threads and packing buffers, allocated once ------ */
 typedef struct _tsenor_la {
@@ -2389,6 +2391,7 @@ static int _tsenor_cholesky(_tsenor_la *la, float *a, size_t n, size_t lda, floa
 }
 
 /* r (rows x n, ldr) <- r L^-T: solves Y L^T = R. tmp: rows x NB floats. */
+#if !defined(TSENOR_USE_CBLAS)
 static void _tsenor_trsm_lt_right_on(_tsenor_la *la, int tid, float *r, size_t rows, size_t ldr, const float *l,
                                      size_t n, size_t ldl, const float *inv_diag, float *tmp)
 {
@@ -2421,6 +2424,8 @@ static void _tsenor_trsm_l_right_on(_tsenor_la *la, int tid, float *r, size_t ro
                          _TSENOR_TRI_FULL);
     }
 }
+
+#endif
 
 /* The rows of r are independent right-hand sides: each thread solves a contiguous
    share of them with serial products (one parallel region per solve, not one per
