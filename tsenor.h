@@ -2052,12 +2052,12 @@ TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t c
 
 enum { _TSENOR_TRI_FULL = 0, _TSENOR_TRI_UPPER, _TSENOR_TRI_LOWER };
 
-/* GCC contracts a*b + c into an FMA only when told (ISO modes turn contraction off);
-   clang contracts within an expression by default */
+/* GCC fuses a*b + c into one FMA only when told (ISO modes set -ffp-contract=off);
+   clang fuses within an expression by default */
 #if defined(__GNUC__) && !defined(__clang__)
-#define _TSENOR_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#define _TSENOR_FUSED_MADD __attribute__((optimize("fp-contract=fast")))
 #else
-#define _TSENOR_CONTRACT
+#define _TSENOR_FUSED_MADD
 #endif
 
 /* 64-byte aligned blocks from TSENOR_MALLOC: vector loads of packed panels need it */
@@ -2119,16 +2119,16 @@ typedef void (*_tsenor_gemm_kernel_fn)(size_t kc, const float *ap, const float *
 #endif
 
 #if !defined(TSENOR_USE_CBLAS)
-_TSENOR_CONTRACT
+_TSENOR_FUSED_MADD
 static void _tsenor_gemm_kernel_generic(size_t kc, const float *ap, const float *bp, float *tile)
 _TSENOR_GEMM_KERNEL_BODY
 
 #if defined(_TSENOR_X86_DISPATCH)
-__attribute__((target("avx2,fma"))) _TSENOR_CONTRACT
+__attribute__((target("avx2,fma"))) _TSENOR_FUSED_MADD
 static void _tsenor_gemm_kernel_avx2(size_t kc, const float *ap, const float *bp, float *tile)
 _TSENOR_GEMM_KERNEL_BODY
 
-__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))) _TSENOR_CONTRACT
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))) _TSENOR_FUSED_MADD
 static void _tsenor_gemm_kernel_avx512(size_t kc, const float *ap, const float *bp, float *tile)
 _TSENOR_GEMM_KERNEL_BODY
 #endif
