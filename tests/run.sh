@@ -50,6 +50,17 @@ for t in test_tsenor test_tsenor_plain_c test_tsenor_serial test_tsenor_cxx test
     tally "$t" "$rc" "$out"
 done
 
+for t in test_prune test_prune_plain_c test_prune_serial test_prune_cxx test_prune_cblas; do
+    echo "== $t (pruning with calibration data, its linear algebra)"
+    case $t in test_prune_cblas)
+        [ -x "$build/$t" ] || { echo "skipped: not built (no cblas.h/lapacke.h: apt-get install libopenblas-dev liblapacke-dev)"; continue; } ;;
+    esac
+    out=$("./$build/$t" 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E 'FAIL|passed|tiny|error magnitude|alps 2:4|sgemm|allocation' | head -40
+    tally "$t" "$rc" "$out"
+done
+
 for t in test_digests test_digests_plain_c; do
     echo "== $t (every mask bit against tests/mask_digests.txt)"
     out=$("./$build/$t" tests/mask_digests.txt 2>&1)
