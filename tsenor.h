@@ -227,6 +227,65 @@ TSENOR_DEF tsenor_status tsenor_check_mask(const uint8_t *mask, size_t rows, siz
                                            int n, int m, unsigned flags, tsenor_check_report *report);
 
 /* ---------------------------------------------------------------------------------
+   Pruning with calibration data: one linear layer y = W x (W rows x cols, row-major as
+   nn.Linear.weight), calibration inputs X (tokens x cols) seen through H = X^T X.
+   Finds W^ with a valid N:M mask minimising tr((W - W^) H (W - W^)^T).
+   --------------------------------------------------------------------------------- */
+
+typedef enum tsenor_prune_method {
+    TSENOR_PRUNE_DEFAULT = 0,     /* = TSENOR_PRUNE_ALPS                                       */
+    TSENOR_PRUNE_MAGNITUDE,       /* mask of |W|; kept weights unchanged; gram may be NULL     */
+    TSENOR_PRUNE_WANDA,           /* mask of |W_ij| * sqrt(H_jj); kept weights unchanged       */
+    TSENOR_PRUNE_SPARSEGPT,       /* OBS column sweep; mask chosen per M-column slab; updated  */
+    TSENOR_PRUNE_ALPS             /* ADMM, the mask solver as projection, CG on the support    */
+} tsenor_prune_method;
+
+typedef struct tsenor_prune_options { /* zero-initialised + mask.n, mask.m set = good defaults */
+    tsenor_options mask;          /* pattern and mask solver (method, threads, ...)           */
+    tsenor_prune_method method;   /* 0 = default                                              */
+    float damping;                /* added to H's diagonal, relative to its mean; 0 = default (1%) */
+    int iterations;               /* ADMM iterations at most (ALPS); 0 = default              */
+    /* additions (zero = default) */
+    int cg_iterations;            /* conjugate-gradient iterations at most after ADMM (ALPS);
+                                     0 = default (50), < 0 = none                              */
+    float rho;                    /* first ADMM penalty, relative to the normalised H's unit
+                                     diagonal (ALPS); 0 = default (0.1)                        */
+} tsenor_prune_options;
+
+typedef struct tsenor_prune_report {  /* filled on TSENOR_OK when the pointer is not NULL */
+    double error;                 /* tr(D H D^T) / tr(W H W^T), D = W - W^, H as given; 0 when
+                                     gram is NULL or tr(W H W^T) = 0                          */
+    double seconds;               /* wall time of the call                                    */
+    int iterations;               /* ADMM iterations run (ALPS), else 0                       */
+    const char *backend;          /* what ran                                                 */
+    /* additions */
+    double projection_seconds;    /* time in the mask solver (all methods)                    */
+    int projections;              /* mask-solver calls                                        */
+    int cg_iterations;            /* conjugate-gradient iterations run (ALPS), else 0         */
+    double factor_seconds;        /* time in Cholesky factorisations                          */
+    int factorizations;           /* Cholesky factorisations (ALPS: one per penalty value)    */
+} tsenor_prune_report;
+
+/* out (rows x cols, out_ld) receives W^: zero where the mask is 0. out may be w itself when
+   out_ld == ld (in place). mask (0/1 bytes) may be NULL. gram (cols x cols, gram_ld) is H,
+   both triangles; it is NULL only with TSENOR_PRUNE_MAGNITUDE. On any status other than
+   TSENOR_OK neither out nor mask is written. Work memory beyond the inputs: about
+   3 cols^2 + 6 rows*cols floats (ALPS), 2 cols^2 + 3 rows*cols (SPARSEGPT). */
+TSENOR_DEF tsenor_status tsenor_prune_f32(const float *w, size_t rows, size_t cols, size_t ld,
+                                          const float *gram, size_t gram_ld,
+                                          float *out, size_t out_ld, uint8_t *mask, size_t mask_ld,
+                                          const tsenor_prune_options *opt, tsenor_prune_report *report);
+
+/* gram += x^T x for x = tokens x cols (leading dimension ld): accumulate batch by batch.
+   gram is cols x cols with leading dimension gram_ld, both triangles written (exactly
+   symmetric). threads: 0 = all available. */
+TSENOR_DEF tsenor_status tsenor_gram_f32(const float *x, size_t tokens, size_t cols, size_t ld,
+                                         float *gram, size_t gram_ld, int threads);
+
+/* "magnitude", "wanda", "sparsegpt", "alps" ("alps" for DEFAULT); "unknown" otherwise. */
+TSENOR_DEF const char *tsenor_prune_method_string(tsenor_prune_method method);
+
+/* ---------------------------------------------------------------------------------
    Version, the CPU solver in any build, the resolved defaults
    --------------------------------------------------------------------------------- */
 
@@ -2089,6 +2148,1013 @@ TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t c
                                       int n, int m, int transposable)
 {
     return tsenor_check_mask(mask, rows, cols, mask_ld, n, m, transposable ? TSENOR_CHECK_TRANSPOSABLE : 0u, NULL);
+}
+
+/* =================================================================================
+   Pruning with calibration data: tsenor_prune_f32, tsenor_gram_f32.
+
+   Stages (a GPU version mirrors each: cuBLAS for the products, cuSOLVER for the
+   factorisation, the block solver for the projections):
+     _tsenor_prune_validate     arguments, overlaps, finiteness, symmetry of H
+     _tsenor_hessian_prepare    dead inputs, damping, (ALPS) scaling to a unit diagonal
+     _tsenor_sgemm              C = alpha op(A) op(B) + beta C, packed and vectorised
+     _tsenor_cholesky           H = L L^T, blocked (the trailing update is an sgemm)
+     _tsenor_trsm_*             right-side triangular solves with L, blocked
+     _tsenor_prune_sparsegpt    OBS column sweep with lazy block updates
+     _tsenor_prune_alps         ADMM with the mask solver as projection, then CG
+     _tsenor_prune_error        tr(D H D^T) / tr(W H W^T) with H as given
+   Storage is f32; sums that decide results (dot products of CG, the error, the
+   diagonal blocks of the factorisation) are taken in f64.
+   ================================================================================= */
+#include <math.h>
+
+#if defined(TSENOR_USE_CBLAS)
+#include <cblas.h>
+#include <lapacke.h>
+#endif
+
+#define _TSENOR_GEMM_MR 6             /* rows of the register tile                        */
+#define _TSENOR_GEMM_NR 16            /* columns of the register tile: one _tsenor_vf     */
+#define _TSENOR_GEMM_KC 256           /* depth of a packed panel                          */
+#define _TSENOR_GEMM_MC 96            /* rows of A packed per task (a multiple of MR)     */
+#define _TSENOR_GEMM_NC 4096          /* columns of B packed at once                      */
+#define _TSENOR_CHOL_NB 64            /* block size of the factorisation and the solves   */
+
+enum { _TSENOR_TRI_FULL = 0, _TSENOR_TRI_UPPER, _TSENOR_TRI_LOWER };
+
+/* GCC contracts a*b + c into an FMA only when told (ISO modes turn contraction off);
+   clang contracts within an expression by default */
+#if defined(__GNUC__) && !defined(__clang__)
+#define _TSENOR_CONTRACT __attribute__((optimize("fp-contract=fast")))
+#else
+#define _TSENOR_CONTRACT
+#endif
+
+/* 64-byte aligned blocks from TSENOR_MALLOC: vector loads of packed panels need it */
+static void *_tsenor_aligned_alloc(size_t count, size_t size)
+{
+    unsigned char *raw, *p;
+    if (size && count > (SIZE_MAX - 2 * _TSENOR_ALIGN) / size) return NULL;
+    raw = (unsigned char *)TSENOR_MALLOC(count * size + 2 * _TSENOR_ALIGN);
+    if (!raw) return NULL;
+    p = raw + _TSENOR_ALIGN + (_TSENOR_ALIGN - (uintptr_t)(raw + _TSENOR_ALIGN) % _TSENOR_ALIGN) % _TSENOR_ALIGN;
+    memcpy(p - sizeof raw, &raw, sizeof raw);
+    return p;
+}
+
+static void _tsenor_aligned_free(void *p)
+{
+    unsigned char *raw;
+    if (!p) return;
+    memcpy(&raw, (unsigned char *)p - sizeof raw, sizeof raw);
+    TSENOR_FREE(raw);
+}
+
+/* ---- the register-tile kernel: acc (MR x NR) = sum_p a[p][0..MR) (x) b[p][0..NR) ---- */
+typedef void (*_tsenor_gemm_kernel_fn)(size_t kc, const float *ap, const float *bp, float *tile);
+
+#if defined(_TSENOR_VECTOR_EXTENSIONS)
+#define _TSENOR_GEMM_KERNEL_BODY                                                         \
+    {                                                                                    \
+        _TSENOR_VDECLARE_ZERO;                                                           \
+        _tsenor_vf c0 = _tsenor_vzero, c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;     \
+        size_t p;                                                                        \
+        for (p = 0; p < kc; p++) {                                                       \
+            const _tsenor_vf b = _TSENOR_VLOAD(bp + p * _TSENOR_GEMM_NR);                \
+            const float *a = ap + p * _TSENOR_GEMM_MR;                                   \
+            c0 += b * a[0]; c1 += b * a[1]; c2 += b * a[2];                              \
+            c3 += b * a[3]; c4 += b * a[4]; c5 += b * a[5];                              \
+        }                                                                                \
+        _TSENOR_VSTORE(tile + 0 * _TSENOR_GEMM_NR, c0);                                  \
+        _TSENOR_VSTORE(tile + 1 * _TSENOR_GEMM_NR, c1);                                  \
+        _TSENOR_VSTORE(tile + 2 * _TSENOR_GEMM_NR, c2);                                  \
+        _TSENOR_VSTORE(tile + 3 * _TSENOR_GEMM_NR, c3);                                  \
+        _TSENOR_VSTORE(tile + 4 * _TSENOR_GEMM_NR, c4);                                  \
+        _TSENOR_VSTORE(tile + 5 * _TSENOR_GEMM_NR, c5);                                  \
+    }
+#else
+#define _TSENOR_GEMM_KERNEL_BODY                                                         \
+    {                                                                                    \
+        _tsenor_vf c[_TSENOR_GEMM_MR];                                                   \
+        size_t p;                                                                        \
+        int r;                                                                           \
+        for (r = 0; r < _TSENOR_GEMM_MR; r++) c[r] = _TSENOR_VSET1(0.0f);                \
+        for (p = 0; p < kc; p++) {                                                       \
+            const _tsenor_vf b = _TSENOR_VLOAD(bp + p * _TSENOR_GEMM_NR);                \
+            for (r = 0; r < _TSENOR_GEMM_MR; r++)                                        \
+                c[r] = _TSENOR_VADD(c[r], _TSENOR_VMUL(b, _TSENOR_VSET1(ap[p * _TSENOR_GEMM_MR + r]))); \
+        }                                                                                \
+        for (r = 0; r < _TSENOR_GEMM_MR; r++) _TSENOR_VSTORE(tile + r * _TSENOR_GEMM_NR, c[r]); \
+    }
+#endif
+
+_TSENOR_CONTRACT
+static void _tsenor_gemm_kernel_generic(size_t kc, const float *ap, const float *bp, float *tile)
+_TSENOR_GEMM_KERNEL_BODY
+
+#if defined(_TSENOR_X86_DISPATCH)
+__attribute__((target("avx2,fma"))) _TSENOR_CONTRACT
+static void _tsenor_gemm_kernel_avx2(size_t kc, const float *ap, const float *bp, float *tile)
+_TSENOR_GEMM_KERNEL_BODY
+
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))) _TSENOR_CONTRACT
+static void _tsenor_gemm_kernel_avx512(size_t kc, const float *ap, const float *bp, float *tile)
+_TSENOR_GEMM_KERNEL_BODY
+#endif
+
+static _tsenor_gemm_kernel_fn _tsenor_pick_gemm_kernel(const char **name)
+{
+    /* the mask solver's choice names the ISA; the kernel follows it */
+    (void)_tsenor_pick_solver(name);
+#if defined(_TSENOR_X86_DISPATCH)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        return _tsenor_gemm_kernel_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return _tsenor_gemm_kernel_avx2;
+#endif
+    return _tsenor_gemm_kernel_generic;
+}
+
+/* ---- the linear-algebra context: threads and packing buffers, allocated once ------ */
+typedef struct _tsenor_la {
+    int threads;
+    _tsenor_gemm_kernel_fn kernel;
+    const char *backend;
+    float *pack_b;                    /* KC x NC                                          */
+    float *pack_a;                    /* threads x MC x KC                                */
+} _tsenor_la;
+
+static tsenor_status _tsenor_la_init(_tsenor_la *la, int threads)
+{
+    memset(la, 0, sizeof *la);
+    la->threads = threads < 1 ? 1 : threads;
+#if defined(TSENOR_USE_CBLAS)
+    la->backend = "cpu-cblas";
+    return TSENOR_OK;
+#else
+    la->kernel = _tsenor_pick_gemm_kernel(&la->backend);
+    la->pack_b = (float *)_tsenor_aligned_alloc((size_t)_TSENOR_GEMM_KC * _TSENOR_GEMM_NC, sizeof(float));
+    la->pack_a = (float *)_tsenor_aligned_alloc((size_t)la->threads * _TSENOR_GEMM_MC * _TSENOR_GEMM_KC, sizeof(float));
+    if (!la->pack_a || !la->pack_b) {
+        _tsenor_aligned_free(la->pack_a);
+        _tsenor_aligned_free(la->pack_b);
+        return TSENOR_ERR_OUT_OF_MEMORY;
+    }
+    return TSENOR_OK;
+#endif
+}
+
+static void _tsenor_la_free(_tsenor_la *la)
+{
+    _tsenor_aligned_free(la->pack_a);
+    _tsenor_aligned_free(la->pack_b);
+    la->pack_a = la->pack_b = NULL;
+}
+
+#if !defined(TSENOR_USE_CBLAS)
+/* B[pc.., jc..] (kc x nc, op applied) into strips of NR columns, zero-padded */
+static void _tsenor_pack_b_strip(const float *b, size_t ldb, int trans_b, size_t pc, size_t j0, size_t n,
+                                 size_t kc, float *dst)
+{
+    size_t p;
+    int c;
+    for (c = 0; c < _TSENOR_GEMM_NR; c++) {
+        const size_t j = j0 + (size_t)c;
+        if (j >= n) {
+            for (p = 0; p < kc; p++) dst[p * _TSENOR_GEMM_NR + (size_t)c] = 0.0f;
+        } else if (trans_b) {
+            const float *src = b + j * ldb + pc;
+            for (p = 0; p < kc; p++) dst[p * _TSENOR_GEMM_NR + (size_t)c] = src[p];
+        } else {
+            for (p = 0; p < kc; p++) dst[p * _TSENOR_GEMM_NR + (size_t)c] = b[(pc + p) * ldb + j];
+        }
+    }
+}
+
+/* A[i0.., pc..] (MR rows, op applied) into one panel, zero-padded */
+static void _tsenor_pack_a_panel(const float *a, size_t lda, int trans_a, size_t pc, size_t i0, size_t m,
+                                 size_t kc, float *dst)
+{
+    size_t p;
+    int r;
+    for (r = 0; r < _TSENOR_GEMM_MR; r++) {
+        const size_t i = i0 + (size_t)r;
+        if (i >= m) {
+            for (p = 0; p < kc; p++) dst[p * _TSENOR_GEMM_MR + (size_t)r] = 0.0f;
+        } else if (trans_a) {
+            for (p = 0; p < kc; p++) dst[p * _TSENOR_GEMM_MR + (size_t)r] = a[(pc + p) * lda + i];
+        } else {
+            const float *src = a + i * lda + pc;
+            for (p = 0; p < kc; p++) dst[p * _TSENOR_GEMM_MR + (size_t)r] = src[p];
+        }
+    }
+}
+#endif
+
+/* C (m x n, row-major) = alpha op(A) op(B) + beta C; op(A) is m x k, op(B) k x n.
+   triangle UPPER / LOWER: only register tiles that touch that triangle (diagonal
+   included) are computed; other entries of C are left as they are. Each entry's sum
+   runs in the same order whatever the thread count: results do not depend on it. */
+static void _tsenor_sgemm(_tsenor_la *la, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                          float alpha, const float *a, size_t lda, const float *b, size_t ldb,
+                          float beta, float *c, size_t ldc, int triangle)
+{
+#if defined(TSENOR_USE_CBLAS)
+    (void)la;
+    if (m == 0 || n == 0) return;
+    if (triangle != _TSENOR_TRI_FULL && m == n && a == b && lda == ldb && trans_a != trans_b) {
+        cblas_ssyrk(CblasRowMajor, triangle == _TSENOR_TRI_UPPER ? CblasUpper : CblasLower,
+                    trans_a ? CblasTrans : CblasNoTrans, (int)n, (int)k, alpha, a, (int)lda, beta, c, (int)ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+#else
+    size_t jc, pc;
+    const int T = la->threads;
+    if (m == 0 || n == 0) return;
+    if (k == 0) {   /* C = beta C */
+        size_t i, j;
+        for (i = 0; i < m; i++)
+            for (j = 0; j < n; j++) {
+                if ((triangle == _TSENOR_TRI_UPPER && j < i) || (triangle == _TSENOR_TRI_LOWER && j > i)) continue;
+                c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+            }
+        return;
+    }
+    for (jc = 0; jc < n; jc += _TSENOR_GEMM_NC) {
+        const size_t nc = n - jc < _TSENOR_GEMM_NC ? n - jc : _TSENOR_GEMM_NC;
+        const size_t strips = (nc + _TSENOR_GEMM_NR - 1) / _TSENOR_GEMM_NR;
+        for (pc = 0; pc < k; pc += _TSENOR_GEMM_KC) {
+            const size_t kc = k - pc < _TSENOR_GEMM_KC ? k - pc : _TSENOR_GEMM_KC;
+            const int first = pc == 0;
+            const ptrdiff_t nstrips = (ptrdiff_t)strips;
+            const ptrdiff_t nblocks = (ptrdiff_t)((m + _TSENOR_GEMM_MC - 1) / _TSENOR_GEMM_MC);
+            const int team = (size_t)T > 1 && m * nc * kc > 32768 ? T : 1;
+            (void)team;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(team)
+#endif
+            {
+                ptrdiff_t s, blk;
+#ifdef _OPENMP
+                float *ap = la->pack_a + (size_t)omp_get_thread_num() * _TSENOR_GEMM_MC * _TSENOR_GEMM_KC;
+#pragma omp for schedule(static)
+#else
+                float *ap = la->pack_a;
+#endif
+                for (s = 0; s < nstrips; s++)
+                    _tsenor_pack_b_strip(b, ldb, trans_b, pc, jc + (size_t)s * _TSENOR_GEMM_NR, n, kc,
+                                         la->pack_b + (size_t)s * kc * _TSENOR_GEMM_NR);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
+#endif
+                for (blk = 0; blk < nblocks; blk++) {
+                    const size_t ic = (size_t)blk * _TSENOR_GEMM_MC;
+                    const size_t mc = m - ic < _TSENOR_GEMM_MC ? m - ic : _TSENOR_GEMM_MC;
+                    const size_t panels = (mc + _TSENOR_GEMM_MR - 1) / _TSENOR_GEMM_MR;
+                    size_t q, st;
+                    _TSENOR_ALIGNED_ARRAY(float, tile, _TSENOR_GEMM_MR * _TSENOR_GEMM_NR);
+                    if (triangle == _TSENOR_TRI_UPPER && jc + nc <= ic) continue;
+                    if (triangle == _TSENOR_TRI_LOWER && jc >= ic + mc) continue;
+                    for (q = 0; q < panels; q++)
+                        _tsenor_pack_a_panel(a, lda, trans_a, pc, ic + q * _TSENOR_GEMM_MR, m, kc,
+                                             ap + q * kc * _TSENOR_GEMM_MR);
+                    for (st = 0; st < strips; st++) {
+                        const size_t c0 = jc + st * _TSENOR_GEMM_NR;
+                        const size_t nr = n - c0 < _TSENOR_GEMM_NR ? n - c0 : _TSENOR_GEMM_NR;
+                        for (q = 0; q < panels; q++) {
+                            const size_t r0 = ic + q * _TSENOR_GEMM_MR;
+                            const size_t mr = m - r0 < _TSENOR_GEMM_MR ? m - r0 : _TSENOR_GEMM_MR;
+                            size_t i, j;
+                            if (triangle == _TSENOR_TRI_UPPER && c0 + nr <= r0) continue;
+                            if (triangle == _TSENOR_TRI_LOWER && c0 >= r0 + mr) continue;
+                            la->kernel(kc, ap + q * kc * _TSENOR_GEMM_MR, la->pack_b + st * kc * _TSENOR_GEMM_NR, tile);
+                            for (i = 0; i < mr; i++) {
+                                float *crow = c + (r0 + i) * ldc + c0;
+                                const float *t = tile + i * _TSENOR_GEMM_NR;
+                                if (!first) for (j = 0; j < nr; j++) crow[j] += alpha * t[j];
+                                else if (beta == 0.0f) for (j = 0; j < nr; j++) crow[j] = alpha * t[j];
+                                else for (j = 0; j < nr; j++) crow[j] = beta * crow[j] + alpha * t[j];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+#endif
+}
+
+/* ---- Cholesky H = L L^T (lower, in place) and right-side solves with L ------------- */
+
+/* Factors the lower triangle of a (n x n, lda) in place; the strict upper triangle is
+   scratch afterwards. inv_diag (NB x NB per diagonal block) receives the inverses of the
+   diagonal blocks of L, which the solves use. panel: n x NB floats. Returns 0, or -1 when a
+   pivot is not positive (not positive definite). */
+static int _tsenor_cholesky(_tsenor_la *la, float *a, size_t n, size_t lda, float *inv_diag, float *panel)
+{
+    const size_t NB = _TSENOR_CHOL_NB;
+    size_t j0;
+    double d[_TSENOR_CHOL_NB * _TSENOR_CHOL_NB], inv[_TSENOR_CHOL_NB * _TSENOR_CHOL_NB];
+    for (j0 = 0; j0 < n; j0 += NB) {
+        const size_t jb = n - j0 < NB ? n - j0 : NB, j1 = j0 + jb;
+        float *blk_inv = inv_diag + (j0 / NB) * NB * NB;
+        size_t i, j, q;
+        /* the diagonal block, in f64 */
+        for (i = 0; i < jb; i++)
+            for (j = 0; j <= i; j++) d[i * NB + j] = (double)a[(j0 + i) * lda + j0 + j];
+        for (j = 0; j < jb; j++) {
+            double s = d[j * NB + j];
+            for (q = 0; q < j; q++) s -= d[j * NB + q] * d[j * NB + q];
+            if (!(s > 0.0)) return -1;
+            s = sqrt(s);
+            d[j * NB + j] = s;
+            for (i = j + 1; i < jb; i++) {
+                double t = d[i * NB + j];
+                for (q = 0; q < j; q++) t -= d[i * NB + q] * d[j * NB + q];
+                d[i * NB + j] = t / s;
+            }
+        }
+        for (j = 0; j < jb; j++) {   /* inverse of the lower-triangular block */
+            inv[j * NB + j] = 1.0 / d[j * NB + j];
+            for (i = j + 1; i < jb; i++) {
+                double t = 0.0;
+                for (q = j; q < i; q++) t += d[i * NB + q] * inv[q * NB + j];
+                inv[i * NB + j] = -t / d[i * NB + i];
+            }
+        }
+        for (i = 0; i < jb; i++)
+            for (j = 0; j < jb; j++) {
+                if (j <= i) a[(j0 + i) * lda + j0 + j] = (float)d[i * NB + j];
+                blk_inv[i * NB + j] = j <= i ? (float)inv[i * NB + j] : 0.0f;
+            }
+        if (j1 >= n) break;
+        /* the panel below: L21 = A21 L11^-T */
+        for (i = j1; i < n; i++) memcpy(panel + (i - j1) * NB, a + i * lda + j0, jb * sizeof(float));
+        _tsenor_sgemm(la, 0, 1, n - j1, jb, jb, 1.0f, panel, NB, blk_inv, NB, 0.0f, a + j1 * lda + j0, lda,
+                      _TSENOR_TRI_FULL);
+        /* the trailing matrix: A22 -= L21 L21^T (lower triangle) */
+        _tsenor_sgemm(la, 0, 1, n - j1, n - j1, jb, -1.0f, a + j1 * lda + j0, lda, a + j1 * lda + j0, lda, 1.0f,
+                      a + j1 * lda + j1, lda, _TSENOR_TRI_LOWER);
+    }
+    return 0;
+}
+
+/* r (rows x n, ldr) <- r L^-T: solves Y L^T = R. tmp: rows x NB floats. */
+static void _tsenor_trsm_lt_right(_tsenor_la *la, float *r, size_t rows, size_t ldr, const float *l, size_t n,
+                                  size_t ldl, const float *inv_diag, float *tmp)
+{
+    const size_t NB = _TSENOR_CHOL_NB;
+    size_t j0, i;
+    for (j0 = 0; j0 < n; j0 += NB) {
+        const size_t jb = n - j0 < NB ? n - j0 : NB;
+        if (j0 > 0)
+            _tsenor_sgemm(la, 0, 1, rows, jb, j0, -1.0f, r, ldr, l + j0 * ldl, ldl, 1.0f, r + j0, ldr, _TSENOR_TRI_FULL);
+        for (i = 0; i < rows; i++) memcpy(tmp + i * NB, r + i * ldr + j0, jb * sizeof(float));
+        _tsenor_sgemm(la, 0, 1, rows, jb, jb, 1.0f, tmp, NB, inv_diag + (j0 / NB) * NB * NB, NB, 0.0f, r + j0, ldr,
+                      _TSENOR_TRI_FULL);
+    }
+}
+
+/* r (rows x n, ldr) <- r L^-1: solves B L = R. */
+static void _tsenor_trsm_l_right(_tsenor_la *la, float *r, size_t rows, size_t ldr, const float *l, size_t n,
+                                 size_t ldl, const float *inv_diag, float *tmp)
+{
+    const size_t NB = _TSENOR_CHOL_NB;
+    size_t blocks = (n + NB - 1) / NB, b, i;
+    for (b = blocks; b-- > 0;) {
+        const size_t j0 = b * NB, jb = n - j0 < NB ? n - j0 : NB, j1 = j0 + jb;
+        if (j1 < n)
+            _tsenor_sgemm(la, 0, 0, rows, jb, n - j1, -1.0f, r + j1, ldr, l + j1 * ldl + j0, ldl, 1.0f, r + j0, ldr,
+                          _TSENOR_TRI_FULL);
+        for (i = 0; i < rows; i++) memcpy(tmp + i * NB, r + i * ldr + j0, jb * sizeof(float));
+        _tsenor_sgemm(la, 0, 0, rows, jb, jb, 1.0f, tmp, NB, inv_diag + b * NB * NB, NB, 0.0f, r + j0, ldr,
+                      _TSENOR_TRI_FULL);
+    }
+}
+
+/* r <- r (L L^T)^-1: every row of r solved against the factored matrix */
+static void _tsenor_spd_solve_right(_tsenor_la *la, float *r, size_t rows, size_t ldr, const float *l, size_t n,
+                                    size_t ldl, const float *inv_diag, float *tmp)
+{
+    _tsenor_trsm_lt_right(la, r, rows, ldr, l, n, ldl, inv_diag, tmp);
+    _tsenor_trsm_l_right(la, r, rows, ldr, l, n, ldl, inv_diag, tmp);
+}
+
+/* ---- validation ------------------------------------------------------------------ */
+
+#define _TSENOR_PRUNE_DEFAULT_DAMPING    0.01f
+#define _TSENOR_PRUNE_DEFAULT_ITERATIONS 300
+#define _TSENOR_PRUNE_DEFAULT_CG         50
+#define _TSENOR_PRUNE_DEFAULT_RHO        0.1f
+#define _TSENOR_PRUNE_SYMMETRY_TOL       1e-4    /* |H_ij - H_ji| <= tol sqrt(H_ii H_jj) */
+
+typedef struct _tsenor_prune_config {
+    _tsenor_config cfg;               /* the mask solver's resolved options               */
+    tsenor_options mask;              /* what the projections pass to the mask solver     */
+    tsenor_prune_method method;       /* never DEFAULT after resolution                   */
+    double damping;
+    int iterations, cg_iterations;
+    double rho;
+} _tsenor_prune_config;
+
+/* the bytes a row-major rows x cols array with leading dimension ld spans */
+static size_t _tsenor_span(size_t rows, size_t cols, size_t ld, size_t esize)
+{
+    return ((rows - 1) * ld + cols) * esize;
+}
+
+static tsenor_status _tsenor_prune_validate(const float *w, size_t rows, size_t cols, size_t ld,
+                                            const float *gram, size_t gram_ld, const float *out, size_t out_ld,
+                                            const uint8_t *mask, size_t mask_ld, const tsenor_prune_options *opt,
+                                            _tsenor_prune_config *pc)
+{
+    tsenor_status s;
+    size_t i, j;
+    if (!opt) return TSENOR_ERR_INVALID_ARGUMENT;
+    s = _tsenor_resolve(&opt->mask, &pc->cfg);
+    if (s != TSENOR_OK) return s;
+    if ((int)opt->method < (int)TSENOR_PRUNE_DEFAULT || (int)opt->method > (int)TSENOR_PRUNE_ALPS)
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!(opt->damping >= 0.0f) || opt->damping > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;   /* NaN too */
+    if (!(opt->rho >= 0.0f) || opt->rho > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (opt->iterations < 0) return TSENOR_ERR_INVALID_ARGUMENT;
+    pc->mask = opt->mask;
+    pc->mask.threads = pc->cfg.threads;
+    pc->method = opt->method == TSENOR_PRUNE_DEFAULT ? TSENOR_PRUNE_ALPS : opt->method;
+    pc->damping = opt->damping != 0.0f ? (double)opt->damping : (double)_TSENOR_PRUNE_DEFAULT_DAMPING;
+    pc->iterations = opt->iterations ? opt->iterations : _TSENOR_PRUNE_DEFAULT_ITERATIONS;
+    pc->cg_iterations = opt->cg_iterations < 0 ? 0 : opt->cg_iterations ? opt->cg_iterations : _TSENOR_PRUNE_DEFAULT_CG;
+    pc->rho = opt->rho != 0.0f ? (double)opt->rho : (double)_TSENOR_PRUNE_DEFAULT_RHO;
+
+    if (!w || !out || rows == 0 || cols == 0 || ld < cols || out_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (mask && mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!gram && pc->method != TSENOR_PRUNE_MAGNITUDE) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (gram && gram_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    /* the work arrays: a few rows x cols and cols x cols floats */
+    if (rows > SIZE_MAX / 64 / cols || cols > SIZE_MAX / 64 / cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_overflows(rows, cols, ld) || _tsenor_overflows(rows, cols, out_ld) ||
+        (mask && _tsenor_overflows(rows, cols, mask_ld)) || (gram && _tsenor_overflows(cols, cols, gram_ld)))
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    {
+        const size_t wb = _tsenor_span(rows, cols, ld, 4), ob = _tsenor_span(rows, cols, out_ld, 4);
+        const size_t mb = mask ? _tsenor_span(rows, cols, mask_ld, 1) : 0;
+        const size_t gb = gram ? _tsenor_span(cols, cols, gram_ld, 4) : 0;
+        if (gram && _tsenor_ranges_overlap(out, ob, gram, gb)) return TSENOR_ERR_INVALID_ARGUMENT;
+        if (gram && mask && _tsenor_ranges_overlap(mask, mb, gram, gb)) return TSENOR_ERR_INVALID_ARGUMENT;
+        if (mask && (_tsenor_ranges_overlap(mask, mb, out, ob) || _tsenor_ranges_overlap(mask, mb, w, wb)))
+            return TSENOR_ERR_INVALID_ARGUMENT;
+        if (_tsenor_ranges_overlap(out, ob, w, wb) && !(out == w && out_ld == ld)) return TSENOR_ERR_INVALID_ARGUMENT;
+    }
+    if (!_tsenor_all_finite(w, TSENOR_DTYPE_F32, rows, cols, ld, pc->cfg.threads)) return TSENOR_ERR_NONFINITE_INPUT;
+    if (gram) {
+        if (!_tsenor_all_finite(gram, TSENOR_DTYPE_F32, cols, cols, gram_ld, pc->cfg.threads)) return TSENOR_ERR_NONFINITE_INPUT;
+        for (i = 0; i < cols; i++) {
+            const double hii = (double)gram[i * gram_ld + i];
+            if (hii < 0.0) return TSENOR_ERR_INVALID_ARGUMENT;   /* not positive semidefinite */
+            for (j = 0; j < i; j++) {
+                const double hij = (double)gram[i * gram_ld + j], hji = (double)gram[j * gram_ld + i];
+                const double scale = sqrt(hii * (double)gram[j * gram_ld + j]);
+                if (fabs(hij - hji) > _TSENOR_PRUNE_SYMMETRY_TOL * scale || fabs(hij) > scale * (1.0 + 1e-3) + 1e-30)
+                    return TSENOR_ERR_INVALID_ARGUMENT;   /* asymmetric, or |H_ij| > sqrt(H_ii H_jj) */
+            }
+        }
+    }
+    return TSENOR_OK;
+}
+
+/* ---- the mask solver as a stage: scores -> 0/1 bytes, timed ---------------------- */
+typedef struct _tsenor_prune_stats {
+    double projection_seconds, factor_seconds;
+    int projections, factorizations, iterations, cg_iterations;
+} _tsenor_prune_stats;
+
+static tsenor_status _tsenor_project_mask(const _tsenor_prune_config *pc, const float *scores, size_t rows,
+                                          size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
+                                          _tsenor_prune_stats *st)
+{
+    const double t0 = _tsenor_now();
+    const tsenor_status s = tsenor_cpu_mask_f32(scores, rows, cols, ld, mask, mask_ld, &pc->mask, NULL);
+    st->projection_seconds += _tsenor_now() - t0;
+    st->projections++;
+    return s;
+}
+
+static tsenor_status _tsenor_factor(_tsenor_la *la, float *a, size_t n, float *inv_diag, float *panel,
+                                    _tsenor_prune_stats *st)
+{
+    const double t0 = _tsenor_now();
+    const int bad = _tsenor_cholesky(la, a, n, n, inv_diag, panel);
+    st->factor_seconds += _tsenor_now() - t0;
+    st->factorizations++;
+    return bad ? TSENOR_ERR_INVALID_ARGUMENT : TSENOR_OK;
+}
+
+/* ---- H as the methods use it ---------------------------------------------------- */
+
+/* hd (n x n) = symmetrised H with dead inputs (H_jj = 0) given H_jj = 1, plus damping
+   times the mean diagonal; dead[j] = 1 for those inputs. With scale != NULL the result
+   is scaled to a unit diagonal, scale[j] = sqrt of the damped diagonal. */
+static void _tsenor_hessian_prepare(const float *gram, size_t gram_ld, size_t n, double damping, float *hd,
+                                    uint8_t *dead, float *scale, int threads)
+{
+    double mean = 0.0, add;
+    size_t j;
+    ptrdiff_t i, nn = (ptrdiff_t)n;
+    for (j = 0; j < n; j++) {
+        dead[j] = gram[j * gram_ld + j] == 0.0f;
+        mean += dead[j] ? 1.0 : (double)gram[j * gram_ld + j];
+    }
+    mean /= (double)n;
+    add = damping * mean;
+    (void)threads;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if(n > 256)
+#endif
+    for (i = 0; i < nn; i++) {
+        size_t c;
+        for (c = 0; c < n; c++)
+            hd[(size_t)i * n + c] = (float)(0.5 * ((double)gram[(size_t)i * gram_ld + c] + (double)gram[c * gram_ld + (size_t)i]));
+        if (dead[i]) hd[(size_t)i * n + (size_t)i] = 1.0f;
+        hd[(size_t)i * n + (size_t)i] = (float)((double)hd[(size_t)i * n + (size_t)i] + add);
+    }
+    if (scale) {
+        for (j = 0; j < n; j++) scale[j] = (float)sqrt((double)hd[j * n + j]);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(threads) schedule(static) if(n > 256)
+#endif
+        for (i = 0; i < nn; i++) {
+            size_t c;
+            const double si = (double)scale[i];
+            for (c = 0; c < n; c++) hd[(size_t)i * n + c] = (float)((double)hd[(size_t)i * n + c] / (si * (double)scale[c]));
+            hd[(size_t)i * n + (size_t)i] = 1.0f;
+        }
+    }
+}
+
+/* ---- error: tr(D H D^T) / tr(W H W^T), H as given ------------------------------ */
+static double _tsenor_quadratic(_tsenor_la *la, const float *x, size_t rows, size_t cols, size_t ldx,
+                                const float *gram, size_t gram_ld, float *tmp)
+{
+    size_t i, j;
+    double s = 0.0;
+    _tsenor_sgemm(la, 0, 0, rows, cols, cols, 1.0f, x, ldx, gram, gram_ld, 0.0f, tmp, cols, _TSENOR_TRI_FULL);
+    for (i = 0; i < rows; i++) {
+        double r = 0.0;
+        for (j = 0; j < cols; j++) r += (double)tmp[i * cols + j] * (double)x[i * ldx + j];
+        s += r;
+    }
+    return s;
+}
+
+static double _tsenor_prune_error(_tsenor_la *la, const float *w, size_t ld, const float *what, size_t rows,
+                                  size_t cols, const float *gram, size_t gram_ld, float *diff, float *tmp)
+{
+    size_t i, j;
+    double num, den;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++) diff[i * cols + j] = w[i * ld + j] - what[i * cols + j];
+    num = _tsenor_quadratic(la, diff, rows, cols, cols, gram, gram_ld, tmp);
+    den = _tsenor_quadratic(la, w, rows, cols, ld, gram, gram_ld, tmp);
+    if (num < 0.0) num = 0.0;   /* rounding of a PSD form near zero */
+    return den > 0.0 ? num / den : 0.0;
+}
+
+/* ---- MAGNITUDE and WANDA: a mask of scores, kept weights unchanged ------------- */
+static tsenor_status _tsenor_prune_scored(const _tsenor_prune_config *pc, const float *w, size_t rows, size_t cols,
+                                          size_t ld, const float *gram, size_t gram_ld, float *what, uint8_t *msk,
+                                          _tsenor_prune_stats *st)
+{
+    size_t i, j;
+    tsenor_status s;
+    if (pc->method == TSENOR_PRUNE_WANDA) {
+        /* |W_ij| sqrt(H_jj), divided by its maximum so that no product overflows */
+        double top = 0.0;
+        for (j = 0; j < cols; j++) {
+            const double c = sqrt((double)gram[j * gram_ld + j]);
+            for (i = 0; i < rows; i++) {
+                const double v = fabs((double)w[i * ld + j]) * c;
+                if (v > top) top = v;
+            }
+        }
+        for (i = 0; i < rows; i++)
+            for (j = 0; j < cols; j++)
+                what[i * cols + j] = top > 0.0 ? (float)(fabs((double)w[i * ld + j]) * sqrt((double)gram[j * gram_ld + j]) / top) : 0.0f;
+        s = _tsenor_project_mask(pc, what, rows, cols, cols, msk, cols, st);
+    } else {
+        s = _tsenor_project_mask(pc, w, rows, cols, ld, msk, cols, st);
+    }
+    if (s != TSENOR_OK) return s;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++) what[i * cols + j] = msk[i * cols + j] ? w[i * ld + j] : 0.0f;
+    return TSENOR_OK;
+}
+
+/* allocates count 64-byte aligned arrays; on failure frees the ones made and returns 0 */
+static int _tsenor_alloc_arrays(void **ptrs[], const size_t bytes[], int count)
+{
+    int k;
+    for (k = 0; k < count; k++) {
+        *ptrs[k] = _tsenor_aligned_alloc(bytes[k] ? bytes[k] : 1, 1);
+        if (!*ptrs[k]) {
+            while (k-- > 0) { _tsenor_aligned_free(*ptrs[k]); *ptrs[k] = NULL; }
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void _tsenor_free_arrays(void **ptrs[], int count)
+{
+    int k;
+    for (k = 0; k < count; k++) { _tsenor_aligned_free(*ptrs[k]); *ptrs[k] = NULL; }
+}
+
+/* the factor that only checks H (damped) is positive definite: MAGNITUDE and WANDA */
+static tsenor_status _tsenor_check_definite(_tsenor_la *la, const _tsenor_prune_config *pc, const float *gram,
+                                            size_t gram_ld, size_t n, _tsenor_prune_stats *st)
+{
+    const size_t NB = _TSENOR_CHOL_NB, blocks = (n + NB - 1) / NB;
+    float *hd = NULL, *inv = NULL, *panel = NULL;
+    uint8_t *dead = NULL;
+    void **p[4];
+    size_t b[4];
+    tsenor_status s;
+    p[0] = (void **)&hd; b[0] = n * n * sizeof(float);
+    p[1] = (void **)&inv; b[1] = blocks * NB * NB * sizeof(float);
+    p[2] = (void **)&panel; b[2] = n * NB * sizeof(float);
+    p[3] = (void **)&dead; b[3] = n;
+    if (!_tsenor_alloc_arrays(p, b, 4)) return TSENOR_ERR_OUT_OF_MEMORY;
+    _tsenor_hessian_prepare(gram, gram_ld, n, pc->damping, hd, dead, NULL, pc->cfg.threads);
+    s = _tsenor_factor(la, hd, n, inv, panel, st);
+    _tsenor_free_arrays(p, 4);
+    return s;
+}
+
+/* ---- SPARSEGPT ------------------------------------------------------------------
+   Columns are pruned left to right. With U the upper Cholesky factor of H^-1
+   (H^-1 = U^T U), pruning column j to q costs sum_r (w_rj - q_rj)^2 / U_jj^2 and the
+   optimal compensation subtracts err_r U[j, j+1:] from the later columns of row r,
+   err = (w - q) / U_jj. Every M-column slab is masked on the scores w^2 / U_jj^2 with
+   the mask solver (its M x M tiles are the final mask's tiles). Updates inside a block
+   of columns are applied at once; those beyond it wait for the block (one sgemm).
+   U comes from a Cholesky factor of H read backwards: if J H J = L' L'^T (J reverses
+   the order), then H = (J L' J)(J L' J)^T with J L' J upper, and U = J L'^-1 J. */
+static tsenor_status _tsenor_prune_sparsegpt(_tsenor_la *la, const _tsenor_prune_config *pc, const float *w,
+                                             size_t rows, size_t cols, size_t ld, const float *gram, size_t gram_ld,
+                                             float *what, uint8_t *msk, _tsenor_prune_stats *st)
+{
+    const size_t n = cols, NB = _TSENOR_CHOL_NB, nblk = (n + NB - 1) / NB, m = (size_t)pc->cfg.m;
+    const size_t bs = m * (m < 128 ? 128 / m : 1);
+    const size_t tmp_rows = rows > n ? rows : n;
+    const int T = pc->cfg.threads;
+    float *hr = NULL, *u = NULL, *inv = NULL, *panel = NULL, *err = NULL, *score = NULL, *tmp = NULL;
+    uint8_t *dead = NULL, *slab = NULL;
+    void **p[9];
+    size_t b[9], i, j, i1;
+    tsenor_status s = TSENOR_OK;
+    p[0] = (void **)&hr; b[0] = n * n * sizeof(float);
+    p[1] = (void **)&u; b[1] = n * n * sizeof(float);
+    p[2] = (void **)&inv; b[2] = nblk * NB * NB * sizeof(float);
+    p[3] = (void **)&panel; b[3] = n * NB * sizeof(float);
+    p[4] = (void **)&err; b[4] = rows * bs * sizeof(float);
+    p[5] = (void **)&score; b[5] = rows * m * sizeof(float);
+    p[6] = (void **)&tmp; b[6] = tmp_rows * NB * sizeof(float);
+    p[7] = (void **)&dead; b[7] = n;
+    p[8] = (void **)&slab; b[8] = rows * m;
+    if (!_tsenor_alloc_arrays(p, b, 9)) return TSENOR_ERR_OUT_OF_MEMORY;
+
+    /* U: damped H (dead inputs H_jj = 1), reversed, factored, inverted */
+    _tsenor_hessian_prepare(gram, gram_ld, n, pc->damping, u, dead, NULL, T);
+    for (i = 0; i < n; i++)
+        for (j = 0; j < n; j++) hr[i * n + j] = u[(n - 1 - i) * n + (n - 1 - j)];
+    s = _tsenor_factor(la, hr, n, inv, panel, st);
+    if (s != TSENOR_OK) goto done;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < n; j++) u[i * n + j] = i == j ? 1.0f : 0.0f;
+    _tsenor_trsm_lt_right(la, u, n, n, hr, n, n, inv, tmp);   /* u = L'^-T */
+    for (i = 0; i < n; i++)
+        for (j = 0; j < n; j++) hr[i * n + j] = j >= i ? u[(n - 1 - j) * n + (n - 1 - i)] : 0.0f;
+
+    /* dead inputs do not change the output on the calibration data: their weights go */
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < n; j++) what[i * n + j] = dead[j] ? 0.0f : w[i * ld + j];
+
+    for (i1 = 0; i1 < n; i1 += bs) {
+        const size_t i2 = n - i1 < bs ? n : i1 + bs, bw = i2 - i1;
+        size_t c0;
+        for (c0 = i1; c0 < i2; c0 += m) {
+            const size_t mw = i2 - c0 < m ? i2 - c0 : m;
+            ptrdiff_t r, nrows = (ptrdiff_t)rows;
+            double top = 0.0;
+            for (i = 0; i < rows; i++)
+                for (j = 0; j < mw; j++) {
+                    const double v = fabs((double)what[i * n + c0 + j]) / (double)hr[(c0 + j) * n + c0 + j];
+                    if (v > top) top = v;
+                }
+            for (i = 0; i < rows; i++)
+                for (j = 0; j < mw; j++) {
+                    const double v = top > 0.0 ? (double)what[i * n + c0 + j] / (double)hr[(c0 + j) * n + c0 + j] / top : 0.0;
+                    score[i * mw + j] = (float)(v * v);
+                }
+            s = _tsenor_project_mask(pc, score, rows, mw, mw, slab, mw, st);
+            if (s != TSENOR_OK) goto done;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(T) schedule(static) if(rows * bw > 16384)
+#endif
+            for (r = 0; r < nrows; r++) {
+                float *wr = what + (size_t)r * n;
+                size_t jj, t;
+                for (jj = 0; jj < mw; jj++) {
+                    const size_t col = c0 + jj;
+                    const float *urow = hr + col * n;
+                    const float v = wr[col], q = slab[(size_t)r * mw + jj] ? v : 0.0f;
+                    const float e = (v - q) / urow[col];
+                    wr[col] = q;
+                    err[(size_t)r * bw + (col - i1)] = e;
+                    msk[(size_t)r * n + col] = slab[(size_t)r * mw + jj];
+                    if (e != 0.0f)
+                        for (t = col + 1; t < i2; t++) wr[t] -= e * urow[t];
+                }
+            }
+        }
+        if (i2 < n)
+            _tsenor_sgemm(la, 0, 0, rows, n - i2, bw, -1.0f, err, bw, hr + i1 * n + i2, n, 1.0f, what + i2, n,
+                          _TSENOR_TRI_FULL);
+    }
+done:
+    _tsenor_free_arrays(p, 9);
+    return s;
+}
+
+/* ---- ALPS (Meng, Behdin, Wang, Mazumder 2024) -----------------------------------
+   In the scaled problem (H with unit diagonal, W scaled by sqrt(diag H) per input),
+   minimise tr((W0 - B) H (W0 - B)^T) subject to B = D, D in the N:M set, by ADMM:
+       B = (W0 H - V + rho D) (H + rho I)^-1        every row a solve with H + rho I
+       D = P(B + V / rho)                           the mask solver on |B + V/rho|
+       V = V + rho (B - D)
+   rho grows while the support moves (faster when it moves a lot); the ADMM stops once
+   the support has not changed for 3 iterations. Then conjugate gradients minimise the
+   quadratic on that support (each row independently; the unit diagonal makes the
+   Jacobi preconditioner the identity). One Cholesky factor per value of rho: each
+   solve is then two blocked triangular solves (one sgemm's worth of work), which costs
+   half of the two sgemm a once-computed eigendecomposition would need per iteration. */
+#define _TSENOR_ALPS_CHECK_EVERY 3
+
+static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_config *pc, const float *w,
+                                        size_t rows, size_t cols, size_t ld, const float *gram, size_t gram_ld,
+                                        float *what, uint8_t *msk, _tsenor_prune_stats *st)
+{
+    const size_t n = cols, NB = _TSENOR_CHOL_NB, nblk = (n + NB - 1) / NB, rn = rows * cols;
+    const int T = pc->cfg.threads;
+    float *hn = NULL, *lf = NULL, *inv = NULL, *panel = NULL, *scale = NULL, *w0 = NULL, *g = NULL, *v = NULL,
+          *d = NULL, *b = NULL, *tmp = NULL;
+    double *rs = NULL;
+    uint8_t *dead = NULL, *ref = NULL;
+    void **p[14];
+    size_t by[14], i, j;
+    double rho = pc->rho;
+    ptrdiff_t e, ne = (ptrdiff_t)rn;
+    int it;
+    tsenor_status s = TSENOR_OK;
+    p[0] = (void **)&hn; by[0] = n * n * sizeof(float);
+    p[1] = (void **)&lf; by[1] = n * n * sizeof(float);
+    p[2] = (void **)&inv; by[2] = nblk * NB * NB * sizeof(float);
+    p[3] = (void **)&panel; by[3] = n * NB * sizeof(float);
+    p[4] = (void **)&scale; by[4] = n * sizeof(float);
+    p[5] = (void **)&w0; by[5] = rn * sizeof(float);
+    p[6] = (void **)&g; by[6] = rn * sizeof(float);
+    p[7] = (void **)&v; by[7] = rn * sizeof(float);
+    p[8] = (void **)&d; by[8] = rn * sizeof(float);
+    p[9] = (void **)&b; by[9] = rn * sizeof(float);
+    p[10] = (void **)&tmp; by[10] = rows * NB * sizeof(float);
+    p[11] = (void **)&rs; by[11] = rows * sizeof(double);
+    p[12] = (void **)&dead; by[12] = n;
+    p[13] = (void **)&ref; by[13] = rn;
+    if (!_tsenor_alloc_arrays(p, by, 14)) return TSENOR_ERR_OUT_OF_MEMORY;
+
+    _tsenor_hessian_prepare(gram, gram_ld, n, pc->damping, hn, dead, scale, T);
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < n; j++) w0[i * n + j] = dead[j] ? 0.0f : w[i * ld + j] * scale[j];
+    _tsenor_sgemm(la, 0, 0, rows, n, n, 1.0f, w0, n, hn, n, 0.0f, g, n, _TSENOR_TRI_FULL);   /* W0 H */
+
+    s = _tsenor_project_mask(pc, w0, rows, n, n, msk, n, st);
+    if (s != TSENOR_OK) goto done;
+    for (i = 0; i < rn; i++) { d[i] = msk[i] ? w0[i] : 0.0f; v[i] = 0.0f; }
+    memcpy(ref, msk, rn);
+
+    for (it = 0; it < pc->iterations; it++) {
+        if (it == 0) {   /* H + rho I, factored again whenever rho changes */
+            memcpy(lf, hn, n * n * sizeof(float));
+            for (j = 0; j < n; j++) lf[j * n + j] += (float)rho;
+            s = _tsenor_factor(la, lf, n, inv, panel, st);
+            if (s != TSENOR_OK) goto done;
+        }
+        {
+            const float frho = (float)rho, inv_rho = (float)(1.0 / rho);
+            (void)T;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
+#endif
+            for (e = 0; e < ne; e++) b[e] = g[e] - v[e] + frho * d[e];
+            _tsenor_spd_solve_right(la, b, rows, n, lf, n, n, inv, tmp);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
+#endif
+            for (e = 0; e < ne; e++) d[e] = b[e] + v[e] * inv_rho;
+            s = _tsenor_project_mask(pc, d, rows, n, n, msk, n, st);
+            if (s != TSENOR_OK) goto done;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
+#endif
+            for (e = 0; e < ne; e++) {
+                d[e] = msk[e] ? d[e] : 0.0f;
+                v[e] += frho * (b[e] - d[e]);
+            }
+        }
+        st->iterations = it + 1;
+        if ((it + 1) % _TSENOR_ALPS_CHECK_EVERY == 0) {
+            size_t changed = 0, kept = 0;
+            for (i = 0; i < rn; i++) { changed += msk[i] != ref[i]; kept += msk[i]; }
+            memcpy(ref, msk, rn);
+            if (changed == 0) break;
+            {   /* a moving support needs a stronger pull of B towards D */
+                const double moved = kept ? (double)changed / (double)kept : 1.0;
+                rho *= moved > 0.1 ? 1.3 : moved > 0.005 ? 1.2 : 1.1;
+            }
+            if (it + 1 < pc->iterations) {
+                memcpy(lf, hn, n * n * sizeof(float));
+                for (j = 0; j < n; j++) lf[j * n + j] += (float)rho;
+                s = _tsenor_factor(la, lf, n, inv, panel, st);
+                if (s != TSENOR_OK) goto done;
+            }
+        }
+    }
+
+    /* CG on the support, from D: x = d, residual w0 <- (W0 H - x H) on the support,
+       direction v, product b */
+    if (pc->cg_iterations > 0) {
+        double total0 = 0.0, total;
+        int k;
+        memcpy(w0, g, rn * sizeof(float));
+        _tsenor_sgemm(la, 0, 0, rows, n, n, -1.0f, d, n, hn, n, 1.0f, w0, n, _TSENOR_TRI_FULL);
+        for (i = 0; i < rows; i++) {
+            double sum = 0.0;
+            for (j = 0; j < n; j++) {
+                float *r = w0 + i * n + j;
+                if (!msk[i * n + j]) *r = 0.0f;
+                v[i * n + j] = *r;
+                sum += (double)*r * (double)*r;
+            }
+            rs[i] = sum;
+            total0 += sum;
+        }
+        for (k = 0; k < pc->cg_iterations && total0 > 0.0; k++) {
+            ptrdiff_t r, nrows = (ptrdiff_t)rows;
+            _tsenor_sgemm(la, 0, 0, rows, n, n, 1.0f, v, n, hn, n, 0.0f, b, n, _TSENOR_TRI_FULL);
+            total = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
+#endif
+            for (r = 0; r < nrows; r++) {
+                float *pr = v + (size_t)r * n, *qr = b + (size_t)r * n, *xr = d + (size_t)r * n, *res = w0 + (size_t)r * n;
+                const uint8_t *mr = msk + (size_t)r * n;
+                double pq = 0.0, rs_new = 0.0, alpha, beta;
+                size_t c;
+                for (c = 0; c < n; c++) {
+                    if (!mr[c]) qr[c] = 0.0f;
+                    pq += (double)pr[c] * (double)qr[c];
+                }
+                alpha = pq > 0.0 ? rs[r] / pq : 0.0;
+                for (c = 0; c < n; c++) {
+                    xr[c] += (float)alpha * pr[c];
+                    res[c] -= (float)alpha * qr[c];
+                    rs_new += (double)res[c] * (double)res[c];
+                }
+                beta = rs[r] > 0.0 ? rs_new / rs[r] : 0.0;
+                for (c = 0; c < n; c++) pr[c] = res[c] + (float)beta * pr[c];
+                rs[r] = rs_new;
+            }
+            for (i = 0; i < rows; i++) total += rs[i];
+            st->cg_iterations = k + 1;
+            if (total <= 1e-12 * total0) break;
+        }
+    }
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < n; j++) what[i * n + j] = msk[i * n + j] ? d[i * n + j] / scale[j] : 0.0f;
+done:
+    _tsenor_free_arrays(p, 14);
+    return s;
+}
+
+/* ---- the public calls ------------------------------------------------------------ */
+
+TSENOR_DEF tsenor_status tsenor_prune_f32(const float *w, size_t rows, size_t cols, size_t ld,
+                                          const float *gram, size_t gram_ld,
+                                          float *out, size_t out_ld, uint8_t *mask, size_t mask_ld,
+                                          const tsenor_prune_options *opt, tsenor_prune_report *report)
+{
+    const double t0 = _tsenor_now();
+    _tsenor_prune_config pc;
+    _tsenor_prune_stats st;
+    _tsenor_la la;
+    float *what = NULL;
+    uint8_t *msk = NULL;
+    double error = 0.0;
+    size_t i;
+    tsenor_status s;
+    memset(&pc, 0, sizeof pc);
+    memset(&st, 0, sizeof st);
+    s = _tsenor_prune_validate(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, opt, &pc);
+    if (s != TSENOR_OK) return s;
+    s = _tsenor_la_init(&la, pc.cfg.threads);
+    if (s != TSENOR_OK) return s;
+    what = (float *)_tsenor_aligned_alloc(rows * cols, sizeof(float));
+    msk = (uint8_t *)_tsenor_aligned_alloc(rows * cols, 1);
+    if (!what || !msk) { s = TSENOR_ERR_OUT_OF_MEMORY; goto done; }
+
+    switch (pc.method) {
+    case TSENOR_PRUNE_SPARSEGPT:
+        s = _tsenor_prune_sparsegpt(&la, &pc, w, rows, cols, ld, gram, gram_ld, what, msk, &st);
+        break;
+    case TSENOR_PRUNE_ALPS:
+        s = _tsenor_prune_alps(&la, &pc, w, rows, cols, ld, gram, gram_ld, what, msk, &st);
+        break;
+    default:
+        s = gram ? _tsenor_check_definite(&la, &pc, gram, gram_ld, cols, &st) : TSENOR_OK;
+        if (s == TSENOR_OK) s = _tsenor_prune_scored(&pc, w, rows, cols, ld, gram, gram_ld, what, msk, &st);
+        break;
+    }
+    if (s != TSENOR_OK) goto done;
+    if (gram) {
+        float *diff = (float *)_tsenor_aligned_alloc(rows * cols, sizeof(float));
+        float *tmp = (float *)_tsenor_aligned_alloc(rows * cols, sizeof(float));
+        if (diff && tmp) error = _tsenor_prune_error(&la, w, ld, what, rows, cols, gram, gram_ld, diff, tmp);
+        _tsenor_aligned_free(diff);
+        _tsenor_aligned_free(tmp);
+        if (!diff || !tmp) { s = TSENOR_ERR_OUT_OF_MEMORY; goto done; }
+    }
+    /* nothing can fail from here: the caller's buffers are written */
+    for (i = 0; i < rows; i++) memcpy(out + i * out_ld, what + i * cols, cols * sizeof(float));
+    if (mask)
+        for (i = 0; i < rows; i++) memcpy(mask + i * mask_ld, msk + i * cols, cols);
+    if (report) {
+        report->error = error;
+        report->iterations = st.iterations;
+        report->backend = la.backend;
+        report->projection_seconds = st.projection_seconds;
+        report->projections = st.projections;
+        report->cg_iterations = st.cg_iterations;
+        report->factor_seconds = st.factor_seconds;
+        report->factorizations = st.factorizations;
+        report->seconds = _tsenor_now() - t0;
+    }
+done:
+    _tsenor_aligned_free(what);
+    _tsenor_aligned_free(msk);
+    _tsenor_la_free(&la);
+    return s;
+}
+
+TSENOR_DEF tsenor_status tsenor_gram_f32(const float *x, size_t tokens, size_t cols, size_t ld,
+                                         float *gram, size_t gram_ld, int threads)
+{
+    _tsenor_la la;
+    tsenor_status s;
+    size_t i, j;
+    if (!x || !gram || tokens == 0 || cols == 0 || ld < cols || gram_ld < cols || threads < 0)
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_overflows(tokens, cols, ld) || _tsenor_overflows(cols, cols, gram_ld)) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_ranges_overlap(x, _tsenor_span(tokens, cols, ld, 4), gram, _tsenor_span(cols, cols, gram_ld, 4)))
+        return TSENOR_ERR_INVALID_ARGUMENT;
+#ifdef _OPENMP
+    if (threads == 0) threads = omp_get_max_threads();
+#else
+    threads = 1;
+#endif
+    if (threads < 1) threads = 1;
+    if (!_tsenor_all_finite(x, TSENOR_DTYPE_F32, tokens, cols, ld, threads)) return TSENOR_ERR_NONFINITE_INPUT;
+    s = _tsenor_la_init(&la, threads);
+    if (s != TSENOR_OK) return s;
+    /* the upper triangle (a symmetric rank-k update), then the lower one mirrored from it */
+    _tsenor_sgemm(&la, 1, 0, cols, cols, tokens, 1.0f, x, ld, x, ld, 1.0f, gram, gram_ld, _TSENOR_TRI_UPPER);
+    for (i = 1; i < cols; i++)
+        for (j = 0; j < i; j++) gram[i * gram_ld + j] = gram[j * gram_ld + i];
+    _tsenor_la_free(&la);
+    return TSENOR_OK;
+}
+
+TSENOR_DEF const char *tsenor_prune_method_string(tsenor_prune_method method)
+{
+    switch (method) {
+    case TSENOR_PRUNE_DEFAULT:
+    case TSENOR_PRUNE_ALPS: return "alps";
+    case TSENOR_PRUNE_MAGNITUDE: return "magnitude";
+    case TSENOR_PRUNE_WANDA: return "wanda";
+    case TSENOR_PRUNE_SPARSEGPT: return "sparsegpt";
+    }
+    return "unknown";
 }
 
 #endif /* TSENOR_IMPLEMENTATION */
