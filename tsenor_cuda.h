@@ -8,8 +8,8 @@
        #define TSENOR_IMPLEMENTATION
        #include "tsenor.h"
 
-       build:  make cuda                // -> build/tsenor_cuda.o (nvcc, sm_80 + sm_90 + PTX)
-       link:   cc app.c build/tsenor_cuda.o -L$CUDA/lib64 -Wl,-rpath,$CUDA/lib64 -lcusolver -lcublas -lcudart_static -ldl -lrt -lpthread -lstdc++ -lm
+       build:  make cuda                // -> build/tsenor_cuda.o, build/tsenor_cuda_prune.o (nvcc, sm_80 + sm_90 + PTX)
+       link:   cc app.c build/tsenor_cuda.o build/tsenor_cuda_prune.o -L$CUDA/lib64 -Wl,-rpath,$CUDA/lib64 -lcusolver -lcublas -lcudart_static -ldl -lrt -lpthread -lstdc++ -lm
 
    tsenor_mask_f32/f16/bf16 keep their signatures and meaning (zero-padded edge blocks,
    mask untouched on error, the same mask for the same input). Inputs larger than the free
