@@ -20,7 +20,7 @@ BINARIES = $(BUILD)/tsenor $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)
            $(BUILD)/test_prune $(BUILD)/test_prune_plain_c $(BUILD)/test_prune_serial $(BUILD)/test_prune_cxx \
            $(BUILD)/bench_prune
 
-.PHONY: all help test test-cblas bench-prune test-cli fuzz-smoke fuzz test-sanitize test-tsan portability demo tune bench bench-quick cuda test-cuda bench-cuda cuda-phases clean
+.PHONY: all help test test-cblas bench-prune test-cli fuzz-smoke fuzz test-sanitize test-tsan portability demo tune bench bench-quick cuda test-cuda bench-cuda bench-cuda-prune cuda-phases clean
 
 all: $(BINARIES)
 
@@ -237,28 +237,39 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(shell command -v $(NVCC) 2>/dev/null))
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 NVCCFLAGS ?= -O3 -std=c++17 -lineinfo -Xcompiler -Wall,-Wextra
-CUDA_LIBS  = -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++ -lm
-CUDA_SRC   = cuda/tsenor_cuda.cu tsenor_cuda.h $(HEADER)
+# cuBLAS and cuSOLVER (pruning) are the toolkit's shared libraries, found at run time
+# through the rpath
+CUDA_LIBS  = -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcusolver -lcublas -lcudart_static -ldl -lrt -lpthread -lstdc++ -lm
+CUDA_SRC   = cuda/tsenor_cuda.cu cuda/tsenor_cuda_internal.h tsenor_cuda.h $(HEADER)
+CUDA_OBJS  = $(BUILD)/tsenor_cuda.o $(BUILD)/tsenor_cuda_prune.o
 
 $(BUILD)/tsenor_cuda.o: $(CUDA_SRC) | $(BUILD)
 	$(NVCC) $(NVCCFLAGS) $(CUDA_ARCH) -c cuda/tsenor_cuda.cu -o $@
-$(BUILD)/test_cuda: tests/test_cuda.c tests/check.h tests/workloads.h $(BUILD)/tsenor_cuda.o | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ tests/test_cuda.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
-$(BUILD)/bench_cuda: bench/bench_cuda.c bench/peers.h tests/workloads.h $(BUILD)/tsenor_cuda.o | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ bench/bench_cuda.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+$(BUILD)/tsenor_cuda_prune.o: cuda/tsenor_cuda_prune.cu cuda/tsenor_cuda_internal.h tsenor_cuda.h $(HEADER) | $(BUILD)
+	$(NVCC) $(NVCCFLAGS) $(CUDA_ARCH) -c cuda/tsenor_cuda_prune.cu -o $@
+$(BUILD)/test_cuda: tests/test_cuda.c tests/check.h tests/workloads.h $(CUDA_OBJS) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ tests/test_cuda.c $(CUDA_OBJS) $(CUDA_LIBS)
+$(BUILD)/bench_cuda: bench/bench_cuda.c bench/peers.h tests/workloads.h $(CUDA_OBJS) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ bench/bench_cuda.c $(CUDA_OBJS) $(CUDA_LIBS)
 
-$(BUILD)/cuda_prune: examples/cuda_prune.c $(BUILD)/tsenor_cuda.o | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ examples/cuda_prune.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+$(BUILD)/cuda_prune: examples/cuda_prune.c $(CUDA_OBJS) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ examples/cuda_prune.c $(CUDA_OBJS) $(CUDA_LIBS)
 
 # the command line with --gpu (same source, TSENOR_CUDA defined)
-$(BUILD)/tsenor_gpu: $(CLI_SRC) $(BUILD)/tsenor_cuda.o | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ cli/tsenor_cli.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+$(BUILD)/tsenor_gpu: $(CLI_SRC) $(CUDA_OBJS) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ cli/tsenor_cli.c $(CUDA_OBJS) $(CUDA_LIBS)
 
 # the digest table on the GPU (TSENOR_CUDA: the tsenor_mask_* calls run there)
-$(BUILD)/test_digests_cuda: $(DIGEST_SRC) $(BUILD)/tsenor_cuda.o | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ tests/test_digests.c $(BUILD)/tsenor_cuda.o $(CUDA_LIBS)
+$(BUILD)/test_digests_cuda: $(DIGEST_SRC) $(CUDA_OBJS) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DTSENOR_CUDA -isystem $(CUDA_HOME)/include -o $@ tests/test_digests.c $(CUDA_OBJS) $(CUDA_LIBS)
 
-cuda: $(BUILD)/tsenor_cuda.o $(BUILD)/test_cuda $(BUILD)/test_digests_cuda $(BUILD)/bench_cuda $(BUILD)/cuda_prune $(BUILD)/tsenor_gpu
+# pruning with calibration data on the GPU against the CPU (tests/test_cuda_prune.c), and its speed
+$(BUILD)/test_cuda_prune: tests/test_cuda_prune.c tests/check.h tests/prune_layers.h $(CUDA_OBJS) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ tests/test_cuda_prune.c $(CUDA_OBJS) $(CUDA_LIBS)
+$(BUILD)/bench_cuda_prune: bench/bench_cuda_prune.c tests/prune_layers.h $(CUDA_OBJS) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -isystem $(CUDA_HOME)/include -o $@ bench/bench_cuda_prune.c $(CUDA_OBJS) $(CUDA_LIBS)
+
+cuda: $(CUDA_OBJS) $(BUILD)/test_cuda $(BUILD)/test_digests_cuda $(BUILD)/test_cuda_prune $(BUILD)/bench_cuda $(BUILD)/bench_cuda_prune $(BUILD)/cuda_prune $(BUILD)/tsenor_gpu
 
 # where the block kernel's time goes, by stage (an instrumented build, sm_90 only)
 $(BUILD)/tsenor_cuda_phases.o: $(CUDA_SRC) | $(BUILD)
@@ -268,12 +279,16 @@ $(BUILD)/phases_cuda: bench/phases_cuda.c tests/workloads.h $(BUILD)/tsenor_cuda
 cuda-phases: $(BUILD)/phases_cuda
 	./$(BUILD)/phases_cuda
 
-test-cuda: $(BUILD)/test_cuda $(BUILD)/test_digests_cuda
+test-cuda: $(BUILD)/test_cuda $(BUILD)/test_digests_cuda $(BUILD)/test_cuda_prune
 	./$(BUILD)/test_cuda
 	./$(BUILD)/test_digests_cuda tests/mask_digests.txt
+	./$(BUILD)/test_cuda_prune
 
 bench-cuda: $(BUILD)/bench_cuda
 	./$(BUILD)/bench_cuda
+
+bench-cuda-prune: $(BUILD)/bench_cuda_prune
+	./$(BUILD)/bench_cuda_prune
 
 clean:
 	rm -rf $(BUILD)

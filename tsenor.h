@@ -302,6 +302,11 @@ TSENOR_DEF tsenor_status tsenor_cpu_mask_f16 (const uint16_t *w, size_t rows, si
 TSENOR_DEF tsenor_status tsenor_cpu_mask_bf16(const uint16_t *w, size_t rows, size_t cols, size_t ld,
                                               uint8_t *mask, size_t mask_ld,
                                               const tsenor_options *opt, tsenor_report *report);
+/* The CPU's pruning, whatever the build: tsenor_prune_f32 without TSENOR_CUDA. */
+TSENOR_DEF tsenor_status tsenor_cpu_prune_f32(const float *w, size_t rows, size_t cols, size_t ld,
+                                              const float *gram, size_t gram_ld,
+                                              float *out, size_t out_ld, uint8_t *mask, size_t mask_ld,
+                                              const tsenor_prune_options *opt, tsenor_prune_report *report);
 
 /* The default options the library would use for this n:m (method TSENOR), with every
    zero field of *opt filled in; lets callers print or tune from the defaults. Returns
@@ -3122,10 +3127,19 @@ done:
 
 /* ---- the public calls ------------------------------------------------------------ */
 
+/* the CPU, or the GPU (tsenor_cuda.h) with TSENOR_CUDA */
 TSENOR_DEF tsenor_status tsenor_prune_f32(const float *w, size_t rows, size_t cols, size_t ld,
                                           const float *gram, size_t gram_ld,
                                           float *out, size_t out_ld, uint8_t *mask, size_t mask_ld,
                                           const tsenor_prune_options *opt, tsenor_prune_report *report)
+{
+    return _TSENOR_BACKEND(prune_f32)(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, opt, report);
+}
+
+TSENOR_DEF tsenor_status tsenor_cpu_prune_f32(const float *w, size_t rows, size_t cols, size_t ld,
+                                              const float *gram, size_t gram_ld,
+                                              float *out, size_t out_ld, uint8_t *mask, size_t mask_ld,
+                                              const tsenor_prune_options *opt, tsenor_prune_report *report)
 {
     const double t0 = _tsenor_now();
     _tsenor_prune_config pc;

@@ -8,8 +8,8 @@
        #define TSENOR_IMPLEMENTATION
        #include "tsenor.h"
 
-       build:  make cuda                // -> build/tsenor_cuda.o (nvcc, sm_80 + sm_90 + PTX)
-       link:   cc app.c build/tsenor_cuda.o -L$CUDA_HOME/lib64 -lcudart_static -ldl -lrt -lpthread -lstdc++ -lm
+       build:  make cuda                // -> build/tsenor_cuda.o, build/tsenor_cuda_prune.o (nvcc, sm_80 + sm_90 + PTX)
+       link:   cc app.c build/tsenor_cuda.o build/tsenor_cuda_prune.o -L$CUDA_HOME/lib64 -Wl,-rpath,$CUDA_HOME/lib64 -lcusolver -lcublas -lcudart_static -ldl -lrt -lpthread -lstdc++ -lm
 
    tsenor_mask_f32/f16/bf16 keep their signatures and meaning (zero-padded edge blocks,
    mask untouched on error, the same mask for the same input). Inputs larger than the free
@@ -28,7 +28,31 @@
    (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
 
    The report's `kernel_seconds` is the GPU time of the solving kernels (CUDA events);
-   `seconds` is the wall time of the whole call, host-to-host. */
+   `seconds` is the wall time of the whole call, host-to-host.
+
+   PRUNING WITH CALIBRATION DATA (tsenor_prune_f32 of tsenor.h; with TSENOR_CUDA it runs here)
+
+       tsenor_cuda_prune_f32(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, &opt, &rep);
+       tsenor_cuda_prune_f32_device(..., &opt, &rep, stream);     // device pointers, a stream
+       tsenor_cuda_gram_f32_device(x, tokens, cols, ld, gram, gram_ld, stream);   // gram += x^T x
+
+   The same methods, options, checks and report as the CPU (NaN/Inf in w or gram:
+   TSENOR_ERR_NONFINITE_INPUT; gram asymmetric, or not positive definite after damping:
+   TSENOR_ERR_INVALID_ARGUMENT; neither out nor mask written on any error). cuBLAS does
+   the products, cuSOLVER the factorisations, the block solver the projections. The
+   results equal the CPU's up to rounding: the ADMM solves and CG products of ALPS run
+   on TF32 tensor cores (TSENOR_CUDA_PRUNE_MATH=fp32 makes them FP32), the rest in FP32
+   with double sums. EXACT and m > 32 run on the CPU from host pointers (report->backend
+   then names the CPU) and are refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
+   ALPS applies (H + rho I)^-1 as an explicit inverse: a Cholesky factor and its inverse
+   per value of rho (potrf + potri), or with TSENOR_CUDA_ALPS_SOLVER=eigen one
+   eigendecomposition of H at the start and one n^3 product per rho.
+   Device memory beyond the inputs, n = cols, r = rows (the host-pointer call adds its
+   copies of w and gram, r n + n^2 floats; cuSOLVER adds its workspace):
+       ALPS               2 n^2 + 8 r n + n floats, 2 r n + n bytes, r doubles
+                          (eigen: 2 n^2 + n floats more)
+       SPARSEGPT          2 n^2 + 3 r n + (128 + m) r floats, r n + m r + n bytes
+       WANDA, MAGNITUDE   n^2 + 3 r n floats, r n + n bytes (without gram: r n floats, r n bytes) */
 #ifndef TSENOR_CUDA_H
 #define TSENOR_CUDA_H
 
@@ -56,6 +80,20 @@ tsenor_status tsenor_cuda_mask_f16_device(const uint16_t *w, size_t rows, size_t
 tsenor_status tsenor_cuda_mask_bf16_device(const uint16_t *w, size_t rows, size_t cols, size_t ld,
                                            uint8_t *mask, size_t mask_ld, const tsenor_options *opt,
                                            tsenor_report *report, void *stream);
+
+/* Pruning (tsenor_prune_f32's meaning), host pointers: copy in, run, copy out. */
+tsenor_status tsenor_cuda_prune_f32(const float *w, size_t rows, size_t cols, size_t ld, const float *gram,
+                                    size_t gram_ld, float *out, size_t out_ld, uint8_t *mask, size_t mask_ld,
+                                    const tsenor_prune_options *opt, tsenor_prune_report *report);
+/* Pruning, device pointers and a stream (queued on it; returns when done). */
+tsenor_status tsenor_cuda_prune_f32_device(const float *w, size_t rows, size_t cols, size_t ld, const float *gram,
+                                           size_t gram_ld, float *out, size_t out_ld, uint8_t *mask, size_t mask_ld,
+                                           const tsenor_prune_options *opt, tsenor_prune_report *report,
+                                           void *stream);
+/* gram += x^T x (tsenor_gram_f32's meaning), device pointers and a stream; FP32 (cuBLAS
+   SYRK), both triangles written (exactly symmetric). */
+tsenor_status tsenor_cuda_gram_f32_device(const float *x, size_t tokens, size_t cols, size_t ld, float *gram,
+                                          size_t gram_ld, void *stream);
 
 /* Number of usable CUDA devices (0 when there is no driver or no GPU). */
 int tsenor_cuda_device_count(void);

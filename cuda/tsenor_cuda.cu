@@ -23,7 +23,7 @@
    Warp-uniform control flow: every loop whose length depends on data runs until no
    block of the warp needs it (__any_sync), so __syncwarp() is always reached by all. */
 #define _TSENOR_COMMON   /* the definitions tsenor.h shares with this backend */
-#include "../tsenor_cuda.h"
+#include "tsenor_cuda_internal.h"
 
 #include <cuda_runtime.h>
 
@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <new>
 
 namespace {
 
@@ -1387,6 +1389,54 @@ done:
 }
 
 }  // namespace
+
+/* The solver and the error text lent to the other CUDA sources (tsenor_cuda_internal.h). */
+namespace tsenor_cuda_internal {
+
+struct MaskSolver {
+    _tsenor_config cfg;
+    Scratch scratch;
+};
+
+cudaError_t mask_solver_create(MaskSolver **solver, const _tsenor_config &cfg, size_t rows, size_t cols,
+                               cudaStream_t stream)
+{
+    MaskSolver *s = new (std::nothrow) MaskSolver;
+    *solver = nullptr;
+    if (!s) return cudaErrorMemoryAllocation;
+    s->cfg = cfg;
+    cudaError_t e = scratch_alloc(s->scratch, ctas_for(cfg, rows, cols));
+    if (e == cudaSuccess) e = cudaMemsetAsync(s->scratch.flag, 0, sizeof(int), stream);
+    if (e == cudaSuccess) e = cudaMemsetAsync(s->scratch.sums, 0, 2 * sizeof(double), stream);
+    if (e != cudaSuccess) { mask_solver_destroy(s); return e; }
+    *solver = s;
+    return cudaSuccess;
+}
+
+cudaError_t mask_solver_run(MaskSolver *solver, const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                            size_t mask_ld, cudaStream_t stream)
+{
+    return launch_solve(w, TSENOR_DTYPE_F32, rows, cols, ld, mask, mask_ld, solver->cfg, solver->scratch, stream);
+}
+
+const int *mask_solver_nonfinite_flag(const MaskSolver *solver) { return solver->scratch.flag; }
+
+void mask_solver_destroy(MaskSolver *solver)
+{
+    if (!solver) return;
+    scratch_free(solver->scratch);
+    delete solver;
+}
+
+tsenor_status device_error(const char *what, cudaError_t e) { return ::device_error(what, e); }
+
+void set_error_text(const char *text) { snprintf(g_last_error, sizeof g_last_error, "%s", text); }
+
+bool have_device() { return ::have_device(); }
+
+double now_seconds() { return ::now_seconds(); }
+
+}  // namespace tsenor_cuda_internal
 
 extern "C" {
 

@@ -150,7 +150,7 @@ else
 fi
 
 echo "== CUDA link line (Makefile CUDA_LIBS, README, tsenor_cuda.h)"
-link=$(sed -n 's/^CUDA_LIBS *= *-L$(CUDA_HOME)/-L$CUDA_HOME/p' Makefile)
+link=$(sed -n 's/^CUDA_LIBS *= *//p' Makefile | sed 's/\$(CUDA_HOME)/$CUDA_HOME/g')
 if [ -n "$link" ] && grep -qF -- "$link" README.md && grep -qF -- "$link" tsenor_cuda.h; then
     echo "all three: $link"
     passed=$((passed + 1))

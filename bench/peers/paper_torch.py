@@ -3,22 +3,23 @@ blocks: Dykstra in log space (row and column log-sum-exp normalisation to n, cli
 with the correction term), 100 iterations at tau = 0.01 of the block max (no
 annealing); greedy rounding in descending plan order; a simple repair (add an entry in
 a short row and a short column when one is free); 2x2-swap local search, 10 steps.
-Runs on CUDA when available, else on the CPU."""
+Runs on CUDA when available, else on the CPU. solve() is also the projection of
+prune_torch.py."""
 import math
 import time
 
 from common import load_abs_blocks, parse_args, report, require, write_mask
 
-args = parse_args(__doc__)
-np = require("numpy", "numpy")
-torch = require("torch", "torch")
-dev = "cuda" if torch.cuda.is_available() else "cpu"
-a_np = load_abs_blocks(np, args)
-n, m = args.n, args.m
+try:
+    import torch
+except ImportError:   # main() says so
+    torch = None
+
 ITERS, TAU, LS_STEPS = 100, 0.01, 10
 
 
-def solve(a):
+def solve(a, n, m):
+    """a: |W| as (blocks, m, m); returns the n:m transposable selection, boolean."""
     B = a.shape[0]
     a = a / a.amax(dim=(1, 2), keepdim=True).clamp_min(1e-30)
     logx = a / TAU
@@ -102,16 +103,24 @@ def solve(a):
     return sel
 
 
-a = torch.from_numpy(a_np).to(dev)
-if dev == "cuda":
-    solve(a[:64])                                          # warm-up
-    torch.cuda.synchronize()
-torch.set_num_threads(max(1, torch.get_num_threads()))
-t0 = time.perf_counter()
-sel = solve(a)
-if dev == "cuda":
-    torch.cuda.synchronize()
-seconds = time.perf_counter() - t0
+def main():
+    args = parse_args(__doc__)
+    np = require("numpy", "numpy")
+    require("torch", "torch")
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    a = torch.from_numpy(load_abs_blocks(np, args)).to(dev)
+    if dev == "cuda":
+        solve(a[:64], args.n, args.m)                      # warm-up
+        torch.cuda.synchronize()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    t0 = time.perf_counter()
+    sel = solve(a, args.n, args.m)
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    write_mask(np, args, sel.to(torch.uint8).cpu().numpy())
+    report(seconds, a.shape[0])
 
-write_mask(np, args, sel.to(torch.uint8).cpu().numpy())
-report(seconds, a.shape[0])
+
+if __name__ == "__main__":
+    main()
