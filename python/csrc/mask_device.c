@@ -77,9 +77,7 @@ PyObject *tsenor_ext_mask_device(PyObject *self, PyObject *args)
 #else
     (void)w_ptr; (void)mask_ptr; (void)stream; (void)rows; (void)cols; (void)ld; (void)mask_ld; (void)method;
     (void)dtype; (void)device; (void)n; (void)m; (void)iterations; (void)tau; (void)threads;
-    PyErr_SetString(PyExc_RuntimeError,
-                    "tsenor was built without CUDA, so it cannot use CUDA tensors: reinstall it where nvcc "
-                    "is found (TSENOR_CUDA=1 pip install ./python), or pass the tensor's .cpu() copy");
+    PyErr_SetString(PyExc_RuntimeError, "tsenor was built without CUDA: no device-memory calls");
     return NULL;
 #endif
 }

@@ -67,3 +67,46 @@ def test_sdist_carries_the_library_files(tmp_path):
                    "setup.py", "pyproject.toml", "csrc/ext.h", "csrc/library.c", "csrc/mask_host.c",
                    "src/tsenor/__init__.py", "src/tsenor/_core.pyi", "src/tsenor/py.typed"):
         assert needed in names, needed
+
+
+def setup_functions():
+    """setup.py's definitions, without running setup()."""
+    source = (REPO / "python" / "setup.py").read_text().split("\nROOT = library_root()")[0]
+    namespace = {"__file__": str(REPO / "python" / "setup.py")}
+    exec(compile(source, "setup.py", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("value,wanted", [("", None), ("auto", None), ("1", True), ("on", True), ("0", False),
+                                          ("off", False)])
+def test_build_reads_tsenor_cuda(monkeypatch, value, wanted):
+    monkeypatch.setenv("TSENOR_CUDA", value)
+    assert setup_functions()["cuda_wanted"]() is wanted
+
+
+def test_build_with_tsenor_cuda_1_and_no_nvcc_stops_with_the_reason(monkeypatch):
+    setup = setup_functions()
+    setup["find_nvcc"] = lambda: None
+    monkeypatch.setenv("TSENOR_CUDA", "1")
+    with pytest.raises(SystemExit, match="TSENOR_CUDA=1 but nvcc was not found"):
+        setup["BuildExtension"].cuda_compiler()
+    monkeypatch.setenv("TSENOR_CUDA", "maybe")
+    with pytest.raises(SystemExit, match="TSENOR_CUDA='maybe'"):
+        setup["cuda_wanted"]()
+    monkeypatch.setenv("TSENOR_CUDA", "auto")
+    assert setup["BuildExtension"].cuda_compiler() is None     # no nvcc: built without CUDA
+
+
+def test_build_version_is_the_headers():
+    setup = setup_functions()
+    assert setup["library_version"](str(REPO)) == header_version() == tsenor.__version__
+
+
+def test_type_hints_check_strictly(tmp_path):
+    pytest.importorskip("mypy")
+    # a cache kept in build/ makes later runs fast (torch's stubs take the first ~30 s)
+    cache = REPO / "build" / "python" / "mypy-cache" if (REPO / "build").is_dir() else tmp_path
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports",
+                             "--cache-dir", str(cache), str(REPO / "python" / "src" / "tsenor")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -32,8 +32,8 @@ tsenor at once.
 """
 import math
 import operator
-import sys
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Tuple, Union, overload
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Tuple, overload
 
 import numpy as np
 
@@ -59,6 +59,8 @@ CUDA_MAX_M: int = _core.CUDA_MAX_M
 """Largest m the GPU solves; larger patterns (and EXACT) run on the CPU. 0 without CUDA."""
 
 _INT_MAX = 2**31 - 1
+_NO_CUDA = ("tsenor was built without CUDA, so it cannot take CUDA tensors: reinstall it where nvcc is "
+            "found (TSENOR_CUDA=1 makes the build fail without nvcc), or pass w.cpu()")
 
 
 def cuda_device_count() -> int:
@@ -150,7 +152,7 @@ def _mask_torch(torch: Any, w: Any, opts: _Options) -> Any:
     w = w.detach()
     if w.device.type == "cuda":
         if not CUDA_BUILT:
-            _core.mask_device(0, code, 1, 1, 1, 0, 1, 0, 0, *opts)   # raises: built without CUDA
+            raise RuntimeError(_NO_CUDA)
         if opts.method == "exact" or opts.m > CUDA_MAX_M:
             # no GPU solver for these: solve a host copy, hand the mask back on the device
             return _mask_torch(torch, w.cpu(), opts).to(w.device)
@@ -173,7 +175,8 @@ def _mask_cuda(torch: Any, w: Any, code: int, opts: _Options) -> Any:
     return out.view(torch.bool)
 
 
-class CheckReport(NamedTuple):
+@dataclass(frozen=True)
+class CheckReport:
     """Where a mask breaks the pattern (tsenor_check_report). The position fields are
     those of the first failure in row-major block order, zeros when valid."""
     valid: bool        # the mask satisfies the pattern

@@ -96,14 +96,15 @@ def torch_in_place(t: Any) -> Any:
 
 
 def torch_leading_dimension(t: Any) -> int:
-    return t.shape[1] if t.shape[0] == 1 else t.stride(0)
+    return int(t.shape[1] if t.shape[0] == 1 else t.stride(0))
 
 
 def torch_host_view(torch: Any, t: Any) -> np.ndarray:
     """A NumPy view of a CPU tensor's memory (bfloat16 as its int16 bits)."""
     if t.dtype == torch.bfloat16:
         t = t.view(torch.int16)
-    return t.numpy()
+    view: np.ndarray = t.numpy()
+    return view
 
 
 def mask_bytes(obj: Any) -> np.ndarray:
@@ -116,9 +117,7 @@ def mask_bytes(obj: Any) -> np.ndarray:
             t = t.cpu()
         if t.layout != torch.strided:
             raise invalid("the mask has layout %s; tsenor takes dense (strided) tensors" % t.layout)
-        a = t.numpy()
-    else:
-        a = host_array(obj, "mask")
+    a: np.ndarray = t.numpy() if torch is not None else host_array(obj, "mask")
     check_matrix(a.shape, "the mask")
     if a.dtype == np.bool_:
         a = a.view(np.uint8)
