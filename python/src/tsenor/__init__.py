@@ -205,6 +205,5 @@ def check(mask: Any, n: int, m: int, transposable: bool = True, *, at_most: bool
     return check_report(mask, n, m, transposable, at_most=at_most).valid
 
 
-# The seam for the layer-pruning calls of tsenor.h (tsenor_prune_f32, tsenor_gram_f32):
-# each gets a file in csrc/ with its entry in module.c's table, and a wrapper here that
-# takes its matrices through _arrays as mask() does.
+# Further calls of tsenor.h each get a file in csrc/ with an entry in module.c's table,
+# and a wrapper here that brings their arrays through _arrays as mask() does.
