@@ -290,5 +290,25 @@ bench-cuda: $(BUILD)/bench_cuda
 bench-cuda-prune: $(BUILD)/bench_cuda_prune
 	./$(BUILD)/bench_cuda_prune
 
+# ---- Python package (python/): the extension installed into build/python/site (no
+# virtual environment needed: pip --target, with this Python's setuptools); CUDA is
+# compiled in when nvcc is found (TSENOR_CUDA=0/1 forces it off/on)
+PYTHON  ?= python3
+PY_SITE  = $(BUILD)/python/site
+PY_SRC   = $(wildcard python/csrc/*.c python/csrc/*.h python/src/tsenor/*) python/setup.py \
+           python/pyproject.toml $(CUDA_SRC)
+.PHONY: python test-python python-settings
+# rewritten only when the Python or TSENOR_CUDA changes, so that either rebuilds
+$(BUILD)/python/settings: python-settings
+	@mkdir -p $(@D); s='PYTHON=$(PYTHON) TSENOR_CUDA=$(TSENOR_CUDA)'; \
+	    [ "$$(cat $@ 2>/dev/null)" = "$$s" ] || printf '%s\n' "$$s" > $@
+$(PY_SITE)/.built: $(PY_SRC) $(BUILD)/python/settings | $(BUILD)
+	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --quiet --no-build-isolation --no-deps --upgrade \
+	    --target $(PY_SITE) ./python
+	touch $@
+python: $(PY_SITE)/.built
+test-python: python
+	PYTHONPATH=$(PY_SITE) $(PYTHON) -m pytest python/tests -q -rs -p no:cacheprovider
+
 clean:
 	rm -rf $(BUILD)

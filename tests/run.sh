@@ -102,6 +102,12 @@ else
     skip tests/test_cli.py "no python3 with numpy" "pip install numpy safetensors"
 fi
 
+echo "== Python package (python/tests with pytest, on make python's build)"
+out=$(sh python/tests/run.sh "$build" 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -E "FAIL|ERROR|Error|passed|skipped" | head -40
+tally python "$rc" "$out"
+
 echo "== fuzz smoke (tests/fuzz)"
 if sh tests/fuzz/smoke.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
