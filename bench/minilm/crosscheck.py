@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from . import data, paths
+from . import data, paths, reference
 from .model import MiniLM
 from .tokenizer import Tokenizer
 
@@ -32,8 +32,10 @@ def main():
     calibration = data.calibration(512)
     heldout = data.heldout(2000)
     trec = data.trec()
+    articles = [text for _, text in data.news_articles()[:200]]      # long: truncation decides
     for label, texts in (("calibration 512", calibration), ("held-out 2000", heldout),
-                         ("TREC questions", trec[0] + trec[2])):
+                         ("TREC questions", trec[0] + trec[2]), ("whole articles 200", articles),
+                         ("reference sentences", reference.SENTENCES)):
         for max_length in (128, 256):
             share, bad = tokenizer_agreement(texts, max_length)
             print(f"tokenizer, {label}, max_length {max_length}: {share:.4%} identical ({len(bad)} differ)")
@@ -42,15 +44,15 @@ def main():
 
     from sentence_transformers import SentenceTransformer
     import torch
-    reference = SentenceTransformer(paths.checkpoint_dir(), device="cpu")
+    st_model = SentenceTransformer(paths.checkpoint_dir(), device="cpu")
     texts = heldout[:args.sentences]
     ours = MiniLM.load()
     tok = Tokenizer.from_file()
     for max_length in (128, 256):
-        reference.max_seq_length = max_length
+        st_model.max_seq_length = max_length
         with torch.no_grad():
             start = time.perf_counter()
-            ref = reference.encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=False)
+            ref = st_model.encode(texts, batch_size=32, convert_to_numpy=True, normalize_embeddings=False)
             ref_seconds = time.perf_counter() - start
         start = time.perf_counter()
         mine = ours.embed(tok.encode_all(texts, max_length))

@@ -201,16 +201,16 @@ class MiniLM:
 
 def batches(id_lists, batch_tokens=4096):
     """Sentences grouped by length (shortest first) so attention pads little: a list of
-    (indices, TokenBatch) with at most about batch_tokens tokens each."""
+    (indices, TokenBatch), each at most about batch_tokens tokens padded, and none with
+    a sentence over twice as long as its shortest (attention cost grows with the square)."""
     order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))
-    groups, current, longest = [], [], 0
+    groups, current = [], []
     for i in order:
-        longest = max(longest, len(id_lists[i]))
-        if current and longest * (len(current) + 1) > batch_tokens:
+        n = len(id_lists[i])
+        if current and (n * (len(current) + 1) > batch_tokens or n > 2 * len(id_lists[current[0]])):
             groups.append(current)
-            current, longest = [], len(id_lists[i])
+            current = []
         current.append(i)
     if current:
         groups.append(current)
     return [(np.array(g), TokenBatch([id_lists[i] for i in g])) for g in groups]
-
