@@ -63,7 +63,7 @@ def main():
     print(f"  of which in prune(): {sum(i.prune_seconds for i in infos):.2f} s")
     with Clock("one-shot calibration + magnitude 2:4 of 36 layers"):
         prune_one_shot(dense, ids, prune)
-    with Clock(f"evaluation set-up: tokenize, dense embeddings, dense classifier"):
+    with Clock("evaluation set-up: tokenize, dense embeddings, dense classifier"):
         evaluator = Evaluator(dense, tok, heldout=args.heldout, max_length=args.max_length)
     print(f"  {sum(map(len, evaluator.heldout_ids))} held-out tokens, TREC {sum(map(len, evaluator.train_ids))} "
           f"train + {sum(map(len, evaluator.test_ids))} test tokens")
