@@ -98,6 +98,10 @@ def check_grams(model, calib_ids):
     worst = max(np.abs(seen_h[n] - grams[n][0]).max() / np.abs(grams[n][0]).max() for n in seen_h)
     expect(len(infos) == 36 and worst < 1e-5, f"sequential H of an unpruned model = one-shot H (relative {worst:.1e})")
     expect(all(i.relative_error == 0 for i in infos), "an unchanged layer has relative error 0")
+    seen_h.clear()
+    prune_sequential(model, calib_ids, keep_h, within_layer="parallel")
+    worst = max(np.abs(seen_h[n] - grams[n][0]).max() / np.abs(grams[n][0]).max() for n in seen_h)
+    expect(len(seen_h) == 36 and worst < 1e-5, f"the same with within_layer='parallel' (relative {worst:.1e})")
     return grams
 
 
