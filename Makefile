@@ -312,3 +312,10 @@ test-python: python
 
 clean:
 	rm -rf $(BUILD)
+
+# the NumPy all-MiniLM-L6-v2 harness (bench/minilm/README.md): its self-check, which
+# skips with a reason when python3, numpy, safetensors or the data packages are missing
+.PHONY: test-minilm
+test-minilm:
+	@if command -v python3 >/dev/null 2>&1; then python3 -m bench.minilm.selfcheck; \
+	else echo "skipped: python3 is not installed"; echo "0 passed, 0 failed"; fi
