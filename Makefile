@@ -43,6 +43,13 @@ help:
 	@echo "make test-cuda      the CUDA tests (without a GPU: the no-device error path)"
 	@echo "make bench-cuda     the CUDA benchmark (needs a GPU)"
 	@echo "make cuda-phases    the CUDA block kernel's time by stage (sm_90)"
+	@echo "make test-cblas     the pruning tests with TSENOR_USE_CBLAS against OpenBLAS + LAPACKE"
+	@echo "make bench-prune    error and time of each pruning method on MiniLM-sized and 1024x1024 layers"
+	@echo "make bench-cuda-prune  GPU pruning times against PyTorch ALPS and SparseGPT (needs a GPU)"
+	@echo "make python         the Python package into $(BUILD)/python/site (CUDA when nvcc is found)"
+	@echo "make test-python    the Python tests (pytest) against that build"
+	@echo "make python-settings  record the Python and TSENOR_CUDA a Python build used (internal)"
+	@echo "make test-minilm    the all-MiniLM-L6-v2 NumPy harness's self-check (bench/minilm)"
 	@echo "make clean          remove $(BUILD)/"
 
 $(BUILD):
