@@ -371,7 +371,7 @@ typedef struct _tsenor_config {
     int threads;                  /* CPU threads; 1 without OpenMP                    */
 } _tsenor_config;
 
-static tsenor_status _tsenor_resolve(const tsenor_options *opt, _tsenor_config *cfg)
+static inline tsenor_status _tsenor_resolve(const tsenor_options *opt, _tsenor_config *cfg)
 {
     if (!opt) return TSENOR_ERR_INVALID_ARGUMENT;
     if (opt->m < 2 || opt->m > TSENOR_MAX_M || opt->n < 1 || opt->n >= opt->m)
@@ -494,6 +494,75 @@ static inline tsenor_status _tsenor_check_mask_args(const void *w, tsenor_dtype 
     if (_tsenor_ranges_overlap(w, _tsenor_extent(rows, cols, ld, _tsenor_dtype_size(dt)), mask,
                                _tsenor_extent(rows, cols, mask_ld, 1)))
         return TSENOR_ERR_INVALID_ARGUMENT;
+    return TSENOR_OK;
+}
+
+/* Calibration-aware pruning: defaults, option resolution and argument checks, the same
+   on the CPU and the GPU. */
+#define _TSENOR_PRUNE_DEFAULT_DAMPING    0.01f
+#define _TSENOR_PRUNE_DEFAULT_ITERATIONS 300
+#define _TSENOR_PRUNE_DEFAULT_CG         50
+#define _TSENOR_PRUNE_DEFAULT_RHO        0.03f
+#define _TSENOR_PRUNE_SYMMETRY_TOL       1e-4    /* |H_ij - H_ji| <= tol sqrt(H_ii H_jj) */
+#define _TSENOR_ALPS_CHECK_EVERY 3               /* ADMM iterations between support checks */
+#define _TSENOR_ALPS_GAP         1e-3            /* |B - D| / |D| at which ADMM may stop   */
+
+typedef struct _tsenor_prune_config {
+    _tsenor_config cfg;               /* the mask solver's resolved options               */
+    tsenor_options mask;              /* what the projections pass to the mask solver     */
+    tsenor_prune_method method;       /* never DEFAULT after resolution                   */
+    double damping;
+    int iterations, cg_iterations;
+    double rho;
+} _tsenor_prune_config;
+
+static inline tsenor_status _tsenor_prune_resolve(const tsenor_prune_options *opt, _tsenor_prune_config *pc)
+{
+    tsenor_status s;
+    if (!opt) return TSENOR_ERR_INVALID_ARGUMENT;
+    s = _tsenor_resolve(&opt->mask, &pc->cfg);
+    if (s != TSENOR_OK) return s;
+    if ((int)opt->method < (int)TSENOR_PRUNE_DEFAULT || (int)opt->method > (int)TSENOR_PRUNE_ALPS)
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!(opt->damping >= 0.0f) || opt->damping > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;   /* NaN too */
+    if (!(opt->rho >= 0.0f) || opt->rho > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (opt->iterations < 0) return TSENOR_ERR_INVALID_ARGUMENT;
+    pc->mask = opt->mask;
+    pc->mask.threads = pc->cfg.threads;
+    pc->method = opt->method == TSENOR_PRUNE_DEFAULT ? TSENOR_PRUNE_ALPS : opt->method;
+    pc->damping = opt->damping != 0.0f ? (double)opt->damping : (double)_TSENOR_PRUNE_DEFAULT_DAMPING;
+    pc->iterations = opt->iterations ? opt->iterations : _TSENOR_PRUNE_DEFAULT_ITERATIONS;
+    pc->cg_iterations = opt->cg_iterations < 0 ? 0 : opt->cg_iterations ? opt->cg_iterations : _TSENOR_PRUNE_DEFAULT_CG;
+    pc->rho = opt->rho != 0.0f ? (double)opt->rho : (double)_TSENOR_PRUNE_DEFAULT_RHO;
+    return TSENOR_OK;
+}
+
+/* pointers, shapes, sizes and overlaps (addresses of one space, host or device): out may
+   be w itself with out_ld == ld, nothing else may meet */
+static inline tsenor_status _tsenor_prune_check_args(const float *w, size_t rows, size_t cols, size_t ld,
+                                                     const float *gram, size_t gram_ld, const float *out,
+                                                     size_t out_ld, const uint8_t *mask, size_t mask_ld,
+                                                     tsenor_prune_method method)
+{
+    size_t wb, ob, mb, gb;
+    if (!w || !out || rows == 0 || cols == 0 || ld < cols || out_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (mask && mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!gram && method != TSENOR_PRUNE_MAGNITUDE) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (gram && gram_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    /* the work arrays: a few rows x cols and cols x cols floats */
+    if (rows > SIZE_MAX / 64 / cols || cols > SIZE_MAX / 64 / cols) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_overflows(rows, cols, ld) || _tsenor_overflows(rows, cols, out_ld) ||
+        (mask && _tsenor_overflows(rows, cols, mask_ld)) || (gram && _tsenor_overflows(cols, cols, gram_ld)))
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    wb = _tsenor_extent(rows, cols, ld, 4);
+    ob = _tsenor_extent(rows, cols, out_ld, 4);
+    mb = mask ? _tsenor_extent(rows, cols, mask_ld, 1) : 0;
+    gb = gram ? _tsenor_extent(cols, cols, gram_ld, 4) : 0;
+    if (gram && _tsenor_ranges_overlap(out, ob, gram, gb)) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (gram && mask && _tsenor_ranges_overlap(mask, mb, gram, gb)) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (mask && (_tsenor_ranges_overlap(mask, mb, out, ob) || _tsenor_ranges_overlap(mask, mb, w, wb)))
+        return TSENOR_ERR_INVALID_ARGUMENT;
+    if (_tsenor_ranges_overlap(out, ob, w, wb) && !(out == w && out_ld == ld)) return TSENOR_ERR_INVALID_ARGUMENT;
     return TSENOR_OK;
 }
 
@@ -2601,27 +2670,8 @@ static void _tsenor_solve_rows(_tsenor_la *la, int which, float *r, size_t rows,
 
 /* ---- validation ------------------------------------------------------------------ */
 
-#define _TSENOR_PRUNE_DEFAULT_DAMPING    0.01f
-#define _TSENOR_PRUNE_DEFAULT_ITERATIONS 300
-#define _TSENOR_PRUNE_DEFAULT_CG         50
-#define _TSENOR_PRUNE_DEFAULT_RHO        0.03f
-#define _TSENOR_PRUNE_SYMMETRY_TOL       1e-4    /* |H_ij - H_ji| <= tol sqrt(H_ii H_jj) */
-
-typedef struct _tsenor_prune_config {
-    _tsenor_config cfg;               /* the mask solver's resolved options               */
-    tsenor_options mask;              /* what the projections pass to the mask solver     */
-    tsenor_prune_method method;       /* never DEFAULT after resolution                   */
-    double damping;
-    int iterations, cg_iterations;
-    double rho;
-} _tsenor_prune_config;
-
-/* the bytes a row-major rows x cols array with leading dimension ld spans */
-static size_t _tsenor_span(size_t rows, size_t cols, size_t ld, size_t esize)
-{
-    return ((rows - 1) * ld + cols) * esize;
-}
-
+/* the shared rules (options, pointers, shapes, overlaps), then what the CPU scans for:
+   finiteness of w and H, H's symmetry and diagonal */
 static tsenor_status _tsenor_prune_validate(const float *w, size_t rows, size_t cols, size_t ld,
                                             const float *gram, size_t gram_ld, const float *out, size_t out_ld,
                                             const uint8_t *mask, size_t mask_ld, const tsenor_prune_options *opt,
@@ -2629,41 +2679,10 @@ static tsenor_status _tsenor_prune_validate(const float *w, size_t rows, size_t 
 {
     tsenor_status s;
     size_t i, j;
-    if (!opt) return TSENOR_ERR_INVALID_ARGUMENT;
-    s = _tsenor_resolve(&opt->mask, &pc->cfg);
+    s = _tsenor_prune_resolve(opt, pc);
     if (s != TSENOR_OK) return s;
-    if ((int)opt->method < (int)TSENOR_PRUNE_DEFAULT || (int)opt->method > (int)TSENOR_PRUNE_ALPS)
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    if (!(opt->damping >= 0.0f) || opt->damping > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;   /* NaN too */
-    if (!(opt->rho >= 0.0f) || opt->rho > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (opt->iterations < 0) return TSENOR_ERR_INVALID_ARGUMENT;
-    pc->mask = opt->mask;
-    pc->mask.threads = pc->cfg.threads;
-    pc->method = opt->method == TSENOR_PRUNE_DEFAULT ? TSENOR_PRUNE_ALPS : opt->method;
-    pc->damping = opt->damping != 0.0f ? (double)opt->damping : (double)_TSENOR_PRUNE_DEFAULT_DAMPING;
-    pc->iterations = opt->iterations ? opt->iterations : _TSENOR_PRUNE_DEFAULT_ITERATIONS;
-    pc->cg_iterations = opt->cg_iterations < 0 ? 0 : opt->cg_iterations ? opt->cg_iterations : _TSENOR_PRUNE_DEFAULT_CG;
-    pc->rho = opt->rho != 0.0f ? (double)opt->rho : (double)_TSENOR_PRUNE_DEFAULT_RHO;
-
-    if (!w || !out || rows == 0 || cols == 0 || ld < cols || out_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (mask && mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (!gram && pc->method != TSENOR_PRUNE_MAGNITUDE) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (gram && gram_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    /* the work arrays: a few rows x cols and cols x cols floats */
-    if (rows > SIZE_MAX / 64 / cols || cols > SIZE_MAX / 64 / cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (_tsenor_overflows(rows, cols, ld) || _tsenor_overflows(rows, cols, out_ld) ||
-        (mask && _tsenor_overflows(rows, cols, mask_ld)) || (gram && _tsenor_overflows(cols, cols, gram_ld)))
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    {
-        const size_t wb = _tsenor_span(rows, cols, ld, 4), ob = _tsenor_span(rows, cols, out_ld, 4);
-        const size_t mb = mask ? _tsenor_span(rows, cols, mask_ld, 1) : 0;
-        const size_t gb = gram ? _tsenor_span(cols, cols, gram_ld, 4) : 0;
-        if (gram && _tsenor_ranges_overlap(out, ob, gram, gb)) return TSENOR_ERR_INVALID_ARGUMENT;
-        if (gram && mask && _tsenor_ranges_overlap(mask, mb, gram, gb)) return TSENOR_ERR_INVALID_ARGUMENT;
-        if (mask && (_tsenor_ranges_overlap(mask, mb, out, ob) || _tsenor_ranges_overlap(mask, mb, w, wb)))
-            return TSENOR_ERR_INVALID_ARGUMENT;
-        if (_tsenor_ranges_overlap(out, ob, w, wb) && !(out == w && out_ld == ld)) return TSENOR_ERR_INVALID_ARGUMENT;
-    }
+    s = _tsenor_prune_check_args(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, pc->method);
+    if (s != TSENOR_OK) return s;
     if (!_tsenor_all_finite(w, TSENOR_DTYPE_F32, rows, cols, ld, pc->cfg.threads)) return TSENOR_ERR_NONFINITE_INPUT;
     if (gram) {
         if (!_tsenor_all_finite(gram, TSENOR_DTYPE_F32, cols, cols, gram_ld, pc->cfg.threads)) return TSENOR_ERR_NONFINITE_INPUT;
@@ -2960,8 +2979,6 @@ done:
    Jacobi preconditioner the identity). One Cholesky factor per value of rho: each
    solve is then two blocked triangular solves (one sgemm's worth of work), which costs
    half of the two sgemm a once-computed eigendecomposition would need per iteration. */
-#define _TSENOR_ALPS_CHECK_EVERY 3
-#define _TSENOR_ALPS_GAP         1e-3     /* |B - D| / |D| at which ADMM may stop       */
 
 static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_config *pc, const float *w,
                                         size_t rows, size_t cols, size_t ld, const float *gram, size_t gram_ld,
@@ -3212,7 +3229,7 @@ TSENOR_DEF tsenor_status tsenor_gram_f32(const float *x, size_t tokens, size_t c
     if (!x || !gram || tokens == 0 || cols == 0 || ld < cols || gram_ld < cols || threads < 0)
         return TSENOR_ERR_INVALID_ARGUMENT;
     if (_tsenor_overflows(tokens, cols, ld) || _tsenor_overflows(cols, cols, gram_ld)) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (_tsenor_ranges_overlap(x, _tsenor_span(tokens, cols, ld, 4), gram, _tsenor_span(cols, cols, gram_ld, 4)))
+    if (_tsenor_ranges_overlap(x, _tsenor_extent(tokens, cols, ld, 4), gram, _tsenor_extent(cols, cols, gram_ld, 4)))
         return TSENOR_ERR_INVALID_ARGUMENT;
 #ifdef _OPENMP
     if (threads == 0) threads = omp_get_max_threads();

@@ -41,14 +41,6 @@ using namespace tsenor_cuda_internal;
 
 namespace {
 
-/* The CPU's defaults and limits (tsenor.h, _TSENOR_PRUNE_* and _TSENOR_ALPS_*). */
-const double kDefaultDamping = 0.01;
-const int kDefaultIterations = 300;
-const int kDefaultCgIterations = 50;
-const double kDefaultRho = 0.1;
-const double kSymmetryTolerance = 1e-4;
-const int kAlpsCheckEvery = 3;
-
 const int kThreads = 256;
 
 unsigned grid_for(size_t count)
@@ -57,56 +49,8 @@ unsigned grid_for(size_t count)
     return (unsigned)(g < 1 ? 1 : g > 8192 ? 8192 : g);
 }
 
-/* ---- options and arguments: the CPU's rules ------------------------------------------ */
-
-struct PruneConfig {
-    _tsenor_config cfg;               /* the mask solver's resolved options               */
-    tsenor_prune_method method;       /* never DEFAULT after resolution                   */
-    double damping, rho;
-    int iterations, cg_iterations;
-};
-
-tsenor_status resolve_prune(const tsenor_prune_options *opt, PruneConfig *pc)
-{
-    if (!opt) return TSENOR_ERR_INVALID_ARGUMENT;
-    const tsenor_status s = _tsenor_resolve(&opt->mask, &pc->cfg);
-    if (s != TSENOR_OK) return s;
-    if ((int)opt->method < (int)TSENOR_PRUNE_DEFAULT || (int)opt->method > (int)TSENOR_PRUNE_ALPS)
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    if (!(opt->damping >= 0.0f) || opt->damping > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;   /* NaN too */
-    if (!(opt->rho >= 0.0f) || opt->rho > 1e6f) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (opt->iterations < 0) return TSENOR_ERR_INVALID_ARGUMENT;
-    pc->method = opt->method == TSENOR_PRUNE_DEFAULT ? TSENOR_PRUNE_ALPS : opt->method;
-    pc->damping = opt->damping != 0.0f ? (double)opt->damping : kDefaultDamping;
-    pc->iterations = opt->iterations ? opt->iterations : kDefaultIterations;
-    pc->cg_iterations = opt->cg_iterations < 0 ? 0 : opt->cg_iterations ? opt->cg_iterations : kDefaultCgIterations;
-    pc->rho = opt->rho != 0.0f ? (double)opt->rho : kDefaultRho;
-    return TSENOR_OK;
-}
-
-/* pointers, shapes, sizes, overlaps (addresses of one space: host or device) */
-tsenor_status check_prune_args(const float *w, size_t rows, size_t cols, size_t ld, const float *gram, size_t gram_ld,
-                               const float *out, size_t out_ld, const uint8_t *mask, size_t mask_ld,
-                               const PruneConfig &pc)
-{
-    if (!w || !out || rows == 0 || cols == 0 || ld < cols || out_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (mask && mask_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (!gram && pc.method != TSENOR_PRUNE_MAGNITUDE) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (gram && gram_ld < cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (rows > SIZE_MAX / 64 / cols || cols > SIZE_MAX / 64 / cols) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (_tsenor_overflows(rows, cols, ld) || _tsenor_overflows(rows, cols, out_ld) ||
-        (mask && _tsenor_overflows(rows, cols, mask_ld)) || (gram && _tsenor_overflows(cols, cols, gram_ld)))
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    const size_t wb = _tsenor_extent(rows, cols, ld, 4), ob = _tsenor_extent(rows, cols, out_ld, 4);
-    const size_t mb = mask ? _tsenor_extent(rows, cols, mask_ld, 1) : 0;
-    const size_t gb = gram ? _tsenor_extent(cols, cols, gram_ld, 4) : 0;
-    if (gram && _tsenor_ranges_overlap(out, ob, gram, gb)) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (gram && mask && _tsenor_ranges_overlap(mask, mb, gram, gb)) return TSENOR_ERR_INVALID_ARGUMENT;
-    if (mask && (_tsenor_ranges_overlap(mask, mb, out, ob) || _tsenor_ranges_overlap(mask, mb, w, wb)))
-        return TSENOR_ERR_INVALID_ARGUMENT;
-    if (_tsenor_ranges_overlap(out, ob, w, wb) && !(out == w && out_ld == ld)) return TSENOR_ERR_INVALID_ARGUMENT;
-    return TSENOR_OK;
-}
+/* options and arguments: _tsenor_prune_resolve and _tsenor_prune_check_args, the rules
+   tsenor.h shares with the CPU */
 
 /* ---- cuBLAS / cuSOLVER: handles kept per thread and device ---------------------------- */
 
@@ -306,7 +250,7 @@ __global__ void gram_rules_kernel(const float *g, size_t n, size_t ld, int *flag
         if (j < i) {
             const double hjj = (double)g[j * ld + j], hij = (double)g[i * ld + j], hji = (double)g[j * ld + i];
             const double scale = sqrt(hii * hjj);
-            bad |= fabs(hij - hji) > kSymmetryTolerance * scale || fabs(hij) > scale * (1.0 + 1e-3) + 1e-30;
+            bad |= fabs(hij - hji) > _TSENOR_PRUNE_SYMMETRY_TOL * scale || fabs(hij) > scale * (1.0 + 1e-3) + 1e-30;
         }
     }
     if (__syncthreads_or(bad) && threadIdx.x == 0) atomicOr(flag, kFlagRule);
@@ -680,7 +624,7 @@ bool alps_uses_eigen()
 }
 
 struct Run {
-    const PruneConfig &pc;
+    const _tsenor_prune_config &pc;
     cudaStream_t stream;
     Libraries *lib = nullptr;
     DeviceArrays arrays;
@@ -693,7 +637,7 @@ struct Run {
     int *flags = nullptr;
     const char *backend = "cuda";
 
-    Run(const PruneConfig &c, cudaStream_t s) : pc(c), stream(s), arrays(s) {}
+    Run(const _tsenor_prune_config &c, cudaStream_t s) : pc(c), stream(s), arrays(s) {}
     ~Run() { mask_solver_destroy(solver); }
 
     tsenor_status bind()
@@ -995,7 +939,7 @@ struct Run {
         for (int it = 0; it < pc.iterations; it++) {
             if (it == 0) PRUNE_TRY(alps_inverse(hn, n, rho, eigen, q, lambda, scaled, inv));
             const float frho = (float)rho, inv_rho = (float)(1.0 / rho);
-            const bool check = (it + 1) % kAlpsCheckEvery == 0;
+            const bool check = (it + 1) % _TSENOR_ALPS_CHECK_EVERY == 0;
             alps_rhs_kernel<<<grid_for(rn), kThreads, 0, stream>>>(g, v, d, frho, rn, b);
             PRUNE_TRY(launched("admm rhs"));
             PRUNE_TRY(gemm_rm(lib->blas, false, false, rows, n, n, 1.0f, b, n, inv, n, 0.0f, d, n, fast));
@@ -1134,7 +1078,7 @@ tsenor_status Run::add_diagonal(float *a, size_t n, float value)
     return launched("diagonal");
 }
 
-bool gpu_method(const PruneConfig &pc)
+bool gpu_method(const _tsenor_prune_config &pc)
 {
     return pc.cfg.method != TSENOR_METHOD_EXACT && pc.cfg.m <= TSENOR_CUDA_MAX_M;
 }
@@ -1148,9 +1092,9 @@ tsenor_status tsenor_cuda_prune_f32_device(const float *w, size_t rows, size_t c
                                            const tsenor_prune_options *opt, tsenor_prune_report *report, void *stream_ptr)
 {
     const double t0 = now_seconds();
-    PruneConfig pc;
-    PRUNE_TRY(resolve_prune(opt, &pc));
-    PRUNE_TRY(check_prune_args(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, pc));
+    _tsenor_prune_config pc;
+    PRUNE_TRY(_tsenor_prune_resolve(opt, &pc));
+    PRUNE_TRY(_tsenor_prune_check_args(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, pc.method));
     if (!gpu_method(pc)) return TSENOR_ERR_INVALID_ARGUMENT;   /* EXACT, m > 32: host pointers only */
     if (!have_device()) return TSENOR_ERR_DEVICE;
     cudaStream_t stream = (cudaStream_t)stream_ptr;
@@ -1178,9 +1122,9 @@ tsenor_status tsenor_cuda_prune_f32(const float *w, size_t rows, size_t cols, si
                                     const tsenor_prune_options *opt, tsenor_prune_report *report)
 {
     const double t0 = now_seconds();
-    PruneConfig pc;
-    PRUNE_TRY(resolve_prune(opt, &pc));
-    PRUNE_TRY(check_prune_args(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, pc));
+    _tsenor_prune_config pc;
+    PRUNE_TRY(_tsenor_prune_resolve(opt, &pc));
+    PRUNE_TRY(_tsenor_prune_check_args(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, pc.method));
     if (!gpu_method(pc))   /* EXACT and m > 32: the CPU's pruning */
         return tsenor_cpu_prune_f32(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, opt, report);
     if (!have_device()) return TSENOR_ERR_DEVICE;
