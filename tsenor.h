@@ -66,6 +66,16 @@
      as they were. The same input and options give the same mask whatever the thread
      count. No global state: concurrent calls from different threads are safe.
 
+   PRUNING WITH CALIBRATION DATA
+     tsenor_gram_f32 accumulates H = X^T X of calibration inputs X (tokens x cols) batch
+     by batch; tsenor_prune_f32 then prunes the layer y = W x (W rows x cols, row-major
+     like nn.Linear.weight): W^ keeps a valid N:M mask (tsenor_prune_options.mask) and
+     minimises tr((W - W^) H (W - W^)^T). MAGNITUDE and WANDA (|W_ij| sqrt(H_jj)) keep
+     the weights; SPARSEGPT (OBS column sweep, a mask per M-column slab) and ALPS (the
+     default: ADMM with the mask solver as projection, then conjugate gradients) update
+     them. The dense linear algebra (SGEMM, Cholesky, triangular solves) is in this
+     header; TSENOR_USE_CBLAS uses a CBLAS/LAPACKE you link instead.
+
    METHODS (tsenor_options.method)
      TSENOR_METHOD_TSENOR   (default) Dykstra on the entropic problem + rounding + local
                             search; ~0.1% from the optimum with default options.
@@ -85,9 +95,12 @@
      TSENOR_DEF                               linkage of the public functions
      TSENOR_NO_SIMD                           plain C kernels (no vector extensions)
      TSENOR_NO_RUNTIME_DISPATCH               no cpuid dispatch on x86
+     TSENOR_USE_CBLAS                         pruning's linear algebra from a CBLAS +
+                                              LAPACKE you link (e.g. -llapacke -lopenblas)
      TSENOR_CUDA                              tsenor_mask_* run on the GPU: link what
                                               `make cuda` builds (see tsenor_cuda.h);
-                                              tsenor_cpu_mask_* stay on the CPU
+                                              tsenor_cpu_mask_* and tsenor_cpu_prune_f32
+                                              stay on the CPU
 */
 #ifndef TSENOR_H
 #define TSENOR_H
