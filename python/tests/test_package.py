@@ -104,7 +104,7 @@ def test_build_version_is_the_headers():
 
 def test_type_hints_check_strictly(tmp_path):
     pytest.importorskip("mypy")
-    # a cache kept in build/ makes later runs fast (torch's stubs take the first ~30 s)
+    # a cache kept in build/ makes later runs fast (reading torch's type annotations takes about 30 s the first time)
     cache = REPO / "build" / "python" / "mypy-cache" if (REPO / "build").is_dir() else tmp_path
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--ignore-missing-imports",
                              "--cache-dir", str(cache), str(REPO / "python" / "src" / "tsenor")],
