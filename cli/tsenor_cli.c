@@ -706,7 +706,6 @@ typedef struct row_report {   /* a line of the table */
 typedef struct gram_source {
     const char *path;
     mapped_file file;
-    int is_npy;
     tensorfile_safetensors st;
     const tensorfile_tensor **sorted;   /* st's tensors by name                          */
     tensorfile_npy npy;
@@ -980,7 +979,6 @@ static int open_grams(run_state *r, int npy_in)
     if (tensorfile_is_npy(g->file.data, g->file.len)) {
         if (!npy_in) { cli_error("%s: a .npy array; the grams of a checkpoint are one .safetensors file, a gram per weight", g->path); return 0; }
         if (tensorfile_npy_parse(g->file.data, g->file.len, &g->npy, err) < 0) { cli_error("%s: %s", g->path, err); return 0; }
-        g->is_npy = 1;
         return 1;
     }
     if (npy_in) { cli_error("%s: the gram of a .npy array is a .npy array (F32, cols x cols)", g->path); return 0; }

@@ -480,6 +480,25 @@ def test_output_safety():
                    % (sig, set(listing(work)) ^ set(before_listing)))
 
 
+def stderr_on_terminal(*args):
+    """(exit status, what the run wrote to stderr) with stderr a terminal"""
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.run([TSENOR] + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=slave, timeout=120)
+    os.close(slave)
+    shown = b""
+    try:
+        while True:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            shown += chunk
+    except OSError:   # EIO: the terminal's other side is closed
+        pass
+    os.close(master)
+    return p.returncode, shown
+
+
 def test_usage():
     src = path("small.safetensors")
     bad = [
@@ -504,22 +523,8 @@ def test_usage():
         rc, _, se = run("prune", src, "-o", path("u.st"), "--nm", "2:4", "--gpu")
         expect(rc == 2 and "CUDA" in se, "--gpu without a CUDA build: exit 2 with the reason")
     # the progress bar: on stderr when it is a terminal, never in a pipe
-    import pty
-    master, slave = pty.openpty()
-    p = subprocess.run([TSENOR, "prune", src, "-o", path("tty.safetensors"), "--nm", "8:16"], stdout=subprocess.DEVNULL,
-                       stderr=slave, timeout=120)
-    os.close(slave)
-    shown = b""
-    try:
-        while True:
-            chunk = os.read(master, 4096)
-            if not chunk:
-                break
-            shown += chunk
-    except OSError:   # EIO: the terminal's other side is closed
-        pass
-    os.close(master)
-    expect(p.returncode == 0 and b"%" in shown and b"[#" in shown, "progress bar on a terminal (%r)" % shown[:80])
+    rc, shown = stderr_on_terminal("prune", src, "-o", path("tty.safetensors"), "--nm", "8:16")
+    expect(rc == 0 and b"%" in shown and b"[#" in shown, "progress bar on a terminal (%r)" % shown[:80])
     rc, _, se = run("prune", src, "-o", path("pipe.safetensors"), "--nm", "8:16")
     expect(rc == 0 and se == "", "no progress bar in a pipe")
     rc, so, _ = run("--help")
@@ -1051,6 +1056,17 @@ def test_calibrated_methods():
     expect(rc == 0 and mag2 == plain and "rel error" not in so, "--method magnitude without --gram: the same tensors, no error column")
     rc, so, _ = run("prune", src, "-o", path("calib_plain2.safetensors"), "--nm", "8:16")
     expect("rel error" not in so and "tensor" in so.splitlines()[0], "without --method the table is as before")
+    # grams at offsets that are not multiples of 4 (a 1-byte tensor first) give the same output
+    odd = path("calib_grams_unaligned.safetensors")
+    write_safetensors(odd, dict([("pad", ("U8", [1], b"\x01"))] + [(k, tensor("F32", v)) for k, v in grams.items()]))
+    rc, _, se = run("prune", src, "-o", path("calib_unaligned.safetensors"), "--nm", "8:16", "--method", "sparsegpt", "--gram", odd)
+    expect(rc == 0 and read_safetensors(path("calib_unaligned.safetensors"))[1] == read_safetensors(path("calib_sparsegpt.safetensors"))[1],
+           "grams at unaligned offsets: the same tensors (%s)" % se.strip())
+    rc, shown = stderr_on_terminal("prune", src, "-o", path("calib_tty.safetensors"), "--nm", "8:16", "--method", "alps", "--gram", gp)
+    expect(rc == 0 and b"[#" in shown and b"down_proj" in shown, "--method alps: the progress bar on a terminal (%r)" % shown[:80])
+    rc, so, _ = run("--help")
+    expect(rc == 0 and all(w in so for w in ("--method NAME", "--mask-method", "--gram GRAMS", "--allow-missing-gram", "--iterations",
+                                             "--damping", "named exactly like the weight")), "--help documents the calibration options")
     expect((sha(src), sha(gp)) == before, "the checkpoint and the grams are never modified")
 
 
@@ -1276,6 +1292,14 @@ def test_gram_errors():
         expect(rc == 2 and "check takes" in se, "check %s: refused (%s)" % (flags, se.strip()))
     if "gpu" not in os.path.basename(TSENOR):
         refused("--gpu --method alps without a CUDA build", ["CUDA"], "--method", "alps", "--gram", gp, "--gpu")
+    else:   # the CUDA build: without a GPU it says so before writing anything; with one, a valid output
+        before = listing(work)
+        rc, _, se = run("prune", src, "-o", out, "--nm", "8:16", "--method", "sparsegpt", "--gram", gp, "--gpu")
+        if rc == 0:
+            expect(run("check", out)[0] == 0, "--gpu --method sparsegpt: a transposable 8:16 output")
+            os.remove(out)
+        else:
+            expect(rc == 2 and "no usable CUDA device" in se and listing(work) == before, "--gpu without a GPU: exit 2 (%s)" % se.strip())
 
 
 def test_calibrated_sharded_and_npy():
@@ -1401,14 +1425,16 @@ def test_minilm_calibrated():
     rc, _, se = run("prune", src, "-o", path("minilm_missing.safetensors"), "--nm", "16:32", "--method", "sparsegpt", "--gram", grams)
     expect(rc == 2 and "no gram for 1 of the 37" in se and "pooler.dense.weight" in se and listing(work) == before,
            "MiniLM: the pooler has no gram: exit 2 naming it, nothing written (%s)" % se.strip())
-    sel = ["--include", r"^encoder\.layer\.[05]\.attention\..*\.weight$", "--nm", "16:32", "--gram", grams, "--threads", "1"]
+    layers = "[05]" if BITWISE else "5"   # the ASan build, about 5x slower: one layer's 4
+    sel = ["--include", r"^encoder\.layer\.%s\.attention\..*\.weight$" % layers, "--nm", "16:32", "--gram", grams, "--threads", "1"]
     out = path("minilm_alps.safetensors")
     t0 = time.time()
     rc, so_a, se = run("prune", src, "-o", out, "--method", "alps", "--iterations", "10", *sel)
     secs = time.time() - t0
     rc_m, so_m, se_m = run("prune", src, "-o", path("minilm_mag.safetensors"), "--method", "magnitude", *sel)
     ea, em = table_rows(so_a), table_rows(so_m)
-    expect(rc == 0 and rc_m == 0 and len(ea) == 8 and set(ea) == set(em), "MiniLM: 8 layers pruned both ways (%s %s)" % (se.strip(), se_m.strip()))
+    expect(rc == 0 and rc_m == 0 and len(ea) == (8 if BITWISE else 4) and set(ea) == set(em),
+           "MiniLM: the attention layers pruned both ways (%s %s)" % (se.strip(), se_m.strip()))
     if rc != 0 or rc_m != 0:
         return
     print("MiniLM 16:32 relative errors, alps (10 iterations, %.1f s) / magnitude:" % secs)
@@ -1416,14 +1442,17 @@ def test_minilm_calibrated():
         a, m = float(ea[k][1]), float(em[k][1])
         print("  %-45s %.4f / %.4f" % (k, a, m))
         expect(a < 0.75 * m, "MiniLM %s: alps error %.4f below 3/4 of magnitude's %.4f" % (k, a, m))
-    expect(run("check", out, *sel[:2])[0] == 0, "MiniLM alps: check passes on the 8 layers (transposable 16:32)")
+    expect(run("check", out, *sel[:2])[0] == 0, "MiniLM alps: check passes on those layers (transposable 16:32)")
     _, orig = read_safetensors(src)
     _, b = read_safetensors(out)
     k = "encoder.layer.5.attention.output.dense.weight"
     g = read_safetensors(grams)[1][k]
     want, wm, werr = lib_prune(decode("F32", orig[k][2], orig[k][1]), decode("F32", g[2], g[1]), 16, 32, "alps", iterations=10, threads=1)
-    expect(same_weights("F32", b[k][2], want, wm) and abs(float(ea[k][1]) - werr) <= 1e-3 * werr,
-           "MiniLM %s: the library's result and error" % k)
+    if BITWISE:
+        expect(same_weights("F32", b[k][2], want, wm) and abs(float(ea[k][1]) - werr) <= 1e-3 * werr,
+               "MiniLM %s: the library's result and error" % k)
+    else:   # ten ADMM steps from sums that differ in the last bits can end on masks ~1% apart
+        expect(abs(float(ea[k][1]) - werr) <= 0.02 * werr, "MiniLM %s: the library's error within 2%% (%s, %.4g)" % (k, ea[k][1], werr))
     untouched = [n for n in orig if n not in ea]
     expect(all(orig[n] == b[n] for n in untouched), "MiniLM: the %d other tensors copied byte for byte" % len(untouched))
 
