@@ -1066,7 +1066,7 @@ def test_calibrated_methods():
     expect(rc == 0 and b"[#" in shown and b"down_proj" in shown, "--method alps: the progress bar on a terminal (%r)" % shown[:80])
     rc, so, _ = run("--help")
     expect(rc == 0 and all(w in so for w in ("--method NAME", "--mask-method", "--gram GRAMS", "--allow-missing-gram", "--iterations",
-                                             "--damping", "named exactly like the weight")), "--help documents the calibration options")
+                                             "--damping", "under the weight's own name")), "--help documents the calibration options")
     expect((sha(src), sha(gp)) == before, "the checkpoint and the grams are never modified")
 
 
