@@ -18,7 +18,7 @@ BINARIES = $(BUILD)/tsenor $(BUILD)/demo $(BUILD)/minimal $(BUILD)/tune $(BUILD)
            $(BUILD)/test_tsenor_cxx $(BUILD)/test_hardening $(BUILD)/test_hardening_tsan \
            $(BUILD)/test_digests $(BUILD)/test_digests_plain_c \
            $(BUILD)/test_prune $(BUILD)/test_prune_plain_c $(BUILD)/test_prune_serial $(BUILD)/test_prune_cxx \
-           $(BUILD)/bench_prune
+           $(BUILD)/bench_prune $(BUILD)/libtsenor.so
 
 .PHONY: all help test test-cblas bench-prune test-cli fuzz-smoke fuzz test-sanitize test-tsan portability demo tune bench bench-quick cuda test-cuda bench-cuda bench-cuda-prune cuda-phases clean
 
@@ -108,6 +108,10 @@ bench-prune: $(BUILD)/bench_prune
 CLI_SRC = cli/tsenor_cli.c cli/tensorfile.h cli/json.h $(HEADER)
 $(BUILD)/tsenor: $(CLI_SRC) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ cli/tsenor_cli.c $(LDLIBS)
+# the library as a shared object: tests/test_cli.py calls tsenor_prune_f32 through ctypes
+# to check the command line's --method results against direct calls
+$(BUILD)/libtsenor.so: $(HEADER) | $(BUILD)
+	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -fPIC -shared -DTSENOR_IMPLEMENTATION -x c -o $@ $(HEADER) $(LDLIBS)
 
 $(BUILD)/demo: examples/demo.c $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ examples/demo.c $(LDLIBS)
@@ -173,7 +177,7 @@ test: all $(BUILD)/static_build.o $(BUILD)/tsenor_sanitize portability
 
 # the command-line tests (tests/test_cli.py, needs python3 + numpy) on the plain build and
 # on an ASan + UBSan build of the same tool
-test-cli: $(BUILD)/tsenor $(BUILD)/tsenor_sanitize
+test-cli: $(BUILD)/tsenor $(BUILD)/tsenor_sanitize $(BUILD)/libtsenor.so
 	python3 tests/test_cli.py $(BUILD)
 	TSENOR_CLI=$(BUILD)/tsenor_sanitize python3 tests/test_cli.py $(BUILD)
 
@@ -220,7 +224,8 @@ $(BUILD)/test_hardening_sanitize: $(HARDENING_SRC) | $(BUILD)
 	$(CC) $(STD) $(SANITIZE) $(WARN) -Wno-unknown-pragmas -pthread -o $@ tests/test_hardening.c $(LDLIBS)
 $(BUILD)/test_prune_sanitize: $(PRUNE_SRC) | $(BUILD)
 	$(CC) $(STD) $(SANITIZE) $(WARN) -Wno-unknown-pragmas -o $@ tests/test_prune.c $(LDLIBS)
-test-sanitize: $(BUILD)/test_tsenor_sanitize $(BUILD)/test_hardening_sanitize $(BUILD)/test_prune_sanitize $(BUILD)/tsenor_sanitize
+test-sanitize: $(BUILD)/test_tsenor_sanitize $(BUILD)/test_hardening_sanitize $(BUILD)/test_prune_sanitize $(BUILD)/tsenor_sanitize \
+               $(BUILD)/libtsenor.so
 	@for t in test_tsenor_sanitize test_hardening_sanitize test_prune_sanitize; do \
 	    ASAN_OPTIONS=detect_leaks=1 ./$(BUILD)/$$t > $(BUILD)/$$t.log 2>&1; rc=$$?; \
 	    echo "== $$t"; grep -vE '^  ' $(BUILD)/$$t.log | tail -8; [ $$rc -eq 0 ] || exit $$rc; \

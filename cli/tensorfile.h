@@ -300,6 +300,54 @@ TENSORFILE_DEF int tensorfile_safetensors_parse(const uint8_t *buf, size_t len, 
 }
 
 /* ==================================================================================
+   grams: a safetensors file of F32 cols x cols matrices, each named like its weight
+   ================================================================================== */
+
+/* st's tensors sorted by name, for tensorfile_find (st->count entries; free() it).
+   NULL when out of memory. */
+TENSORFILE_DEF const tensorfile_tensor **tensorfile_sorted_by_name(const tensorfile_safetensors *st)
+{
+    const tensorfile_tensor **order = (const tensorfile_tensor **)malloc((st->count + 1) * sizeof *order);
+    size_t i;
+    if (!order) return NULL;
+    for (i = 0; i < st->count; i++) order[i] = &st->tensor[i];
+    qsort(order, st->count, sizeof *order, tensorfile_by_name);
+    return order;
+}
+
+/* The tensor of that exact name (len bytes, no terminator needed), or NULL. */
+TENSORFILE_DEF const tensorfile_tensor *tensorfile_find(const tensorfile_tensor *const *sorted, size_t count, const char *name,
+                                                        size_t len)
+{
+    tensorfile_tensor key;
+    const tensorfile_tensor *k = &key;
+    const tensorfile_tensor *const *hit;
+    memset(&key, 0, sizeof key);
+    key.name = name;
+    key.name_len = len;
+    hit = (const tensorfile_tensor *const *)bsearch(&k, sorted, count, sizeof *sorted, tensorfile_by_name);
+    return hit ? *hit : NULL;
+}
+
+/* 0 when t is an F32 matrix of cols x cols (so its data holds 4 cols^2 bytes, which the
+   parser has checked lie in the file); else -1 with the reason, naming what t is. */
+TENSORFILE_DEF int tensorfile_gram_check(const tensorfile_tensor *t, uint64_t cols, char *err)
+{
+    char shape[64];
+    size_t len = 0;
+    int d;
+    if (t->dtype == TENSORFILE_F32 && t->rank == 2 && t->shape[0] == cols && t->shape[1] == cols) return 0;
+    shape[0] = '\0';
+    for (d = 0; d < t->rank && len < sizeof shape - 1; d++)
+        len += (size_t)snprintf(shape + len, sizeof shape - len, d ? "x%llu" : "%llu", (unsigned long long)t->shape[d]);
+    if (t->rank == 0) snprintf(shape, sizeof shape, "a scalar");
+    if (t->dtype != TENSORFILE_F32)
+        return tensorfile_fail(err, "gram \"%.60s\" is %s, not F32", t->name, tensorfile_dtypes[t->dtype].name);
+    return tensorfile_fail(err, "gram \"%.60s\" is %s; its weight has %llu columns, so it must be %llux%llu", t->name, shape,
+                           (unsigned long long)cols, (unsigned long long)cols, (unsigned long long)cols);
+}
+
+/* ==================================================================================
    model.safetensors.index.json: {"metadata": {...}, "weight_map": {"tensor": "shard"}}
    ================================================================================== */
 struct tensorfile_index_entry { const char *shard, *tensor; };

@@ -1,6 +1,8 @@
 /* tsenor - the command line: transposable N:M masks for real model checkpoints.
 
-     tsenor prune IN -o OUT --nm N:M [--method tsenor|exact|greedy|rowwise] [--masks]
+     tsenor prune IN -o OUT --nm N:M [--mask-method tsenor|exact|greedy|rowwise] [--masks]
+                  [--method magnitude|wanda|sparsegpt|alps --gram GRAMS [--allow-missing-gram]
+                   [--iterations K] [--damping F]]
                   [--include REGEX]... [--exclude REGEX]... [--no-default-excludes]
                   [--conv] [--threads K] [--gpu] [--force] [--quiet]
      tsenor check FILE [--nm N:M] [--include REGEX]... [--exclude REGEX]... [--conv]
@@ -12,7 +14,9 @@
    output file is written under a temporary name in the target directory, fsynced and
    renamed into place only when everything succeeded (a sharded checkpoint goes to a
    temporary directory renamed as a whole), and a signal removes the temporary files.
-   Memory is bounded by the largest tensor: tensors are solved and written one at a time.
+   Memory is bounded by the largest tensor (with --gram, plus its gram and the pruning's
+   work arrays): tensors are solved and written one at a time, and the grams file is
+   memory-mapped too, each gram's pages dropped after its layer.
 
    Exit status: 0 success, 1 a check failed or nothing to prune, 2 bad usage or bad input
    (one line on stderr). */
@@ -29,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <regex.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -49,7 +54,12 @@
 typedef struct cli_options {
     const char *command, *in, *out;
     int n, m;
-    tsenor_method method;
+    tsenor_method method;         /* the mask solver                                     */
+    tsenor_prune_method prune;    /* --method magnitude|wanda|sparsegpt|alps; DEFAULT (0):
+                                     none given, today's mask-only path                   */
+    const char *gram;             /* --gram GRAMS                                        */
+    int allow_missing_gram, iterations;
+    float damping;
     int masks, conv, gpu, force, quiet, threads, default_excludes;
     regex_t include[CLI_MAX_PATTERNS], exclude[CLI_MAX_PATTERNS];
     int n_include, n_exclude;
@@ -85,25 +95,45 @@ static void usage(FILE *f)
             "\n"
             "prune options:\n"
             "  --nm N:M              the pattern, e.g. 2:4, 8:16, 16:32 (1 <= N < M <= %d)\n"
-            "  --method NAME         tsenor (default), exact, greedy or rowwise (not transposable)\n"
+            "  --mask-method NAME    the mask solver: tsenor (default), exact, greedy, or rowwise\n"
+            "                        (standard N:M along rows, not transposable)\n"
+            "  --method NAME         magnitude, wanda, sparsegpt or alps: prune with calibration\n"
+            "                        data (GRAMS); without it, masks of |w| with kept weights\n"
+            "                        unchanged. A mask solver's name here is --mask-method NAME\n"
+            "  --gram GRAMS          a .safetensors file holding, for each weight to prune, the\n"
+            "                        F32 gram H = X^T X of its inputs X (tokens x cols), cols x\n"
+            "                        cols, under the weight's own name (the gram of the weight\n"
+            "                        layer.0.fc.weight is GRAMS's tensor layer.0.fc.weight); for\n"
+            "                        a .npy IN, a .npy F32 array. Needed by wanda, sparsegpt and\n"
+            "                        alps; with magnitude it adds the errors to the table\n"
+            "  --allow-missing-gram  prune weights without a gram by magnitude (named in the table)\n"
+            "                        instead of refusing the run\n"
+            "  --iterations K        ADMM iterations at most (alps; default %d)\n"
+            "  --damping F           added to the gram's diagonal, relative to its mean (default %g)\n"
             "  --masks               write U8 0/1 masks instead of pruned weights\n"
             "  --include REGEX       prune only tensors whose name matches (repeatable)\n"
             "  --exclude REGEX       never prune tensors whose name matches (repeatable)\n"
             "  --no-default-excludes do not keep the usual dense tensors (below) dense\n"
             "  --conv                prune rank-4 weights (out, in, kh, kw) as (out, in*kh*kw)\n"
             "  --threads K           CPU threads (default: all)\n"
-            "  --gpu                 solve on the GPU (builds made by `make cuda`)\n"
+            "  --gpu                 solve (and prune) on the GPU (build/tsenor_gpu, from `make cuda`)\n"
             "  --force               replace an existing OUT\n"
             "  --quiet               no progress bar and no table\n"
             "\n"
             "Pruned: F32, F16 and BF16 tensors of rank 2 whose dimensions are multiples of M,\n"
             "selected by the patterns; everything else is copied byte for byte. Kept dense by\n"
             "default (POSIX extended regexes, case-insensitive; an --include match overrides):\n",
-            TSENOR_MAX_M);
+            TSENOR_MAX_M, _TSENOR_PRUNE_DEFAULT_ITERATIONS, (double)_TSENOR_PRUNE_DEFAULT_DAMPING);
     for (k = 0; k < N_DEFAULT_EXCLUDES; k++) fprintf(f, "  %-44s %s\n", default_excludes[k].pattern, default_excludes[k].why);
     fprintf(f,
             "\n"
             "A run that would prune no tensor writes nothing and exits 1, with the reasons.\n"
+            "\n"
+            "With --method, each pruned weight is read as F32, pruned by tsenor_prune_f32 and\n"
+            "written back in its own dtype (F16/BF16 rounded to nearest even); the table gives\n"
+            "each layer's relative error tr(D H D^T) / tr(W H W^T), D = W - W^, before that\n"
+            "rounding. A pruned weight without a gram stops the run before anything is\n"
+            "written (exit 2, naming it) unless --allow-missing-gram.\n"
             "\n"
             "check: exit 0 when every tensor prune would select (and every U8 mask of such a\n"
             "name) keeps at most N nonzeros in every row and column of every M x M block\n"
@@ -196,8 +226,9 @@ static int parse_args(int argc, char **argv, cli_options *o)
         const char *a = argv[i];
         const int has_value = i + 1 < argc;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        if (!strcmp(a, "-o") || !strcmp(a, "--nm") || !strcmp(a, "--method") || !strcmp(a, "--include") ||
-            !strcmp(a, "--exclude") || !strcmp(a, "--threads")) {
+        if (!strcmp(a, "-o") || !strcmp(a, "--nm") || !strcmp(a, "--method") || !strcmp(a, "--mask-method") ||
+            !strcmp(a, "--include") || !strcmp(a, "--exclude") || !strcmp(a, "--threads") || !strcmp(a, "--gram") ||
+            !strcmp(a, "--iterations") || !strcmp(a, "--damping")) {
             const char *v;
             if (!has_value) { cli_error("%s needs a value", a); return 2; }
             v = argv[++i];
@@ -207,13 +238,37 @@ static int parse_args(int argc, char **argv, cli_options *o)
                 const int parsed = parse_pattern(v, &o->n, &o->m);
                 if (parsed == 0) { cli_error("--nm '%s': expected N:M, e.g. 8:16", v); return 2; }
                 if (parsed < 0) { cli_error("--nm '%s': expected N:M with 1 <= N < M <= %d", v, TSENOR_MAX_M); return 2; }
-            } else if (!strcmp(a, "--method")) {
+            } else if (!strcmp(a, "--method") || !strcmp(a, "--mask-method")) {
+                /* the names do not overlap, so --method also takes a mask solver's: what it
+                   meant before pruning with calibration data existed */
                 static const tsenor_method methods[] = {TSENOR_METHOD_TSENOR, TSENOR_METHOD_EXACT, TSENOR_METHOD_GREEDY,
                                                         TSENOR_METHOD_ROWWISE};
-                size_t k;
+                static const tsenor_prune_method prunes[] = {TSENOR_PRUNE_MAGNITUDE, TSENOR_PRUNE_WANDA,
+                                                             TSENOR_PRUNE_SPARSEGPT, TSENOR_PRUNE_ALPS};
+                size_t k, p;
                 for (k = 0; k < 4 && strcmp(v, tsenor_method_string(methods[k])); k++) {}
-                if (k == 4) { cli_error("--method '%s': tsenor, exact, greedy or rowwise", v); return 2; }
-                o->method = methods[k];
+                for (p = 0; p < 4 && strcmp(v, tsenor_prune_method_string(prunes[p])); p++) {}
+                if (k < 4) o->method = methods[k];
+                else if (p < 4 && !strcmp(a, "--method")) o->prune = prunes[p];
+                else if (!strcmp(a, "--method")) {
+                    cli_error("--method '%s': magnitude, wanda, sparsegpt or alps (or a mask solver: tsenor, exact, greedy, rowwise)", v);
+                    return 2;
+                } else {
+                    cli_error("--mask-method '%s': tsenor, exact, greedy or rowwise", v);
+                    return 2;
+                }
+            } else if (!strcmp(a, "--gram")) {
+                o->gram = v;
+            } else if (!strcmp(a, "--iterations")) {
+                if (!parse_int(v, 1, 1000000, &o->iterations)) { cli_error("--iterations '%s': a count from 1 to 1000000", v); return 2; }
+            } else if (!strcmp(a, "--damping")) {
+                char *end;
+                double d;
+                errno = 0;
+                d = strtod(v, &end);
+                /* 0 would mean the default to the library: only positive values are a choice */
+                if (errno || end == v || *end || !(d > 0.0) || d > 1e6) { cli_error("--damping '%s': a number above 0 (and at most 1e6)", v); return 2; }
+                o->damping = (float)d;
             } else if (!strcmp(a, "--include")) {
                 if (!add_pattern(o->include, &o->n_include, v, a)) return 2;
             } else if (!strcmp(a, "--exclude")) {
@@ -223,6 +278,7 @@ static int parse_args(int argc, char **argv, cli_options *o)
                 return 2;
             }
         } else if (!strcmp(a, "--masks")) o->masks = 1;
+        else if (!strcmp(a, "--allow-missing-gram")) o->allow_missing_gram = 1;
         else if (!strcmp(a, "--conv")) o->conv = 1;
         else if (!strcmp(a, "--gpu")) o->gpu = 1;
         else if (!strcmp(a, "--force")) o->force = 1;
@@ -243,10 +299,19 @@ static int parse_args(int argc, char **argv, cli_options *o)
         while (n > 1 && out[n - 1] == '/') out[--n] = '\0';
         o->out = out;
     }
-    if (!strcmp(o->command, "check") && (o->out || o->masks || o->gpu || o->force)) {
+    if (!strcmp(o->command, "check") && (o->out || o->masks || o->gpu || o->force || o->prune || o->gram ||
+                                         o->allow_missing_gram || o->iterations || o->damping > 0.0f)) {
         cli_error("check takes FILE [--nm N:M] and the selection options only");
         return 2;
     }
+    if (o->prune && o->prune != TSENOR_PRUNE_MAGNITUDE && !o->gram) {
+        cli_error("--method %s needs --gram GRAMS (a gram H = X^T X of each pruned weight's inputs)", tsenor_prune_method_string(o->prune));
+        return 2;
+    }
+    if (o->gram && !o->prune) { cli_error("--gram: give --method magnitude, wanda, sparsegpt or alps too"); return 2; }
+    if (o->allow_missing_gram && !o->gram) { cli_error("--allow-missing-gram applies with --gram only"); return 2; }
+    if (o->damping > 0.0f && !o->gram) { cli_error("--damping applies with --gram only"); return 2; }
+    if (o->iterations && o->prune != TSENOR_PRUNE_ALPS) { cli_error("--iterations applies to --method alps only"); return 2; }
 #ifndef TSENOR_CUDA
     if (o->gpu) { cli_error("--gpu: this tsenor has no CUDA backend (build/tsenor_gpu from `make cuda` has)"); return 2; }
 #endif
@@ -632,9 +697,22 @@ static int out_commit(out_file *f, int force)
 typedef struct row_report {   /* a line of the table */
     char name[72], shape[40], action[96];
     tensorfile_dtype dtype;
-    double kept_pct, ms;
-    int pruned;
+    double kept_pct, ms, error;
+    int pruned, has_error;    /* has_error: pruned with a gram, error is its relative error */
 } row_report;
+
+/* The --gram file, mapped read-only for the whole run: a safetensors file of grams named
+   like their weights, or (for a .npy IN) one .npy array. Only the headers are read up
+   front; a gram's pages are read when its layer is pruned and dropped after it. */
+typedef struct gram_source {
+    const char *path;
+    mapped_file file;
+    tensorfile_safetensors st;
+    const tensorfile_tensor **sorted;   /* st's tensors by name                          */
+    tensorfile_npy npy;
+    size_t missing;                     /* pruned weights without a gram                 */
+    char missing_names[200];            /* the first of them, quoted, for the message    */
+} gram_source;
 
 typedef struct run_state {
     const cli_options *o;
@@ -652,6 +730,16 @@ typedef struct run_state {
     const char *backend;
     int progress;             /* stderr is a terminal */
     int nothing_to_prune;     /* the run failed because no tensor was selected: exit 1 */
+    /* --method: pruning with calibration data */
+    gram_source grams;        /* path NULL without --gram                             */
+    float *weights;           /* the matrix as F32, pruned in place                   */
+    size_t weights_cap;
+    float *reordered;         /* a Fortran-order .npy's result in its memory order     */
+    size_t reordered_cap;
+    float *gram_copy;         /* a gram that is not 4-byte aligned, or in Fortran order */
+    size_t gram_copy_cap;
+    size_t with_error, without_gram;
+    double error_sum, error_max;
 } run_state;
 
 static double now_seconds(void)
@@ -809,17 +897,303 @@ static void fortran_reorder(const uint8_t *src, uint8_t *dst, const uint64_t *sh
     }
 }
 
+/* ==================================================================================
+   pruning with calibration data (--method): grams, F16/BF16 <-> F32, one layer
+   ================================================================================== */
+static float bf16_to_f32(uint16_t h)
+{
+    const uint32_t b = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+static float f16_to_f32(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1Fu, man = h & 0x3FFu;
+    uint32_t b;
+    float f;
+    if (exp == 0x1F) b = sign | 0x7F800000u | man << 13;
+    else if (exp) b = sign | (exp + 112u) << 23 | man << 13;
+    else {   /* zero or subnormal: man * 2^-24, exact in F32 */
+        f = (float)man * 5.9604644775390625e-8f;
+        memcpy(&b, &f, 4);
+        b |= sign;
+    }
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+/* round to nearest even; a NaN stays a NaN (quiet), never carried into an infinity */
+static uint16_t f32_to_bf16(float f)
+{
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)(b >> 16 | 0x0040u);
+    return (uint16_t)((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+}
+
+static uint16_t f32_to_f16(float f)
+{
+    uint32_t b, a, sign, h, rest;
+    memcpy(&b, &f, 4);
+    sign = (b >> 16) & 0x8000u;
+    a = b & 0x7FFFFFFFu;
+    if (a > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | (a >> 13 & 0x3FFu));   /* NaN */
+    if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u);   /* 65520 and up (a tie with 65504, whose last bit is odd) */
+    if (a < 0x38800000u) {   /* below 2^-14: a subnormal, a * 2^24 rounded to an integer */
+        const uint32_t e = a >> 23, m = (a & 0x7FFFFFu) | 0x800000u, shift = 126u - e;
+        uint32_t q, half;
+        if (shift > 24) return (uint16_t)sign;   /* below 2^-25: rounds to zero */
+        q = m >> shift;
+        rest = m & ((1u << shift) - 1u);
+        half = 1u << (shift - 1u);
+        if (rest > half || (rest == half && (q & 1u))) q++;
+        return (uint16_t)(sign | q);   /* q = 0x400 is the smallest normal: the encoding carries */
+    }
+    h = (a >> 13) - (112u << 10);
+    rest = a & 0x1FFFu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;   /* a carry into the exponent is right */
+    return (uint16_t)(sign | h);
+}
+
+/* element i of an F32/F16/BF16 array at any alignment */
+static float value_at(const uint8_t *data, tensorfile_dtype dtype, size_t i)
+{
+    if (dtype == TENSORFILE_F32) {
+        float f;
+        memcpy(&f, data + 4 * i, 4);
+        return f;
+    } else {
+        uint16_t h;
+        memcpy(&h, data + 2 * i, 2);
+        return dtype == TENSORFILE_F16 ? f16_to_f32(h) : bf16_to_f32(h);
+    }
+}
+
+static int open_grams(run_state *r, int npy_in)
+{
+    gram_source *g = &r->grams;
+    char err[TENSORFILE_ERR_LEN];
+    g->path = r->o->gram;
+    if (!map_file(g->path, &g->file)) return 0;
+    if (tensorfile_is_npy(g->file.data, g->file.len)) {
+        if (!npy_in) { cli_error("%s: a .npy array; the grams of a checkpoint are one .safetensors file, a gram per weight", g->path); return 0; }
+        if (tensorfile_npy_parse(g->file.data, g->file.len, &g->npy, err) < 0) { cli_error("%s: %s", g->path, err); return 0; }
+        return 1;
+    }
+    if (npy_in) { cli_error("%s: the gram of a .npy array is a .npy array (F32, cols x cols)", g->path); return 0; }
+    if (!tensorfile_is_safetensors(g->file.data, g->file.len)) { cli_error("%s: neither a safetensors file nor a .npy array", g->path); return 0; }
+    if (tensorfile_safetensors_parse(g->file.data, g->file.len, &g->st, err) < 0) { cli_error("%s: %s", g->path, err); return 0; }
+    g->sorted = tensorfile_sorted_by_name(&g->st);
+    if (!g->sorted) { cli_error("out of memory"); return 0; }
+    return 1;
+}
+
+static void close_grams(gram_source *g)
+{
+    free((void *)g->sorted);
+    tensorfile_safetensors_free(&g->st);
+    unmap_file(&g->file);
+}
+
+/* The gram of the weight `name` (cols columns): 1 with *t set, 0 when the file has none,
+   -1 (said) when the file's gram of that name has another dtype or shape. */
+static int find_gram(const gram_source *g, const char *name, size_t name_len, uint64_t cols, const tensorfile_tensor **t)
+{
+    char err[TENSORFILE_ERR_LEN];
+    *t = tensorfile_find(g->sorted, g->st.count, name, name_len);
+    if (!*t) return 0;
+    if (tensorfile_gram_check(*t, cols, err) < 0) { cli_error("%s: %s", g->path, err); return -1; }
+    return 1;
+}
+
+/* Before anything is written: every weight of st that would be pruned has a gram of the
+   right dtype and shape, or is counted as missing. 0 (said) on a wrong gram. */
+static int check_grams(run_state *r, const tensorfile_safetensors *st)
+{
+    gram_source *g = &r->grams;
+    size_t i;
+    for (i = 0; i < st->count; i++) {
+        const tensorfile_tensor *t = &st->tensor[i], *h;
+        const selection sel = select_tensor(r->o, t->name, 1, t->dtype, t->rank, t->shape, 0);
+        int found;
+        if (!sel.prune) continue;
+        found = find_gram(g, t->name, t->name_len, sel.cols, &h);
+        if (found < 0) return 0;
+        if (!found) {
+            const size_t len = strlen(g->missing_names);
+            if (g->missing < 3) snprintf(g->missing_names + len, sizeof g->missing_names - len, "%s\"%.60s\"", len ? ", " : "", t->name);
+            g->missing++;
+        }
+    }
+    return 1;
+}
+
+/* after check_grams of every input file: 1 to go on */
+static int grams_complete(const run_state *r, size_t pruned)
+{
+    const gram_source *g = &r->grams;
+    if (!g->missing || r->o->allow_missing_gram) return 1;
+    cli_error("%s: no gram for %zu of the %zu weights to prune: %s%s (grams are named like their weights; "
+              "--allow-missing-gram prunes these by magnitude, --exclude keeps them dense)",
+              g->path, g->missing, pruned, g->missing_names, g->missing > 3 ? ", ..." : "");
+    return 0;
+}
+
+/* A gram's floats, 4-byte aligned and in C order (copied when the file holds them
+   otherwise). NULL (said) when one is NaN or infinite, or out of memory. */
+static const float *gram_floats(run_state *r, const char *label, const uint8_t *raw, uint64_t cols, const tensorfile_npy *fortran)
+{
+    const size_t count = (size_t)(cols * cols);   /* the file holds 4 * count bytes of it: no overflow */
+    const float *h = (const float *)(const void *)raw;
+    size_t i;
+    if (fortran || (uintptr_t)raw % 4) {
+        if (!grow((void **)&r->gram_copy, &r->gram_copy_cap, count * 4)) { cli_error("%s: out of memory", label); return NULL; }
+        if (fortran) fortran_reorder(raw, (uint8_t *)r->gram_copy, fortran->shape, 2, 4, 1);
+        else memcpy(r->gram_copy, raw, count * 4);
+        h = r->gram_copy;
+    }
+    for (i = 0; i < count; i++)
+        if (!isfinite(h[i])) {
+            cli_error("%s: holds NaN or infinity (row %zu, col %zu)", label, i / (size_t)cols, i % (size_t)cols);
+            return NULL;
+        }
+    return h;
+}
+
+/* W^ in its dtype: pruned entries +0, F16/BF16 rounded to nearest even. 0 (said) when an
+   updated weight is beyond the dtype's range (it would be written as an infinity). */
+static int write_updated(out_file *f, const float *w, const uint8_t *mask, size_t numel, tensorfile_dtype dtype, const char *label)
+{
+    const size_t es = tensorfile_dtypes[dtype].size, per_chunk = CLI_WRITE_CHUNK / es;
+    size_t i = 0;
+    while (i < numel && !f->failed) {
+        const size_t n = numel - i < per_chunk ? numel - i : per_chunk;
+        unsigned char *dst = out_reserve(f, n * es);
+        size_t k;
+        for (k = 0; k < n; k++) {
+            const float v = mask[i + k] ? w[i + k] : 0.0f;
+            if (dtype == TENSORFILE_F32) {
+                memcpy(dst + 4 * k, &v, 4);
+            } else {
+                const uint16_t h = dtype == TENSORFILE_F16 ? f32_to_f16(v) : f32_to_bf16(v);
+                if ((h & 0x7FFFu) >= (dtype == TENSORFILE_F16 ? 0x7C00u : 0x7F80u)) {
+                    cli_error("%s: an updated weight, %g, is beyond the range of %s", label, (double)v, tensorfile_dtypes[dtype].name);
+                    return 0;
+                }
+                memcpy(dst + 2 * k, &h, 2);
+            }
+        }
+        i += n;
+    }
+    return !f->failed;
+}
+
+/* --method: the matrix (C order at data, any alignment) read as F32, pruned in place by
+   tsenor_prune_f32 with its gram (NULL: magnitude), written in its dtype (or as a mask),
+   reordered for a Fortran-order .npy. Fills the table row. */
+static int prune_calibrated(run_state *r, out_file *f, row_report *row, const char *label, const uint8_t *data,
+                            const tensorfile_npy *fortran, tensorfile_dtype dtype, uint64_t rows, uint64_t cols, const float *gram)
+{
+    const cli_options *o = r->o;
+    const double t0 = now_seconds();
+    tsenor_prune_options opt;
+    tsenor_prune_report rep;
+    tsenor_status s;
+    uint64_t numel64;
+    size_t numel, i;
+    double kept = 0.0, total = 0.0;
+    const float *result;
+    const uint8_t *mask;
+    if (!tensorfile_mul_size(rows, cols, &numel64) || numel64 > SIZE_MAX / 4) { cli_error("%s: too large", label); return 0; }
+    numel = (size_t)numel64;
+    if (!grow((void **)&r->weights, &r->weights_cap, numel * 4) || !grow((void **)&r->mask, &r->mask_cap, numel)) {
+        cli_error("%s: out of memory", label);
+        return 0;
+    }
+    for (i = 0; i < numel; i++) r->weights[i] = value_at(data, dtype, i);
+    memset(&opt, 0, sizeof opt);
+    opt.mask.n = o->n;
+    opt.mask.m = o->m;
+    opt.mask.method = o->method;
+    opt.mask.threads = o->threads;
+    opt.method = gram ? o->prune : TSENOR_PRUNE_MAGNITUDE;
+    opt.damping = o->damping;
+    opt.iterations = o->iterations;
+    memset(&rep, 0, sizeof rep);
+#ifdef TSENOR_CUDA
+    if (!o->gpu)   /* tsenor_prune_f32 runs on the GPU in this build */
+        s = tsenor_cpu_prune_f32(r->weights, (size_t)rows, (size_t)cols, (size_t)cols, gram, (size_t)cols, r->weights, (size_t)cols,
+                                 r->mask, (size_t)cols, &opt, &rep);
+    else
+#endif
+    s = tsenor_prune_f32(r->weights, (size_t)rows, (size_t)cols, (size_t)cols, gram, (size_t)cols, r->weights, (size_t)cols, r->mask,
+                         (size_t)cols, &opt, &rep);
+#ifdef TSENOR_CUDA
+    if (s == TSENOR_ERR_DEVICE) { cli_error("%s: GPU: %s", label, tsenor_cuda_last_error()); return 0; }
+#endif
+    if (s == TSENOR_ERR_INVALID_ARGUMENT && gram) {   /* the options were checked: what is left is the gram */
+        cli_error("%s: its gram is not symmetric positive semidefinite (after damping), or %s", label, tsenor_status_string(s));
+        return 0;
+    }
+    if (s != TSENOR_OK) { cli_error("%s: %s", label, tsenor_status_string(s)); return 0; }
+    for (i = 0; i < numel; i++) {   /* the magnitude kept, of the weights as they were */
+        const double a = fabs((double)value_at(data, dtype, i));
+        total += a;
+        if (r->mask[i]) kept += a;
+    }
+    result = r->weights;
+    mask = r->mask;
+    if (fortran) {
+        if (!grow((void **)&r->reordered, &r->reordered_cap, numel * 4) || !grow((void **)&r->stored_mask, &r->stored_mask_cap, numel)) {
+            cli_error("%s: out of memory", label);
+            return 0;
+        }
+        fortran_reorder((const uint8_t *)r->weights, (uint8_t *)r->reordered, fortran->shape, fortran->rank, 4, 0);
+        fortran_reorder(r->mask, r->stored_mask, fortran->shape, fortran->rank, 1, 0);
+        result = r->reordered;
+        mask = r->stored_mask;
+    }
+    if (o->masks) out_write(f, mask, numel);
+    else if (!write_updated(f, result, mask, numel, dtype, label)) return 0;
+    if (f->failed) return 0;
+    row->pruned = 1;
+    row->kept_pct = total > 0 ? 100.0 * kept / total : 100.0;
+    row->ms = 1e3 * (now_seconds() - t0);
+    row->has_error = gram != NULL;
+    row->error = rep.error;
+    snprintf(row->action, sizeof row->action, "%s + %s %d:%d%s%s", tsenor_prune_method_string(opt.method), tsenor_method_string(o->method),
+             o->n, o->m, o->masks ? " mask" : "", r->grams.path && !gram ? " (no gram)" : "");
+    r->pruned++;
+    r->pruned_elements += numel;
+    r->kept += kept;
+    r->total += total;
+    r->solve_seconds += rep.seconds;
+    r->backend = rep.backend;
+    if (gram) {
+        r->with_error++;
+        r->error_sum += rep.error;
+        if (rep.error > r->error_max) r->error_max = rep.error;
+    } else if (r->grams.path) {
+        r->without_gram++;
+    }
+    return 1;
+}
+
 /* Prunes (or masks) one matrix and writes it to f; fills the table row. `data` is the
    matrix in C order (what is solved); `stored` the bytes as they lie in the file (what
    is written), which differ only for a Fortran-order .npy (fortran != NULL), whose
-   mask is then reordered to match. */
+   mask is then reordered to match. gram: with --method, the layer's (NULL: none). */
 static int prune_matrix(run_state *r, out_file *f, row_report *row, const char *label, const uint8_t *data,
-                        const uint8_t *stored, const tensorfile_npy *fortran, tensorfile_dtype dtype, uint64_t rows, uint64_t cols)
+                        const uint8_t *stored, const tensorfile_npy *fortran, tensorfile_dtype dtype, uint64_t rows, uint64_t cols,
+                        const float *gram)
 {
     tsenor_report rep;
     const double t0 = now_seconds();
     const size_t numel = (size_t)(rows * cols);
     const uint8_t *mask;
+    if (r->o->prune) return prune_calibrated(r, f, row, label, data, fortran, dtype, rows, cols, gram);
     memset(&rep, 0, sizeof rep);
     if (!solve_mask(r, label, data, dtype, rows, cols, &rep)) return 0;
     mask = r->mask;   /* after the solve: it may have grown the buffer */
@@ -871,6 +1245,10 @@ static void add_tsenor_metadata(json_buf *b, const cli_options *o, int first)
     json_buf_string(b, pattern, strlen(pattern));
     json_buf_str(b, ",\"tsenor.method\":");
     json_buf_string(b, tsenor_method_string(o->method), strlen(tsenor_method_string(o->method)));
+    if (o->prune) {
+        json_buf_str(b, ",\"tsenor.prune_method\":");
+        json_buf_string(b, tsenor_prune_method_string(o->prune), strlen(tsenor_prune_method_string(o->prune)));
+    }
     json_buf_str(b, ",\"tsenor.content\":");
     json_buf_str(b, o->masks ? "\"masks\"" : "\"pruned weights\"");
     json_buf_printf(b, ",\"tsenor.version\":\"%d.%d.%d\"", TSENOR_VERSION_MAJOR, TSENOR_VERSION_MINOR, TSENOR_VERSION_PATCH);
@@ -942,8 +1320,22 @@ static int prune_safetensors_file(run_state *r, const char *in_path, const mappe
         show_progress(r, t->name);
         if (ot[i].sel.prune) {
             char label[PATH_MAX + 96];
+            const tensorfile_tensor *g = NULL;
+            const float *gram = NULL;
             snprintf(label, sizeof label, "%s: tensor \"%.60s\"", in_path, t->name);
-            ok = prune_matrix(r, &f, row, label, data, data, NULL, t->dtype, ot[i].sel.rows, ot[i].sel.cols);
+            if (r->grams.path) {   /* check_grams has vetted it; none here means --allow-missing-gram */
+                const int found = find_gram(&r->grams, t->name, t->name_len, ot[i].sel.cols, &g);
+                if (found < 0 || (!found && !o->allow_missing_gram)) {
+                    if (!found) cli_error("%s: no gram for it in %s", label, r->grams.path);
+                    ok = 0;
+                } else if (found) {
+                    char glabel[PATH_MAX + 96];
+                    snprintf(glabel, sizeof glabel, "%s: gram \"%.60s\"", r->grams.path, t->name);
+                    ok = (gram = gram_floats(r, glabel, r->grams.st.data + g->begin, ot[i].sel.cols, NULL)) != NULL;
+                }
+            }
+            if (ok) ok = prune_matrix(r, &f, row, label, data, data, NULL, t->dtype, ot[i].sel.rows, ot[i].sel.cols, gram);
+            if (g) release_pages(&r->grams.file, r->grams.st.data + g->begin, g->nbytes);
         } else {
             const double t0 = now_seconds();
             out_write(&f, data, (size_t)t->nbytes);
@@ -971,6 +1363,7 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
     row_report *row;
     out_file f;
     const uint8_t *stored, *data;
+    const float *gram = NULL;
     if (tensorfile_npy_parse(in->data, in->len, &a, err) < 0) { cli_error("%s: %s", in_path, err); return 0; }
     if (a.big_endian) { cli_error("%s: big-endian arrays ('%s') are not supported", in_path, a.descr); return 0; }
     sel = select_tensor(o, NULL, 0, a.dtype, a.rank, a.shape, 0);   /* the logical shape, in any memory order */
@@ -985,6 +1378,16 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
         fortran_reorder(stored, (uint8_t *)r->aligned, a.shape, a.rank, tensorfile_dtypes[a.dtype].size, 1);
         data = (const uint8_t *)r->aligned;
     }
+    if (r->grams.path) {   /* before any output exists */
+        const tensorfile_npy *g = &r->grams.npy;
+        if (g->dtype != TENSORFILE_F32 || g->big_endian || g->rank != 2 || g->shape[0] != sel.cols || g->shape[1] != sel.cols) {
+            cli_error("%s: the gram must be a little-endian F32 array of %llux%llu (the weight has %llu columns); it is '%s' of rank %d",
+                      r->grams.path, (unsigned long long)sel.cols, (unsigned long long)sel.cols, (unsigned long long)sel.cols, g->descr, g->rank);
+            return 0;
+        }
+        gram = gram_floats(r, r->grams.path, r->grams.file.data + g->data_offset, sel.cols, g->fortran_order ? g : NULL);
+        if (!gram) return 0;
+    }
     r->bytes_total = a.nbytes;
     row = add_row(r, in_path, a.dtype, a.rank, a.shape);
     if (!row) { cli_error("out of memory"); return 0; }
@@ -998,7 +1401,7 @@ static int prune_npy(run_state *r, const char *in_path, const mapped_file *in, c
     } else {
         out_write(&f, in->data, a.data_offset);   /* the same header, byte for byte */
     }
-    if (!prune_matrix(r, &f, row, in_path, data, stored, a.fortran_order ? &a : NULL, a.dtype, sel.rows, sel.cols)) {
+    if (!prune_matrix(r, &f, row, in_path, data, stored, a.fortran_order ? &a : NULL, a.dtype, sel.rows, sel.cols, gram)) {
         out_abort(&f);
         return 0;
     }
@@ -1118,6 +1521,7 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
                 ok = 0;
             }
             tally_selection(o, &st, &tally);
+            if (ok && r->grams.path && !check_grams(r, &st)) ok = 0;
             tensorfile_safetensors_free(&st);
         }
         unmap_file(&shard);
@@ -1127,6 +1531,7 @@ static int prune_sharded(run_state *r, const char *in_dir, const char *out_dir)
         r->nothing_to_prune = 1;
         ok = 0;
     }
+    if (ok && r->grams.path && !grams_complete(r, tally.pruned)) ok = 0;
     if (ok && (!split_dir(out_dir, parent, base) ||
                (size_t)snprintf(temp_dir, PATH_MAX, "%s/.%.200s.tsenor-XXXXXX", parent, base) >= PATH_MAX)) {
         cli_error("%s: bad output path", out_dir);
@@ -1467,13 +1872,19 @@ static void print_table(const run_state *r)
         if (l > w) w = l;
     }
     if (w > 60) w = 60;
-    printf("%-*s  %-14s %-5s %8s %9s  %s\n", (int)w, "tensor", "shape", "dtype", "|w| kept", "ms", "action");
+    /* the error column comes with --gram: a run without one is laid out as before */
+    printf("%-*s  %-14s %-5s %8s", (int)w, "tensor", "shape", "dtype", "|w| kept");
+    if (r->grams.path) printf(" %10s", "rel error");
+    printf(" %9s  %s\n", "ms", "action");
     for (i = 0; i < r->n_rows; i++) {
         const row_report *row = &r->rows[i];
-        char kept[16] = "";
+        char kept[16] = "", error[24] = "";
         if (row->pruned) snprintf(kept, sizeof kept, "%7.2f%%", row->kept_pct);
-        printf("%-*.*s  %-14s %-5s %8s %9.2f  %s\n", (int)w, (int)w, row->name, row->shape, tensorfile_dtypes[row->dtype].name, kept, row->ms,
-               row->action);
+        if (row->has_error) snprintf(error, sizeof error, "%.4g", row->error);
+        else if (row->pruned) snprintf(error, sizeof error, "-");
+        printf("%-*.*s  %-14s %-5s %8s", (int)w, (int)w, row->name, row->shape, tensorfile_dtypes[row->dtype].name, kept);
+        if (r->grams.path) printf(" %10s", error);
+        printf(" %9.2f  %s\n", row->ms, row->action);
     }
 }
 
@@ -1518,18 +1929,28 @@ int main(int argc, char **argv)
         cli_error("%s: OUT is the input; the input is never modified", o.out);
         return 2;
     }
+    if (o.gram) {
+        struct stat gram_sb;
+        if (stat(o.gram, &gram_sb) != 0) { cli_error("%s: %s", o.gram, strerror(errno)); return 2; }
+        if (stat(o.out, &out_sb) == 0 && out_sb.st_dev == gram_sb.st_dev && out_sb.st_ino == gram_sb.st_ino) {
+            cli_error("%s: OUT is the grams file; inputs are never modified", o.out);
+            return 2;
+        }
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGHUP, on_signal);
     signal(SIGBUS, on_sigbus);
     t0 = now_seconds();
     if (is_dir) {
-        ok = prune_sharded(&r, o.in, o.out);
+        ok = (!o.gram || open_grams(&r, 0)) && prune_sharded(&r, o.in, o.out);
     } else {
         mapped_file f;
         char err[TENSORFILE_ERR_LEN];
         if (!map_file(o.in, &f)) return 2;
-        if (!o.force && stat(o.out, &out_sb) == 0) {
+        if (o.gram && !open_grams(&r, tensorfile_is_npy(f.data, f.len))) {
+            ok = 0;
+        } else if (!o.force && stat(o.out, &out_sb) == 0) {
             cli_error("%s: exists (use --force to replace it)", o.out);
             ok = 0;
         } else if (tensorfile_is_npy(f.data, f.len)) {
@@ -1551,6 +1972,8 @@ int main(int argc, char **argv)
                     report_nothing_to_prune(o.in, &o, &tally);
                     r.nothing_to_prune = 1;
                     ok = 0;
+                } else if (o.gram && (!check_grams(&r, &st) || !grams_complete(&r, tally.pruned))) {
+                    ok = 0;
                 } else {
                     r.bytes_total = st.data_len;
                     ok = prune_safetensors_file(&r, o.in, &f, &st, o.out, 0, &bytes);
@@ -1563,16 +1986,27 @@ int main(int argc, char **argv)
     clear_progress(&r);
     if (ok && !o.quiet) {
         const double secs = now_seconds() - t0;
+        char with[160], errors[160] = "";
+        if (o.prune) snprintf(with, sizeof with, "%s (mask solver %s)", tsenor_prune_method_string(o.prune), tsenor_method_string(o.method));
+        else snprintf(with, sizeof with, "%s", tsenor_method_string(o.method));
+        if (r.with_error)
+            snprintf(errors, sizeof errors, "; layer error mean %.4g, max %.4g", r.error_sum / (double)r.with_error, r.error_max);
+        if (r.without_gram)
+            snprintf(errors + strlen(errors), sizeof errors - strlen(errors), "; %zu without a gram (magnitude)", r.without_gram);
         print_table(&r);
-        printf("pruned %zu tensors (%.2f M weights) to %s%d:%d with %s on %s: %.2f%% of |w| kept; "
+        printf("pruned %zu tensors (%.2f M weights) to %s%d:%d with %s on %s: %.2f%% of |w| kept%s; "
                "copied %zu; %.2f s (%.2f s solving); wrote %s\n",
                r.pruned, 1e-6 * (double)r.pruned_elements, o.method == TSENOR_METHOD_ROWWISE ? "row-wise " : "transposable ",
-               o.n, o.m, tsenor_method_string(o.method), r.backend ? r.backend : "-",
-               r.total > 0 ? 100.0 * r.kept / r.total : 100.0, r.copied, secs, r.solve_seconds, o.out);
+               o.n, o.m, with, r.backend ? r.backend : "-",
+               r.total > 0 ? 100.0 * r.kept / r.total : 100.0, errors, r.copied, secs, r.solve_seconds, o.out);
     }
+    close_grams(&r.grams);
     free(r.mask);
     free(r.stored_mask);
     free(r.aligned);
+    free(r.weights);
+    free(r.reordered);
+    free(r.gram_copy);
     free(r.rows);
     return ok ? 0 : r.nothing_to_prune ? 1 : 2;
 }

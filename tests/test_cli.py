@@ -9,6 +9,7 @@ safetensors format (json + struct), so the C reader and writer are not checked a
 themselves; the reference `safetensors` package, when installed, checks them again.
 
 Usage: python3 tests/test_cli.py BUILD_DIR      (needs numpy)"""
+import ctypes
 import hashlib
 import json
 import os
@@ -479,6 +480,25 @@ def test_output_safety():
                    % (sig, set(listing(work)) ^ set(before_listing)))
 
 
+def stderr_on_terminal(*args):
+    """(exit status, what the run wrote to stderr) with stderr a terminal"""
+    import pty
+    master, slave = pty.openpty()
+    p = subprocess.run([TSENOR] + [str(a) for a in args], stdout=subprocess.DEVNULL, stderr=slave, timeout=120)
+    os.close(slave)
+    shown = b""
+    try:
+        while True:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            shown += chunk
+    except OSError:   # EIO: the terminal's other side is closed
+        pass
+    os.close(master)
+    return p.returncode, shown
+
+
 def test_usage():
     src = path("small.safetensors")
     bad = [
@@ -503,22 +523,8 @@ def test_usage():
         rc, _, se = run("prune", src, "-o", path("u.st"), "--nm", "2:4", "--gpu")
         expect(rc == 2 and "CUDA" in se, "--gpu without a CUDA build: exit 2 with the reason")
     # the progress bar: on stderr when it is a terminal, never in a pipe
-    import pty
-    master, slave = pty.openpty()
-    p = subprocess.run([TSENOR, "prune", src, "-o", path("tty.safetensors"), "--nm", "8:16"], stdout=subprocess.DEVNULL,
-                       stderr=slave, timeout=120)
-    os.close(slave)
-    shown = b""
-    try:
-        while True:
-            chunk = os.read(master, 4096)
-            if not chunk:
-                break
-            shown += chunk
-    except OSError:   # EIO: the terminal's other side is closed
-        pass
-    os.close(master)
-    expect(p.returncode == 0 and b"%" in shown and b"[#" in shown, "progress bar on a terminal (%r)" % shown[:80])
+    rc, shown = stderr_on_terminal("prune", src, "-o", path("tty.safetensors"), "--nm", "8:16")
+    expect(rc == 0 and b"%" in shown and b"[#" in shown, "progress bar on a terminal (%r)" % shown[:80])
     rc, _, se = run("prune", src, "-o", path("pipe.safetensors"), "--nm", "8:16")
     expect(rc == 0 and se == "", "no progress bar in a pipe")
     rc, so, _ = run("--help")
@@ -872,6 +878,585 @@ def test_hostile():
                "bad index %s: exit 2, one line, nothing written (rc %d: %s)" % (name, rc, se.strip()[:150]))
 
 
+# ---- pruning with calibration data: --method, --gram ----------------------------------
+# The command line is checked against direct calls of tsenor_prune_f32 through ctypes
+# (build/libtsenor.so, the header compiled as a shared object by make).
+
+PRUNE_METHODS = {"magnitude": 1, "wanda": 2, "sparsegpt": 3, "alps": 4}
+MASK_METHODS = {"tsenor": 1, "exact": 2, "greedy": 3, "rowwise": 4}
+
+
+class _MaskOptions(ctypes.Structure):
+    _fields_ = [("n", ctypes.c_int), ("m", ctypes.c_int), ("method", ctypes.c_int), ("iterations", ctypes.c_int),
+                ("tau", ctypes.c_float), ("local_search_steps", ctypes.c_int), ("threads", ctypes.c_int),
+                ("tau_start", ctypes.c_float)]
+
+
+class _PruneOptions(ctypes.Structure):   # fields are only ever added at the end: the zeros after rho are their defaults
+    _fields_ = [("mask", _MaskOptions), ("method", ctypes.c_int), ("damping", ctypes.c_float), ("iterations", ctypes.c_int),
+                ("cg_iterations", ctypes.c_int), ("rho", ctypes.c_float), ("later", ctypes.c_char * 256)]
+
+
+class _PruneReport(ctypes.Structure):    # only error is read; the rest is room for what the library writes
+    _fields_ = [("error", ctypes.c_double), ("rest", ctypes.c_char * 1024)]
+
+
+_lib = None
+
+
+def library():
+    global _lib
+    if _lib is None:
+        so = os.path.join(BUILD, "libtsenor.so")
+        if not os.path.exists(so):
+            raise RuntimeError("%s is not built (make %s)" % (so, so))
+        _lib = ctypes.CDLL(os.path.abspath(so))
+        p = ctypes.c_void_p
+        _lib.tsenor_prune_f32.argtypes = [p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, p, ctypes.c_size_t, p,
+                                          ctypes.c_size_t, p, ctypes.c_size_t, ctypes.POINTER(_PruneOptions),
+                                          ctypes.POINTER(_PruneReport)]
+        _lib.tsenor_prune_f32.restype = ctypes.c_int
+    return _lib
+
+
+def lib_prune(w, gram, n, m, method, mask_method="tsenor", iterations=0, damping=0.0, threads=0):
+    """(W^ float32, mask bool, relative error) from tsenor_prune_f32, gram None for none"""
+    w = np.ascontiguousarray(w, np.float32)
+    rows, cols = w.shape
+    out = np.empty_like(w)
+    mask = np.empty((rows, cols), np.uint8)
+    opt = _PruneOptions()
+    opt.mask.n, opt.mask.m, opt.mask.method, opt.mask.threads = n, m, MASK_METHODS[mask_method], threads
+    opt.method, opt.iterations, opt.damping = PRUNE_METHODS[method], iterations, damping
+    rep = _PruneReport()
+    g = None if gram is None else np.ascontiguousarray(gram, np.float32)
+    s = library().tsenor_prune_f32(w.ctypes.data, rows, cols, cols, None if g is None else g.ctypes.data, cols, out.ctypes.data,
+                                   cols, mask.ctypes.data, cols, ctypes.byref(opt), ctypes.byref(rep))
+    if s != 0:
+        raise RuntimeError("tsenor_prune_f32: status %d" % s)
+    return out, mask.astype(bool), rep.error
+
+
+def synthetic_gram(cols, seed, tokens=400):
+    """X^T X of inputs with correlated columns of unequal scale (calibration matters)"""
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((tokens, cols)) @ (np.eye(cols) + 0.5 * r.standard_normal((cols, cols)) / np.sqrt(cols))
+    x *= np.exp(r.standard_normal(cols))   # per-feature scales, as activations have
+    h = (x.T @ x).astype(np.float32)
+    return (h + h.T) / 2   # exactly symmetric in f32
+
+
+def write_grams(p, grams, dtype="F32"):
+    write_safetensors(p, {k: tensor(dtype, v) for k, v in grams.items()}, metadata={"calibration_tokens": "400"})
+
+
+def table_rows(so):
+    """{tensor: (kept, error, action)} of the pruned rows of prune's table"""
+    rows = {}
+    for line in so.splitlines():
+        parts = line.split()
+        if len(parts) >= 7 and parts[3].endswith("%"):
+            rows[parts[0]] = (float(parts[3][:-1]), parts[4], " ".join(parts[6:]))
+    return rows
+
+
+def decode(dt, raw, shape):
+    """float32 values of F32/F16/BF16 bytes"""
+    if dt == "BF16":
+        return (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32).reshape(shape)
+    return np.frombuffer(raw, NP_OF[dt]).astype(np.float32).reshape(shape)
+
+
+def encode(dt, x):
+    """F32/F16/BF16 bytes of float32 values, rounded to nearest even (numpy's and bf16_bits)"""
+    return tensor(dt, np.asarray(x, np.float32))[2]
+
+
+# The ASan build is compiled at -O1, where GCC forms no fused multiply-adds, so its
+# SparseGPT and ALPS sums differ from the -O2 library's in the last bits: its results are
+# compared within that, the plain build's bit for bit.
+BITWISE = "sanitize" not in os.path.basename(TSENOR)
+
+
+def same_weights(dt, raw, want, wmask):
+    """raw (dt bytes, C order) is the library's W^ (want, mask wmask) rounded to dt"""
+    expected = encode(dt, np.where(wmask, want, np.float32(0)))
+    if BITWISE:
+        return raw == expected
+    got, exp = decode(dt, raw, want.shape), decode(dt, expected, want.shape)
+    last_place = {"F32": 2.0 ** -23, "F16": 2.0 ** -10, "BF16": 2.0 ** -7}[dt]   # a difference may round the other way
+    return bool(np.array_equal(got != 0, exp != 0) and (np.abs(got - exp) <= 1e-5 * np.abs(want).max() + last_place * np.abs(exp)).all())
+
+
+CALIB_PRUNED = sorted(DEFAULT_PRUNED)   # q_proj 64x64, up_proj 96x64, down_proj 64x96 (pruned last)
+
+
+def calib_checkpoint(p, dtype="F32"):
+    small_checkpoint(p, dtype)
+    _, t = read_safetensors(p)
+    grams = {k: synthetic_gram(t[k][1][1], seed=i) for i, k in enumerate(CALIB_PRUNED)}
+    return t, grams
+
+
+def test_calibrated_methods():
+    """each method against the library called directly; SparseGPT and ALPS beat magnitude"""
+    src, gp = path("calib.safetensors"), path("calib_grams.safetensors")
+    t, grams = calib_checkpoint(src)
+    write_grams(gp, grams)
+    before = (sha(src), sha(gp))
+    errors = {}
+    for method in ("magnitude", "wanda", "sparsegpt", "alps"):
+        out = path("calib_%s.safetensors" % method)
+        rc, so, se = run("prune", src, "-o", out, "--nm", "8:16", "--method", method, "--gram", gp)
+        expect(rc == 0 and se == "", "--method %s exits 0 (%d: %s)" % (method, rc, se.strip()[:200]))
+        if rc != 0:
+            continue
+        meta, b = read_safetensors(out)
+        expect(meta.get("tsenor.prune_method") == method and meta.get("tsenor.method") == "tsenor" and meta.get("format") == "pt",
+               "--method %s: metadata %s" % (method, meta))
+        rows = table_rows(so)
+        expect(set(rows) == set(CALIB_PRUNED), "--method %s: the table has the 3 pruned rows (%s)" % (method, sorted(rows)))
+        expect("rel error" in so and ("layer error mean" in so), "--method %s: the error column and the mean" % method)
+        for k in t:
+            if k not in CALIB_PRUNED:
+                expect(b[k] == t[k], "--method %s: %s copied byte for byte" % (method, k))
+        errors[method] = {}
+        for k in CALIB_PRUNED:
+            w = decode("F32", t[k][2], t[k][1])
+            want, wmask, werr = lib_prune(w, grams[k], 8, 16, method)
+            got = decode("F32", b[k][2], t[k][1])
+            expect(b[k][0] == "F32" and same_weights("F32", b[k][2], want, wmask),
+                   "--method %s: %s equals tsenor_prune_f32's result" % (method, k))
+            expect(exactly_transposable(wmask, 8, 16) and np.array_equal(got != 0, wmask),
+                   "--method %s: %s keeps the library's transposable 8:16 mask" % (method, k))
+            err = float(rows.get(k, (0, "nan", ""))[1])
+            expect(abs(err - werr) <= 1e-3 * werr, "--method %s: %s error %s in the table = the library's %.6g" % (method, k, err, werr))
+            kept = rows.get(k, (0,))[0]
+            want_kept = 100 * np.abs(w)[wmask].sum() / np.abs(w).sum()
+            expect(abs(kept - want_kept) < 0.006, "--method %s: %s |w| kept %.2f%% (%.3f%%)" % (method, k, kept, want_kept))
+            if method in ("magnitude", "wanda"):
+                expect(np.array_equal(got[wmask].view(np.uint32), w[wmask].view(np.uint32)), "%s keeps the weights it keeps: %s" % (method, k))
+            errors[method][k] = werr
+        rc, _, _ = run("check", out)
+        expect(rc == 0, "--method %s: check passes on its output" % method)
+    for method in ("sparsegpt", "alps"):
+        for k in CALIB_PRUNED:
+            if method in errors and "magnitude" in errors:
+                expect(errors[method][k] < 0.9 * errors["magnitude"][k],
+                       "%s: %s error %.4g below magnitude's %.4g" % (method, k, errors[method][k], errors["magnitude"][k]))
+    if "wanda" in errors:   # wanda's scores use the gram's diagonal: here, a lower error than |w| alone
+        expect(sum(errors["wanda"].values()) < sum(errors["magnitude"].values()), "wanda: lower errors than magnitude (%s)" % errors)
+    # --method magnitude is the mask path of the plain prune, with the errors added
+    rc, _, _ = run("prune", src, "-o", path("calib_plain.safetensors"), "--nm", "8:16")
+    _, plain = read_safetensors(path("calib_plain.safetensors"))
+    _, mag = read_safetensors(path("calib_magnitude.safetensors"))
+    expect(rc == 0 and plain == mag, "--method magnitude writes the same tensors as no --method")
+    rc, so, _ = run("prune", src, "-o", path("calib_mag_nogram.safetensors"), "--nm", "8:16", "--method", "magnitude")
+    _, mag2 = read_safetensors(path("calib_mag_nogram.safetensors"))
+    expect(rc == 0 and mag2 == plain and "rel error" not in so, "--method magnitude without --gram: the same tensors, no error column")
+    rc, so, _ = run("prune", src, "-o", path("calib_plain2.safetensors"), "--nm", "8:16")
+    expect("rel error" not in so and "tensor" in so.splitlines()[0], "without --method the table is as before")
+    # grams at offsets that are not multiples of 4 (a 1-byte tensor first) give the same output
+    odd = path("calib_grams_unaligned.safetensors")
+    write_safetensors(odd, dict([("pad", ("U8", [1], b"\x01"))] + [(k, tensor("F32", v)) for k, v in grams.items()]))
+    rc, _, se = run("prune", src, "-o", path("calib_unaligned.safetensors"), "--nm", "8:16", "--method", "sparsegpt", "--gram", odd)
+    expect(rc == 0 and read_safetensors(path("calib_unaligned.safetensors"))[1] == read_safetensors(path("calib_sparsegpt.safetensors"))[1],
+           "grams at unaligned offsets: the same tensors (%s)" % se.strip())
+    rc, shown = stderr_on_terminal("prune", src, "-o", path("calib_tty.safetensors"), "--nm", "8:16", "--method", "alps", "--gram", gp)
+    expect(rc == 0 and b"[#" in shown and b"down_proj" in shown, "--method alps: the progress bar on a terminal (%r)" % shown[:80])
+    rc, so, _ = run("--help")
+    expect(rc == 0 and all(w in so for w in ("--method NAME", "--mask-method", "--gram GRAMS", "--allow-missing-gram", "--iterations",
+                                             "--damping", "under the weight's own name")), "--help documents the calibration options")
+    expect((sha(src), sha(gp)) == before, "the checkpoint and the grams are never modified")
+
+
+def test_calibrated_options():
+    src, gp = path("calib.safetensors"), path("calib_grams.safetensors")
+    _, t = read_safetensors(src)
+    _, g = read_safetensors(gp)
+    k = "model.layers.0.mlp.up_proj.weight"
+    w = decode("F32", t[k][2], t[k][1])
+    h = decode("F32", g[k][2], g[k][1])
+
+    def pruned(*flags):
+        out = path("opt.safetensors")
+        rc, so, se = run("prune", src, "-o", out, "--gram", gp, "--force", "--quiet", "--exclude", "odd", *flags)   # odd: 40x36, pruned at 2:4
+        if rc != 0:
+            return None, se.strip()
+        return decode("F32", read_safetensors(out)[1][k][2], t[k][1]), read_safetensors(out)[0]
+
+    for mm, nm in (("rowwise", (2, 4)), ("exact", (4, 8)), ("greedy", (8, 16))):
+        got, meta = pruned("--nm", "%d:%d" % nm, "--method", "sparsegpt", "--mask-method", mm)
+        want, wmask, _ = lib_prune(w, h, nm[0], nm[1], "sparsegpt", mask_method=mm)
+        expect(got is not None and same_weights("F32", got.tobytes(), want, wmask), "--mask-method %s: the library's result (%s)" % (mm, meta))
+        expect(got is not None and meta.get("tsenor.method") == mm, "--mask-method %s recorded as tsenor.method" % mm)
+        alias, _ = pruned("--nm", "%d:%d" % nm, "--method", "sparsegpt", "--method", mm)
+        expect(alias is not None and got is not None and np.array_equal(alias, got), "--method %s is --mask-method %s" % (mm, mm))
+    got, _ = pruned("--nm", "2:4", "--method", "alps", "--mask-method", "rowwise")
+    expect(got is not None and ((got != 0).reshape(96, 16, 4).sum(axis=2) == 2).all(), "alps + rowwise: 2 of every 4 along rows")
+    got5, _ = pruned("--nm", "8:16", "--method", "alps", "--iterations", "5")
+    want5, m5, _ = lib_prune(w, h, 8, 16, "alps", iterations=5)
+    want, _, _ = lib_prune(w, h, 8, 16, "alps")
+    expect(got5 is not None and same_weights("F32", got5.tobytes(), want5, m5) and not np.array_equal(want5, want),
+           "--iterations 5: the library's 5-iteration result, not the default's")
+    gotd, _ = pruned("--nm", "8:16", "--method", "sparsegpt", "--damping", "0.3")
+    wantd, md, _ = lib_prune(w, h, 8, 16, "sparsegpt", damping=0.3)
+    want, _, _ = lib_prune(w, h, 8, 16, "sparsegpt")
+    expect(gotd is not None and same_weights("F32", gotd.tobytes(), wantd, md) and not np.array_equal(wantd, want),
+           "--damping 0.3: the library's result with damping 0.3, not the default's")
+    out = path("opt_masks.safetensors")
+    rc, _, _ = run("prune", src, "-o", out, "--nm", "8:16", "--method", "alps", "--gram", gp, "--masks")
+    _, mk, _ = lib_prune(w, h, 8, 16, "alps")
+    _, b = read_safetensors(out)
+    expect(rc == 0 and b[k][0] == "U8" and np.array_equal(np.frombuffer(b[k][2], np.uint8).reshape(96, 64), mk.astype(np.uint8)),
+           "--masks with alps: the library's mask as U8")
+    expect(run("check", out)[0] == 0, "check reads the alps --masks output")
+    a1, a2 = path("opt_t1.safetensors"), path("opt_t2.safetensors")
+    run("prune", src, "-o", a1, "--nm", "16:32", "--method", "alps", "--gram", gp, "--threads", "1")
+    run("prune", src, "-o", a2, "--nm", "16:32", "--method", "alps", "--gram", gp, "--threads", "2")
+    expect(os.path.exists(a1) and sha(a1) == sha(a2), "alps: --threads 1 and 2 write the same bytes")
+
+
+def test_calibrated_half_types():
+    """BF16/F16: read as F32, written back rounded to nearest even"""
+    gp = path("calib_grams.safetensors")
+    _, g = read_safetensors(gp)
+    grams = {k: decode("F32", g[k][2], g[k][1]) for k in CALIB_PRUNED}
+    for dt in ("BF16", "F16"):
+        src = path("calib_%s.safetensors" % dt)
+        t, _ = calib_checkpoint(src, dt)
+        for method in ("alps", "wanda"):
+            out = path("calib_%s_%s.safetensors" % (dt, method))
+            rc, so, se = run("prune", src, "-o", out, "--nm", "8:16", "--method", method, "--gram", gp)
+            expect(rc == 0, "%s %s (%s)" % (dt, method, se.strip()))
+            if rc != 0:
+                continue
+            _, b = read_safetensors(out)
+            for k in CALIB_PRUNED:
+                w = decode(dt, t[k][2], t[k][1])
+                want, wmask, werr = lib_prune(w, grams[k], 8, 16, method)
+                expect(b[k][0] == dt and b[k][1] == t[k][1], "%s %s: %s keeps dtype and shape" % (dt, method, k))
+                expect(same_weights(dt, b[k][2], want, wmask),
+                       "%s %s: %s is the library's F32 result rounded to nearest even" % (dt, method, k))
+                expect((bits(dt, b[k][2])[~wmask.ravel()] == 0).all(), "%s %s: %s pruned entries are +0" % (dt, method, k))
+                if method == "wanda":
+                    expect((bits(dt, b[k][2])[wmask.ravel()] == bits(dt, t[k][2])[wmask.ravel()]).all(),
+                           "%s wanda: %s kept entries bit-identical" % (dt, k))
+                expect(abs(float(table_rows(so)[k][1]) - werr) <= 1e-3 * werr, "%s %s: %s error in the table" % (dt, method, k))
+            expect(run("check", out)[0] == 0, "%s %s: check" % (dt, method))
+    # every finite F16 and BF16 value comes back bit for bit through F32 (subnormals and -0
+    # included): each sits on the diagonal of a 2x2 block whose other two entries are 0,
+    # so transposable 1:2 by magnitude keeps it
+    for dt, exp_bits in (("F16", 0x7C00), ("BF16", 0x7F80)):
+        allbits = np.arange(65536, dtype=np.uint32)
+        vals = allbits[(allbits & exp_bits) != exp_bits].astype(np.uint16)
+        slots = np.zeros(2 * 256 * 256, np.uint16)
+        slots[:len(vals)] = rng.permutation(vals)
+        grid = np.zeros((512, 512), np.uint16)
+        grid[0::2, 0::2] = slots[:65536].reshape(256, 256)
+        grid[1::2, 1::2] = slots[65536:].reshape(256, 256)
+        src = path("all_%s.safetensors" % dt)
+        write_safetensors(src, {"all.weight": (dt, [512, 512], grid.tobytes())})
+        out = path("all_%s_out.safetensors" % dt)
+        rc, _, se = run("prune", src, "-o", out, "--nm", "1:2", "--method", "magnitude")
+        ok = rc == 0
+        if ok:
+            o = np.frombuffer(read_safetensors(out)[1]["all.weight"][2], np.uint16).reshape(512, 512)
+            negzero = grid == 0x8000   # a tie with the zeros beside it: kept or pruned to +0
+            ok = np.array_equal(o[~negzero], grid[~negzero]) and set(np.unique(o[negzero]).tolist()) <= {0, 0x8000}
+        expect(ok, "%s: all %d finite values survive the round trip through F32 (%s)" % (dt, len(vals), se.strip()))
+    # an update beyond F16's range is refused, not written as an infinity: four inputs that
+    # are one, so the kept weights take up the pruned ones (about 80000 > 65504)
+    src = path("f16_big.safetensors")
+    write_safetensors(src, {"big.weight": tensor("F16", np.full((4, 4), 40000.0, np.float32) + np.arange(16).reshape(4, 4))})
+    gbig = path("f16_big_grams.safetensors")
+    write_grams(gbig, {"big.weight": np.ones((4, 4), np.float32)})
+    before = listing(work)
+    rc, _, se = run("prune", src, "-o", path("f16_big_out.safetensors"), "--nm", "2:4", "--method", "sparsegpt", "--gram", gbig)
+    expect(rc == 2 and "beyond the range of F16" in se and se.count("\n") == 1 and listing(work) == before,
+           "F16 overflow after the update: exit 2, nothing written (%s)" % se.strip())
+    rc, _, se = run("prune", src, "-o", path("f16_big_out.safetensors"), "--nm", "2:4", "--method", "wanda", "--gram", gbig)
+    expect(rc == 0, "the same F16 layer by wanda (kept weights unchanged) is fine (%s)" % se.strip())
+
+
+def test_gram_errors():
+    """missing, wrong and hostile grams: exit 2 with one line, nothing written"""
+    src, gp = path("calib.safetensors"), path("calib_grams.safetensors")
+    _, t = read_safetensors(src)
+    _, g = read_safetensors(gp)
+    grams = {k: decode("F32", g[k][2], g[k][1]) for k in CALIB_PRUNED}
+    out = path("ge_out.safetensors")
+
+    def refused(what, words, *flags, gram_file=None, src_file=src):
+        before = listing(work)
+        rc, so, se = run("prune", src_file, "-o", out, "--nm", "8:16", *(flags or ("--method", "sparsegpt")),
+                         *(("--gram", gram_file) if gram_file else ()))
+        expect(rc == 2 and se.count("\n") == 1 and se.startswith("tsenor: error:") and all(w in se for w in words)
+               and listing(work) == before and not os.path.exists(out),
+               "%s: exit 2, one line with %s, nothing written (%d: %s)" % (what, words, rc, se.strip()[:220]))
+
+    def grams_with(name, change):
+        """the grams file with some grams replaced (None: left out)"""
+        p = path("ge_%s.safetensors" % name)
+        d = {k: tensor("F32", v) for k, v in grams.items()}
+        for k, v in change.items():
+            if v is None:
+                del d[k]
+            else:
+                d[k] = v
+        write_safetensors(p, d)
+        return p
+
+    up, down, q = "model.layers.0.mlp.up_proj.weight", "model.layers.0.mlp.down_proj.weight", "model.layers.0.self_attn.q_proj.weight"
+    miss = grams_with("missing", {up: None})
+    refused("a missing gram", ["no gram for 1 of the 3", "up_proj.weight", "--allow-missing-gram"], gram_file=miss)
+    miss2 = grams_with("missing2", {up: None, down: None})
+    refused("two missing grams", ["no gram for 2 of the 3", "up_proj.weight", "down_proj.weight"], gram_file=miss2)
+    refused("a missing gram, magnitude", ["no gram", "up_proj"], "--method", "magnitude", gram_file=miss)
+    # --allow-missing-gram: those weights by magnitude, named so in the table
+    rc, so, se = run("prune", src, "-o", out, "--nm", "8:16", "--method", "alps", "--gram", miss, "--allow-missing-gram")
+    rows = table_rows(so)
+    no_gram_row, q_row = rows.get(up, (0, "", "")), rows.get(q, (0, "", ""))
+    expect(rc == 0 and no_gram_row[2] == "magnitude + tsenor 8:16 (no gram)" and no_gram_row[1] == "-" and q_row[2] == "alps + tsenor 8:16"
+           and "1 without a gram (magnitude)" in so,
+           "--allow-missing-gram: the weight without a gram is pruned by magnitude, named in the table (%s %s)" % (no_gram_row, se.strip()))
+    if rc == 0:
+        _, b = read_safetensors(out)
+        _, plain = read_safetensors(path("calib_plain.safetensors"))
+        expect(b[up] == plain[up], "--allow-missing-gram: that weight is what magnitude gives")
+        want, wm, _ = lib_prune(decode("F32", t[q][2], t[q][1]), grams[q], 8, 16, "alps")
+        expect(same_weights("F32", b[q][2], want, wm), "--allow-missing-gram: the others by alps")
+        os.remove(out)
+    rc, so, se = run("prune", src, "-o", out, "--nm", "8:16", "--method", "alps", "--gram", miss, "--exclude", "up_proj")
+    expect(rc == 0 and "up_proj" not in "".join(table_rows(so)), "--exclude keeps a weight without a gram dense (%s)" % se.strip())
+    if os.path.exists(out):
+        os.remove(out)
+    refused("a gram of the wrong shape", ["gram", "q_proj", "32x32", "64x64"], gram_file=grams_with("shape", {q: tensor("F32", grams[q][:32, :32])}))
+    refused("a gram 64x96", ["64x96", "64x64"], gram_file=grams_with("rect", {q: tensor("F32", np.zeros((64, 96), np.float32))}))
+    refused("a gram of rank 1", ["q_proj", "64x64"], gram_file=grams_with("rank1", {q: tensor("F32", np.ones(64, np.float32))}))
+    refused("a gram of rank 3", ["q_proj", "1x64x64"], gram_file=grams_with("rank3", {q: tensor("F32", np.ones((1, 64, 64), np.float32))}))
+    for dt in ("F64", "F16", "BF16", "I32"):
+        refused("a %s gram" % dt, ["q_proj", dt, "not F32"], gram_file=grams_with("dt" + dt, {q: tensor(dt, grams[q].astype(np.float64))}))
+    for bad in (float("nan"), float("inf"), float("-inf")):
+        hb = grams[down].copy()
+        hb[7, 3] = bad
+        refused("a gram with %s (the last layer pruned)" % bad, ["NaN or infinity", "down_proj", "row 7, col 3"],
+                gram_file=grams_with("nonfinite", {down: tensor("F32", hb)}))
+    hb = grams[down].copy()
+    hb[5, 5] = -1.0
+    refused("a gram with a negative diagonal", ["down_proj", "positive semidefinite"], gram_file=grams_with("negdiag", {down: tensor("F32", hb)}))
+    hb = grams[down].copy()
+    hb[2, 9] += 0.5 * np.sqrt(hb[2, 2] * hb[9, 9])
+    refused("an asymmetric gram", ["down_proj", "symmetric"], gram_file=grams_with("asym", {down: tensor("F32", hb)}))
+    c = np.eye(96, dtype=np.float32)   # unit diagonal, |H_ij| <= 1, symmetric, an eigenvalue of -0.8
+    c[0, 1] = c[1, 0] = c[0, 2] = c[2, 0] = 0.9
+    c[1, 2] = c[2, 1] = -0.9
+    for method in ("sparsegpt", "alps", "wanda", "magnitude"):
+        refused("an indefinite gram (%s)" % method, ["down_proj", "positive semidefinite"], "--method", method,
+                gram_file=grams_with("indef", {down: tensor("F32", c)}))
+    # the grams file itself: hostile bytes, another format, absent, a directory
+    d = path("hostile_grams")
+    os.makedirs(d)
+    for name, data in HOSTILE.items():
+        p = os.path.join(d, name)
+        with open(p, "wb") as f:
+            f.write(data)
+        refused("hostile grams file %s" % name, [], gram_file=p)
+    np.save(path("gram.npy"), grams[q.replace("__", ".")])
+    refused("a .npy grams file for a checkpoint", [".npy", "safetensors"], gram_file=path("gram.npy"))
+    with open(path("grams.txt"), "w") as f:
+        f.write("These are notes, not grams. " * 40)
+    refused("a text grams file", ["neither a safetensors file nor a .npy array"], gram_file=path("grams.txt"))
+    refused("no grams file", ["No such file"], gram_file=path("no_such_grams.safetensors"))
+    refused("a directory as grams", ["regular file"], gram_file=path("sharded"))
+    before = sha(gp)
+    rc, _, se = run("prune", src, "-o", gp, "--nm", "8:16", "--method", "alps", "--gram", gp, "--force")
+    expect(rc == 2 and "grams file" in se and sha(gp) == before, "OUT = GRAMS is refused, the grams intact (%s)" % se.strip())
+    # usage
+    for flags, words in ((["--method", "alps"], "needs --gram"), (["--method", "wanda"], "needs --gram"),
+                         (["--method", "sparsegpt"], "needs --gram"), (["--gram", gp], "--method"),
+                         (["--method", "alps", "--gram"], "needs a value"), (["--method", "bogus", "--gram", gp], "--method 'bogus'"),
+                         (["--mask-method", "alps", "--method", "alps", "--gram", gp], "--mask-method 'alps'"),
+                         (["--allow-missing-gram"], "--allow-missing-gram"), (["--method", "magnitude", "--allow-missing-gram"], "with --gram"),
+                         (["--method", "sparsegpt", "--gram", gp, "--iterations", "5"], "alps only"),
+                         (["--method", "alps", "--gram", gp, "--iterations", "0"], "--iterations"),
+                         (["--method", "alps", "--gram", gp, "--iterations", "x"], "--iterations"),
+                         (["--method", "alps", "--gram", gp, "--damping", "0"], "--damping"),
+                         (["--method", "alps", "--gram", gp, "--damping", "-0.1"], "--damping"),
+                         (["--method", "alps", "--gram", gp, "--damping", "nan"], "--damping"),
+                         (["--method", "alps", "--gram", gp, "--damping", "1e9"], "--damping"),
+                         (["--method", "magnitude", "--damping", "0.1"], "--damping")):
+        refused("usage %s" % flags, [words], *flags)
+    for flags in (["--method", "alps"], ["--gram", gp], ["--allow-missing-gram"], ["--iterations", "3"], ["--damping", "0.1"]):
+        rc, _, se = run("check", src, "--nm", "8:16", *flags)
+        expect(rc == 2 and "check takes" in se, "check %s: refused (%s)" % (flags, se.strip()))
+    if "gpu" not in os.path.basename(TSENOR):
+        refused("--gpu --method alps without a CUDA build", ["CUDA"], "--method", "alps", "--gram", gp, "--gpu")
+    else:   # the CUDA build: without a GPU it says so before writing anything; with one, a valid output
+        before = listing(work)
+        rc, _, se = run("prune", src, "-o", out, "--nm", "8:16", "--method", "sparsegpt", "--gram", gp, "--gpu")
+        if rc == 0:
+            expect(run("check", out)[0] == 0, "--gpu --method sparsegpt: a transposable 8:16 output")
+            os.remove(out)
+        else:
+            expect(rc == 2 and "no usable CUDA device" in se and listing(work) == before, "--gpu without a GPU: exit 2 (%s)" % se.strip())
+
+
+def test_calibrated_sharded_and_npy():
+    sh = path("sharded")
+    _, s1 = read_safetensors(os.path.join(sh, "model-00001-of-00002.safetensors"))
+    _, s2 = read_safetensors(os.path.join(sh, "model-00002-of-00002.safetensors"))
+    k1, k2 = "model.layers.0.mlp.up_proj.weight", "model.layers.1.mlp.up_proj.weight"   # BF16 64x32, F32 32x48
+    grams = {k1: synthetic_gram(32, 11), k2: synthetic_gram(48, 12)}
+    gp = path("sharded_grams.safetensors")
+    write_grams(gp, grams)
+    out = path("sharded_alps")
+    rc, so, se = run("prune", sh, "-o", out, "--nm", "8:16", "--method", "alps", "--gram", gp)
+    expect(rc == 0, "sharded alps (%s)" % se.strip())
+    if rc == 0:
+        _, o1 = read_safetensors(os.path.join(out, "model-00001-of-00002.safetensors"))
+        _, o2 = read_safetensors(os.path.join(out, "model-00002-of-00002.safetensors"))
+        for k, sd, od, dt in ((k1, s1, o1, "BF16"), (k2, s2, o2, "F32")):
+            want, wm, _ = lib_prune(decode(dt, sd[k][2], sd[k][1]), grams[k], 8, 16, "alps")
+            expect(same_weights(dt, od[k][2], want, wm), "sharded alps: %s is the library's (%s)" % (k, dt))
+        with open(os.path.join(out, "model.safetensors.index.json")) as f:
+            expect(json.load(f)["metadata"].get("tsenor.prune_method") == "alps", "sharded: the index records the prune method")
+        expect(run("check", out)[0] == 0, "sharded alps: check")
+    write_grams(path("sharded_grams_1.safetensors"), {k1: grams[k1]})
+    before = listing(work)
+    rc, _, se = run("prune", sh, "-o", path("sharded_missing"), "--nm", "8:16", "--method", "sparsegpt", "--gram",
+                    path("sharded_grams_1.safetensors"))
+    expect(rc == 2 and "no gram for 1 of the 2" in se and k2 in se and listing(work) == before,
+           "sharded: a gram missing for the second shard, found before any shard is written (%s)" % se.strip())
+    # .npy: the gram is a .npy array; Fortran order for either is read in its logical layout
+    w = rng.standard_normal((48, 32)).astype(np.float32)
+    h = synthetic_gram(32, 13)
+    want, wm, _ = lib_prune(w, h, 8, 16, "alps")
+    for wf, hf in ((False, False), (True, True), (False, True)):
+        np.save(path("cw.npy"), np.asfortranarray(w) if wf else w)
+        np.save(path("ch.npy"), np.asfortranarray(h) if hf else h)
+        o = path("cw_out.npy")
+        rc, so, se = run("prune", path("cw.npy"), "-o", o, "--nm", "8:16", "--method", "alps", "--gram", path("ch.npy"), "--force")
+        ok = rc == 0
+        if ok:
+            b = np.load(o)
+            ok = b.flags.f_contiguous == wf and same_weights("F32", b.tobytes(), want, wm) and "rel error" in so
+        expect(ok, ".npy alps (weights %s, gram %s order): the library's result (%s)" % ("F" if wf else "C", "F" if hf else "C", se.strip()))
+    np.save(path("ch_bad.npy"), h[:16, :16])
+    np.save(path("ch_f64.npy"), h.astype(np.float64))
+    hn = h.copy()
+    hn[0, 0] = np.nan
+    np.save(path("ch_nan.npy"), hn)
+    before = listing(work)
+    rc, _, se = run("prune", path("cw.npy"), "-o", path("cw_bad.npy"), "--nm", "8:16", "--method", "alps", "--gram", path("ch_bad.npy"))
+    expect(rc == 2 and "32x32" in se and listing(work) == before, ".npy: a gram of the wrong shape (%s)" % se.strip())
+    rc, _, se = run("prune", path("cw.npy"), "-o", path("cw_bad.npy"), "--nm", "8:16", "--method", "alps", "--gram", path("ch_f64.npy"))
+    expect(rc == 2 and "F32" in se and listing(work) == before, ".npy: a float64 gram (%s)" % se.strip())
+    rc, _, se = run("prune", path("cw.npy"), "-o", path("cw_bad.npy"), "--nm", "8:16", "--method", "alps", "--gram", path("ch_nan.npy"))
+    expect(rc == 2 and "NaN" in se and listing(work) == before, ".npy: a NaN gram (%s)" % se.strip())
+    rc, _, se = run("prune", path("cw.npy"), "-o", path("cw_bad.npy"), "--nm", "8:16", "--method", "alps", "--gram", gp)
+    expect(rc == 2 and ".npy" in se and listing(work) == before, ".npy IN with a safetensors grams file (%s)" % se.strip())
+
+
+def test_calibrated_memory():
+    """memory stays bounded by a layer and its gram: the grams file is not read whole"""
+    if "sanitize" in os.path.basename(TSENOR):
+        print("note: the peak-memory test is not run under AddressSanitizer (its shadow memory is what it would measure)")
+        return
+    layers, cols = 48, 512
+    src, gp = path("mem.safetensors"), path("mem_grams.safetensors")
+    write_safetensors(src, {"layer%02d.weight" % i: tensor("F32", rng.standard_normal((32, cols))) for i in range(layers)})
+    h = synthetic_gram(cols, 5, tokens=600)
+    write_grams(gp, {"layer%02d.weight" % i: h for i in range(layers)})
+    size = os.path.getsize(gp)
+
+    def peak(*flags):
+        """exit status and VmHWM of the run, polled from /proc (ru_maxrss would count the
+        forking Python process's pages too)"""
+        p = subprocess.Popen([TSENOR, "prune", src, "-o", path("mem_out.safetensors"), "--nm", "8:16", "--force", "--quiet", "--threads", "1", *flags],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        hwm = 0
+        while p.poll() is None:
+            try:
+                with open("/proc/%d/cmdline" % p.pid, "rb") as f:
+                    started = f.read().split(b"\0")[0] == TSENOR.encode()   # after the exec: its own memory
+                with open("/proc/%d/status" % p.pid) as f:
+                    for line in f:
+                        if started and line.startswith("VmHWM:"):
+                            hwm = max(hwm, int(line.split()[1]) * 1024)
+            except OSError:   # it has just ended
+                pass
+            time.sleep(0.002)
+        return p.returncode, hwm
+    if not os.path.exists("/proc/self/status"):
+        print("skipped: the peak-memory test reads /proc")
+        return
+    rc0, base = peak()
+    rc, used = peak("--method", "wanda", "--gram", gp)
+    one = cols * cols * 4
+    print("peak RSS: %.1f MB without grams, %.1f MB with a %.1f MB grams file (%.1f MB a gram)" % (base / 1e6, used / 1e6, size / 1e6, one / 1e6))
+    expect(rc0 == 0 and rc == 0 and used - base < size / 4,   # the fixed part: about 6 MB (work arrays, packing buffers)
+           "grams read one at a time: peak RSS %.1f MB over the plain run's for a %.1f MB grams file" % ((used - base) / 1e6, size / 1e6))
+
+
+def test_minilm_calibrated():
+    """all-MiniLM-L6-v2 with grams from python3 -m bench.minilm.grams: ALPS at 16:32 gives
+    lower layer errors than magnitude. Kept short: 64 calibration sentences, the 8
+    attention weights of layers 0 and 5, 10 ADMM iterations, one thread (a shared 2-core
+    machine runs OpenMP's waiting threads badly)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, root)
+    try:
+        from bench.minilm import paths
+        src = paths.checkpoint_file("model.safetensors")
+        paths.news_zip()
+    except Exception as e:   # paths.DataMissing, or no bench/ beside the tests
+        print("skipped: the calibrated real-model test needs %s" % e)
+        return
+    finally:
+        sys.path.remove(root)
+    grams = path("minilm_grams.safetensors")
+    p = subprocess.run([sys.executable, "-m", "bench.minilm.grams", "-o", grams, "--calibration", "64"], cwd=root,
+                       capture_output=True, text=True, timeout=600)
+    expect(p.returncode == 0 and "wrote 36 grams" in p.stdout, "bench.minilm.grams writes 36 grams (%s)" % (p.stdout + p.stderr).strip()[-200:])
+    if p.returncode != 0:
+        return
+    before = listing(work)
+    rc, _, se = run("prune", src, "-o", path("minilm_missing.safetensors"), "--nm", "16:32", "--method", "sparsegpt", "--gram", grams)
+    expect(rc == 2 and "no gram for 1 of the 37" in se and "pooler.dense.weight" in se and listing(work) == before,
+           "MiniLM: the pooler has no gram: exit 2 naming it, nothing written (%s)" % se.strip())
+    layers = "[05]" if BITWISE else "5"   # the ASan build, about 5x slower: one layer's 4
+    sel = ["--include", r"^encoder\.layer\.%s\.attention\..*\.weight$" % layers, "--nm", "16:32", "--gram", grams, "--threads", "1"]
+    out = path("minilm_alps.safetensors")
+    t0 = time.time()
+    rc, so_a, se = run("prune", src, "-o", out, "--method", "alps", "--iterations", "10", *sel)
+    secs = time.time() - t0
+    rc_m, so_m, se_m = run("prune", src, "-o", path("minilm_mag.safetensors"), "--method", "magnitude", *sel)
+    ea, em = table_rows(so_a), table_rows(so_m)
+    expect(rc == 0 and rc_m == 0 and len(ea) == (8 if BITWISE else 4) and set(ea) == set(em),
+           "MiniLM: the attention layers pruned both ways (%s %s)" % (se.strip(), se_m.strip()))
+    if rc != 0 or rc_m != 0:
+        return
+    print("MiniLM 16:32 relative errors, alps (10 iterations, %.1f s) / magnitude:" % secs)
+    for k in sorted(ea):
+        a, m = float(ea[k][1]), float(em[k][1])
+        print("  %-45s %.4f / %.4f" % (k, a, m))
+        expect(a < 0.75 * m, "MiniLM %s: alps error %.4f below 3/4 of magnitude's %.4f" % (k, a, m))
+    expect(run("check", out, *sel[:2])[0] == 0, "MiniLM alps: check passes on those layers (transposable 16:32)")
+    _, orig = read_safetensors(src)
+    _, b = read_safetensors(out)
+    k = "encoder.layer.5.attention.output.dense.weight"
+    g = read_safetensors(grams)[1][k]
+    want, wm, werr = lib_prune(decode("F32", orig[k][2], orig[k][1]), decode("F32", g[2], g[1]), 16, 32, "alps", iterations=10, threads=1)
+    if BITWISE:
+        expect(same_weights("F32", b[k][2], want, wm) and abs(float(ea[k][1]) - werr) <= 1e-3 * werr,
+               "MiniLM %s: the library's result and error" % k)
+    else:   # ten ADMM steps from sums that differ in the last bits can end on masks ~1% apart
+        expect(abs(float(ea[k][1]) - werr) <= 0.02 * werr, "MiniLM %s: the library's error within 2%% (%s, %.4g)" % (k, ea[k][1], werr))
+    untouched = [n for n in orig if n not in ea]
+    expect(all(orig[n] == b[n] for n in untouched), "MiniLM: the %d other tensors copied byte for byte" % len(untouched))
+
+
 # ---- the real checkpoint -------------------------------------------------------------
 def test_minilm():
     try:
@@ -923,7 +1508,9 @@ if __name__ == "__main__":
     try:
         for t in (test_prune_basic, test_methods_and_threads, test_masks_and_selection, test_half_types, test_sharded,
                   test_npy, test_output_safety, test_usage, test_edge_cases, test_check_report,
-                  test_check_pattern_from_file, test_nothing_to_prune, test_malformed_arguments, test_hostile, test_minilm):
+                  test_check_pattern_from_file, test_nothing_to_prune, test_malformed_arguments, test_hostile,
+                  test_calibrated_methods, test_calibrated_options, test_calibrated_half_types, test_gram_errors,
+                  test_calibrated_sharded_and_npy, test_calibrated_memory, test_minilm, test_minilm_calibrated):
             f0 = failed
             t0 = time.time()
             t()
