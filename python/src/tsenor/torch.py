@@ -387,6 +387,7 @@ class MaskedWeight(nn.Module):
 
     def __init__(self, mask: torch.Tensor):
         super().__init__()
+        self.mask: torch.Tensor
         self.register_buffer("mask", mask.detach().clone().to(torch.bool))
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
@@ -424,7 +425,7 @@ def remove_masks(model: nn.Module) -> None:
     for module in model.modules():
         if not parametrize.is_parametrized(module, "weight"):
             continue
-        chain = module.parametrizations["weight"]   # type: ignore[union-attr,index]
+        chain = module.parametrizations["weight"]   # type: ignore[index]
         if len(chain) == 1 and isinstance(chain[0], MaskedWeight):
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
 
