@@ -208,7 +208,7 @@ def prune(model: nn.Module, calibration: Iterable[Any], n: int, m: int, *, metho
        default every nn.Linear except embeddings, position tables, output heads, norms).
     device: where the forwards and the pruning run; the model is moved there for the
        call and back afterwards (when its parameters were on one device). None = where
-       the model is.
+       the model is. The batches' tensors are moved there too.
     progress: a progress bar (tqdm when installed, else one line per layer on stderr);
        False for silence.
 
@@ -251,9 +251,10 @@ def prune(model: nn.Module, calibration: Iterable[Any], n: int, m: int, *, metho
         model.eval()
         if use_cache is not None:
             config.use_cache = False   # type: ignore[union-attr]
+        run_on = target if target is not None else home
         with torch.no_grad():
-            for group, may_stop in _groups(model, chosen, batches, target):
-                reports += _prune_group(model, group, may_stop, batches, target, n, m, pattern, options, bar)
+            for group, may_stop in _groups(model, chosen, batches, run_on):
+                reports += _prune_group(model, group, may_stop, batches, run_on, n, m, pattern, options, bar)
     finally:
         bar.close()
         if use_cache is not None:
