@@ -1,4 +1,5 @@
-"""tsenor: transposable N:M sparse masks for NumPy arrays and PyTorch tensors.
+"""tsenor: transposable N:M sparse masks and calibration-aware pruning for NumPy arrays
+and PyTorch tensors.
 
 A transposable N:M mask keeps exactly N of every M weights along the rows and the
 columns of every M x M block, so that both W*S and (W*S)^T are N:M sparse. tsenor finds
@@ -23,6 +24,11 @@ What runs where:
 - Layout: rows with unit inner stride and a leading dimension >= cols (a row slice of a
   wider matrix) are read in place; other layouts (transposed, negative or zero strides,
   a step in the inner dimension) are copied to a contiguous array first.
+
+Pruning with calibration data: prune_layer(w, gram, n, m, method="alps") prunes one
+linear layer given the Gram matrix H = X^T X of its inputs, which gram(x, out) sums
+batch by batch (both in _prune.py); tsenor.torch.prune(model, batches, n, m) prunes a
+whole PyTorch model with them (imported on first use of tsenor.torch).
 
 Errors: bad values (shape, dtype, n/m, options, NaN or infinity in w, unknown method)
 raise ValueError with the C library's status text; a wrong kind of argument raises
