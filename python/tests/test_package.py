@@ -1,4 +1,5 @@
 """The package around the calls: version, names, README example, what an sdist carries."""
+import importlib
 import re
 import subprocess
 import sys
@@ -37,9 +38,9 @@ def test_typed_package():
     for name in ("mask", "check", "check_report", "prune_layer", "gram"):
         assert getattr(tsenor, name).__doc__ and getattr(tsenor, name).__annotations__
     pytest.importorskip("torch")
-    import tsenor.torch
+    model_pruning = importlib.import_module("tsenor.torch")
     for name in ("prune", "prunable_layers", "keep_masks", "remove_masks"):
-        assert getattr(tsenor.torch, name).__doc__ and getattr(tsenor.torch, name).__annotations__
+        assert getattr(model_pruning, name).__doc__ and getattr(model_pruning, name).__annotations__
 
 
 def python_blocks(markdown, heading=None):
