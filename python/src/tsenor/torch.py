@@ -200,7 +200,9 @@ def prune(model: nn.Module, calibration: Iterable[Any], n: int, m: int, *, metho
     model: any torch model whose forward takes the calibration batches.
     calibration: the batches, each a dict of keyword arguments (a Hugging Face
        tokenizer's output, say), a tuple/list of positional arguments, or one tensor.
-       Iterated once per group of layers, so pass a list, not a one-shot generator.
+       Iterated once per group of layers (a one-shot iterable is read into a list
+       first). Every position of a batch is a calibration token, padding included:
+       batches of sentences of similar length (or unpadded ones) calibrate best.
     n, m: keep n of every m (transposable n:m unless mask_method="rowwise").
     method, mask_method, damping, iterations, cg_iterations, rho, mask_iterations, tau,
        threads: as tsenor.prune_layer.
