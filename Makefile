@@ -235,6 +235,14 @@ test-sanitize: $(BUILD)/test_tsenor_sanitize $(BUILD)/test_hardening_sanitize $(
 	    out=$$(ASAN_OPTIONS=detect_leaks=1 TSENOR_CLI=$(BUILD)/tsenor_sanitize python3 tests/test_cli.py $(BUILD) 2>&1); rc=$$?; \
 	    printf '%s\n' "$$out" | grep -E "FAIL|passed" | tail -5; exit $$rc; \
 	else echo "skipped: the command-line tests need python3 with numpy"; fi
+	@if $(PYTHON) -c "import numpy, pytest" >/dev/null 2>&1; then \
+	    $(MAKE) --no-print-directory $(PY_ASAN)/.built >/dev/null || exit 1; \
+	    echo "== python/tests (NumPy; torch excluded) on the ASan + UBSan build of the extension"; \
+	    out=$$(LD_PRELOAD="$$($(CC) -print-file-name=libasan.so) $$($(CC) -print-file-name=libubsan.so)" \
+	           ASAN_OPTIONS=detect_leaks=0 TSENOR_TEST_SANITIZED=1 PYTHONPATH=$(PY_ASAN) \
+	           $(PYTHON) -m pytest $(PY_ASAN_TESTS) -q -p no:cacheprovider -k "not torch" 2>&1); rc=$$?; \
+	    printf '%s\n' "$$out" | grep -E "ERROR|Sanitizer|runtime error|passed|failed" | tail -8; exit $$rc; \
+	else echo "skipped: the Python package's sanitizer run needs $(PYTHON) with numpy and pytest"; fi
 
 # speed lives here, never in the tests (bench/RESULTS.md has the numbers and the machine)
 bench: $(BUILD)/bench
@@ -319,6 +327,20 @@ $(PY_SITE)/.built: $(PY_SRC) $(BUILD)/python/settings | $(BUILD)
 	    --target $(PY_SITE) ./python
 	touch $@
 python: $(PY_SITE)/.built
+# the extension built with ASan + UBSan for make test-sanitize: compiled here from csrc/
+# (no setuptools, no CUDA) next to a copy of the package's Python files; Python itself is
+# not instrumented, so libasan is preloaded and leaks (Python's own) are not reported
+PY_ASAN       = $(BUILD)/python-asan
+PY_ASAN_TESTS = python/tests/test_mask_numpy.py python/tests/test_errors.py python/tests/test_prune.py \
+                python/tests/test_prune_errors.py python/tests/test_threads.py
+$(PY_ASAN)/.built: $(PY_SRC) | $(BUILD)
+	rm -rf $(PY_ASAN) && mkdir -p $(PY_ASAN)/tsenor
+	cp python/src/tsenor/*.py python/src/tsenor/*.pyi python/src/tsenor/py.typed $(PY_ASAN)/tsenor/
+	$(CC) $(SANITIZE) $(OPENMP) -fPIC -shared -I. -Ipython/csrc \
+	    -I"$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+	    -o $(PY_ASAN)/tsenor/_core"$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')" \
+	    python/csrc/*.c $(LDLIBS)
+	touch $@
 test-python: python
 	PYTHONPATH=$(PY_SITE) $(PYTHON) -m pytest python/tests -q -rs -p no:cacheprovider
 

@@ -1,4 +1,5 @@
 """The package around the calls: version, names, README example, what an sdist carries."""
+import importlib
 import re
 import subprocess
 import sys
@@ -28,13 +29,18 @@ def test_version_is_the_c_librarys():
 
 def test_methods_are_the_c_names():
     assert tsenor.METHODS == ("tsenor", "exact", "greedy", "rowwise")
+    assert tsenor.PRUNE_METHODS == ("magnitude", "wanda", "sparsegpt", "alps")
 
 
 def test_typed_package():
     package = __import__("pathlib").Path(tsenor.__file__).parent
     assert (package / "py.typed").is_file() and (package / "_core.pyi").is_file()
-    for name in ("mask", "check", "check_report"):
+    for name in ("mask", "check", "check_report", "prune_layer", "gram"):
         assert getattr(tsenor, name).__doc__ and getattr(tsenor, name).__annotations__
+    pytest.importorskip("torch")
+    model_pruning = importlib.import_module("tsenor.torch")
+    for name in ("prune", "prunable_layers", "keep_masks", "remove_masks"):
+        assert getattr(model_pruning, name).__doc__ and getattr(model_pruning, name).__annotations__
 
 
 def python_blocks(markdown, heading=None):
@@ -65,6 +71,8 @@ def test_sdist_carries_the_library_files(tmp_path):
         names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
     for needed in ("vendor/tsenor.h", "vendor/tsenor_cuda.h", "vendor/cuda/tsenor_cuda.cu", "vendor/LICENSE",
                    "setup.py", "pyproject.toml", "csrc/ext.h", "csrc/library.c", "csrc/mask_host.c",
+                   "csrc/prune_host.c", "csrc/prune_device.c", "csrc/gram_host.c", "csrc/gram_device.c",
+                   "src/tsenor/_prune.py", "src/tsenor/_options.py", "src/tsenor/torch.py",
                    "src/tsenor/__init__.py", "src/tsenor/_core.pyi", "src/tsenor/py.typed"):
         assert needed in names, needed
 

@@ -1,0 +1,434 @@
+"""Pruning a whole PyTorch model with calibration data: tsenor.torch.prune.
+
+    import tsenor.torch
+    reports = tsenor.torch.prune(model, batches, 16, 32, method="alps")
+    for r in reports:
+        print(r.name, r.shape, r.pattern, r.method, "%.4f" % r.error, "%.2f s" % r.seconds)
+
+Layers are pruned group by group in the order the model runs them, as SparseGPT and
+ALPS do: a group is one block of the model's main stack of repeated blocks (the
+nn.ModuleList or nn.Sequential whose children hold the most prunable layers, such as
+a transformer's encoder.layer), or one prunable layer outside it. For each group the
+calibration batches are run through the model as pruned so far (stopping after the
+group where that is safe), forward hooks accumulate every layer's Gram matrix
+H = X^T X of its inputs (tsenor.gram), and each layer of the group is pruned by
+tsenor.prune_layer. So each block's layers see the outputs of the blocks pruned before
+them. The cost is one forward of the calibration data up to each block, so it grows
+with the square of the depth.
+
+To keep the masks applied while fine-tuning, see keep_masks (torch.nn.utils.parametrize).
+"""
+import re
+import sys
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from . import _arrays
+from ._options import integer
+from ._prune import PruneReport, gram, prune_layer
+
+__all__ = ["prune", "LayerReport", "DEFAULT_EXCLUDES", "prunable_layers", "keep_masks", "remove_masks",
+           "MaskedWeight"]
+
+# What usually stays dense, the command line's list (cli/tsenor_cli.c), matched
+# case-insensitively against the weight's name ("<module name>.weight").
+DEFAULT_EXCLUDES: Tuple[Tuple[str, str], ...] = (
+    (r"embed|(^|[._])(wte|wpe|shared)([._]|$)", "embeddings (a lookup, not a matrix product)"),
+    (r"position|token_type", "position / token-type tables"),
+    (r"lm_head|(^|[._])(output|classifier|score)\.weight$", "output heads (sensitive, small)"),
+    (r"norm|(^|[._])ln_?[0-9a-z]*([._]|$)", "normalisation weights"),
+    (r"bias$", "biases"),
+)
+
+Patterns = Union[None, str, Sequence[str]]
+
+
+@dataclass
+class LayerReport:
+    """One pruned layer."""
+    name: str                    # the module's name in model.named_modules()
+    shape: Tuple[int, int]       # the weight's (rows, cols) = (out_features, in_features)
+    pattern: str                 # "16:32 transposable" or "2:4 row-wise"
+    method: str                  # the pruning method ("alps", ...)
+    error: float                 # the layer's relative output error on its calibration inputs
+    seconds: float               # wall time of the layer's pruning
+    tokens: int                  # calibration rows (tokens) its Gram matrix summed
+    report: PruneReport = field(repr=False)         # everything tsenor.prune_layer reported
+    mask: torch.Tensor = field(repr=False)          # bool, the weight's shape (True = kept)
+
+
+def _patterns(value: Patterns, name: str) -> List["re.Pattern[str]"]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    try:
+        return [re.compile(p) for p in value]
+    except (TypeError, re.error) as e:
+        raise ValueError("%s: %s" % (name, e)) from None
+
+
+def prunable_layers(model: nn.Module, include: Patterns = None, exclude: Patterns = None,
+                    default_excludes: bool = True) -> List[Tuple[str, nn.Linear]]:
+    """The nn.Linear layers prune() would prune, as (name, module), by the command
+    line's rules on the weight's name "<module name>.weight": with include (regular
+    expressions, re.search), only names matched by one of them; never names matched by
+    exclude; and unless include names them or default_excludes=False, none matched by
+    DEFAULT_EXCLUDES (embeddings, position tables, output heads, norms). A module that
+    appears under two names (shared) counts once, under its first."""
+    includes, excludes = _patterns(include, "include"), _patterns(exclude, "exclude")
+    defaults = [re.compile(p, re.IGNORECASE) for p, _ in DEFAULT_EXCLUDES] if default_excludes else []
+    chosen, seen = [], set()
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.Linear) or id(module) in seen:
+            continue
+        seen.add(id(module))
+        weight_name = name + ".weight"
+        included = any(p.search(weight_name) for p in includes)
+        if includes and not included:
+            continue
+        if any(p.search(weight_name) for p in excludes):
+            continue
+        if not included and any(p.search(weight_name) for p in defaults):
+            continue
+        chosen.append((name, module))
+    return chosen
+
+
+class _StopForward(Exception):
+    """Raised by a hook once the layers of interest have run: the rest of the forward
+    is not needed."""
+
+
+def _to(obj: Any, device: Optional[torch.device]) -> Any:
+    """obj with every tensor inside (dicts, lists, tuples) on device."""
+    if device is None:
+        return obj
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, Mapping):       # a dict, or a tokenizer's BatchEncoding
+        return {k: _to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):
+        return type(obj)(_to(v, device) for v in obj)
+    return obj
+
+
+def _run(model: nn.Module, batch: Any, device: Optional[torch.device]) -> None:
+    """One forward of a calibration batch: a mapping is keyword arguments, a tuple or
+    list positional ones, anything else the single argument."""
+    batch = _to(batch, device)
+    try:
+        if isinstance(batch, Mapping):
+            model(**batch)
+        elif isinstance(batch, (tuple, list)):
+            model(*batch)
+        else:
+            model(batch)
+    except _StopForward:
+        pass
+
+
+def _main_stack(model: nn.Module, layers: Dict[int, str]) -> List[nn.Module]:
+    """The children of the nn.ModuleList / nn.Sequential whose children hold the most
+    chosen layers (at least two of them must hold some); [] when there is none."""
+    best: List[nn.Module] = []
+    best_count = 1
+    for container in model.modules():
+        if not isinstance(container, (nn.ModuleList, nn.Sequential)):
+            continue
+        children = list(container.children())
+        count = sum(1 for child in children if any(id(m) in layers for m in child.modules()))
+        if count > best_count:
+            best, best_count = children, count
+    return best
+
+
+class _Progress:
+    """tqdm when installed (and wanted), else one plain line per layer on stderr."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar: Any = None
+        self.enabled = enabled
+        self.total = total
+        self.done = 0
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:
+                tqdm = None
+            if tqdm is not None:
+                self.bar = tqdm(total=total, desc="tsenor", unit="layer")
+
+    def layer(self, report: LayerReport) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str("%s error %.4f" % (report.name, report.error), refresh=False)
+            self.bar.update(1)
+        elif self.enabled:
+            print("tsenor: [%d/%d] %s %dx%d %s %s: error %.5f, %.2f s" % (
+                self.done, self.total, report.name, report.shape[0], report.shape[1], report.method, report.pattern,
+                report.error, report.seconds), file=sys.stderr, flush=True)
+
+    def skipped(self, name: str) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.enabled:
+            print("tsenor: [%d/%d] %s never ran on the calibration data: left dense" % (self.done, self.total, name),
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def prune(model: nn.Module, calibration: Iterable[Any], n: int, m: int, *, method: str = "alps",
+          mask_method: str = "tsenor", include: Patterns = None, exclude: Patterns = None,
+          default_excludes: bool = True, device: Union[None, str, torch.device] = None,
+          damping: Optional[float] = None, iterations: Optional[int] = None, cg_iterations: Optional[int] = None,
+          rho: Optional[float] = None, mask_iterations: Optional[int] = None, tau: Optional[float] = None,
+          threads: Optional[int] = None, progress: bool = True) -> List[LayerReport]:
+    """Prunes the model's nn.Linear layers to n:m in place, with calibration data.
+
+    model: any torch model whose forward takes the calibration batches.
+    calibration: the batches, each a dict of keyword arguments (a Hugging Face
+       tokenizer's output, say), a tuple/list of positional arguments, or one tensor.
+       Iterated once per group of layers (a one-shot iterable is read into a list
+       first). Every position of a batch is a calibration token, padding included:
+       batches of sentences of similar length (or unpadded ones) calibrate best.
+    n, m: keep n of every m (transposable n:m unless mask_method="rowwise").
+    method, mask_method, damping, iterations, cg_iterations, rho, mask_iterations, tau,
+       threads: as tsenor.prune_layer.
+    include, exclude, default_excludes: which layers, as prunable_layers() says (by
+       default every nn.Linear except embeddings, position tables, output heads, norms).
+    device: where the forwards and the pruning run; the model is moved there for the
+       call and back afterwards (when its parameters were on one device). None = where
+       the model is. The batches' tensors are moved there too.
+    progress: a progress bar (tqdm when installed, else one line per layer on stderr);
+       False for silence.
+
+    The order is that of the model's forward (see the module's docstring): each
+    block's layers are pruned on the outputs of the blocks pruned before them. The
+    model runs in eval mode under torch.no_grad() during the call; its training mode and
+    config.use_cache (set to False meanwhile) are restored. Weights keep their dtype:
+    each is pruned in float32 and written back in place.
+
+    Returns one LayerReport per pruned layer (name, shape, pattern, method, error,
+    seconds, tokens, the full report and the mask), in pruning order. A chosen layer
+    whose forward never ran on the calibration data (its weight used without calling
+    the module) is left dense, with a warning.
+
+    Raises what tsenor.prune_layer raises (ValueError for bad options; an invalid
+    option is found before any layer changes) and whatever the model's forward raises.
+    Ctrl-C (KeyboardInterrupt) stops between layers: layers pruned by then stay
+    pruned, the one being pruned is left as it was, hooks and modes are restored."""
+    n, m = integer("n", n), integer("m", m)
+    options = dict(method=method, mask_method=mask_method, damping=damping, iterations=iterations,
+                   cg_iterations=cg_iterations, rho=rho, mask_iterations=mask_iterations, tau=tau, threads=threads)
+    # the options are checked before any layer changes: a 1 x 1 layer costs nothing
+    prune_layer(torch.ones(1, 1), torch.ones(1, 1), n, m, **options)  # type: ignore[arg-type]
+    batches = calibration if isinstance(calibration, (list, tuple)) else list(calibration)
+    if not batches:
+        raise _arrays.invalid("no calibration batches")
+    chosen = prunable_layers(model, include, exclude, default_excludes)
+    target = torch.device(device) if device is not None else None
+    devices = {p.device for p in model.parameters()}
+    home = next(iter(devices)) if len(devices) == 1 else None
+    training = model.training
+    config = getattr(model, "config", None)
+    use_cache = getattr(config, "use_cache", None)
+    pattern = "%d:%d %s" % (n, m, "row-wise" if mask_method == "rowwise" else "transposable")
+    reports: List[LayerReport] = []
+    bar = _Progress(len(chosen), progress)
+    try:
+        if target is not None:
+            model.to(target)
+        model.eval()
+        if use_cache is not None:
+            config.use_cache = False   # type: ignore[union-attr]
+        run_on = target if target is not None else home
+        with torch.no_grad():
+            for group, may_stop in _groups(model, chosen, batches, run_on):
+                reports += _prune_group(model, group, may_stop, batches, run_on, n, m, pattern, options, bar)
+    finally:
+        bar.close()
+        if use_cache is not None:
+            config.use_cache = use_cache   # type: ignore[union-attr]
+        model.train(training)
+        if target is not None and home is not None:
+            model.to(home)
+            for r in reports:
+                r.mask = r.mask.to(home)
+    return reports
+
+
+Group = Tuple[List[Tuple[str, nn.Linear]], bool]
+
+
+def _groups(model: nn.Module, chosen: List[Tuple[str, nn.Linear]], batches: Sequence[Any],
+            device: Optional[torch.device]) -> List[Group]:
+    """The chosen layers in groups, in the order of the first batch's forward: a block of
+    the main stack, or a single layer outside it; layers that never run come last,
+    alone. With each group, whether its forwards may stop after it: only when each of
+    its layers ran once, so that its last layer's call is the group's end."""
+    names = {id(module): name for name, module in chosen}
+    order: List[int] = []
+    handles = [module.register_forward_hook(lambda mod, inp, out: order.append(id(mod))) for _, module in chosen]
+    try:
+        _run(model, batches[0], device)
+    finally:
+        for h in handles:
+            h.remove()
+    block_of: Dict[int, int] = {}
+    for index, block in enumerate(_main_stack(model, names)):
+        for sub in block.modules():
+            if id(sub) in names:
+                block_of.setdefault(id(sub), index)
+    groups: List[List[Tuple[str, nn.Linear]]] = []
+    keys: List[Any] = []
+    modules = {id(module): module for _, module in chosen}
+    for key in dict.fromkeys(order):                          # first runs, in order
+        group_key = ("block", block_of[key]) if key in block_of else ("layer", key)
+        if group_key not in keys:
+            keys.append(group_key)
+            groups.append([])
+        groups[keys.index(group_key)].append((names[key], modules[key]))
+    groups += [[(name, module)] for name, module in chosen if id(module) not in set(order)]
+    return [(g, all(order.count(id(module)) == 1 for _, module in g)) for g in groups]
+
+
+def _prune_group(model: nn.Module, group: List[Tuple[str, nn.Linear]], may_stop: bool, batches: Sequence[Any],
+                 device: Optional[torch.device], n: int, m: int, pattern: str, options: Dict[str, Any],
+                 bar: _Progress) -> List[LayerReport]:
+    grams: Dict[int, torch.Tensor] = {}
+    tokens: Dict[int, int] = {}
+    calls: Dict[int, int] = {}
+
+    def collect(module: nn.Module, inputs: Tuple[Any, ...], output: Any) -> None:
+        x = inputs[0].detach()
+        key = id(module)
+        grams[key] = gram(x, grams.get(key), threads=options["threads"])
+        tokens[key] = tokens.get(key, 0) + x.numel() // x.shape[-1]
+        calls[key] = calls.get(key, 0) + 1
+
+    handles = [module.register_forward_hook(collect) for _, module in group]
+    try:
+        for batch in batches:
+            calls.clear()
+            stop = _stopper(group, calls) if may_stop else None
+            try:
+                _run(model, batch, device)
+            finally:
+                if stop is not None:
+                    stop.remove()
+    finally:
+        for h in handles:
+            h.remove()
+    reports = []
+    for name, module in group:
+        key = id(module)
+        if key not in grams:
+            warnings.warn("tsenor.torch.prune: %s never ran on the calibration data (its weight is used without "
+                          "calling the module): left dense" % name, stacklevel=3)
+            bar.skipped(name)
+            continue
+        start = time.perf_counter()
+        weight = module.weight
+        pruned, keep, report = prune_layer(weight.detach(), _without_underflow(grams.pop(key)), n, m, **options)
+        weight.data.copy_(pruned)
+        seconds = time.perf_counter() - start
+        rows, cols = (int(d) for d in weight.shape)
+        r = LayerReport(name, (rows, cols), pattern, options["method"], report.error, seconds, tokens[key], report,
+                        keep)
+        reports.append(r)
+        bar.layer(r)
+    return reports
+
+
+# Inputs this small (|x| below 1e-15) square to a diagonal below it
+_UNDERFLOW = 1e-30
+
+
+def _without_underflow(h: torch.Tensor) -> torch.Tensor:
+    """h with the rows and columns of numerically zero inputs cleared. A feature whose
+    values are ~1e-32 (a LayerNorm output that vanished, say) has a float32 diagonal
+    that underflows to 0 while its products with other features do not, which breaks
+    Cauchy-Schwarz and makes the library refuse the gram as not positive semi-definite.
+    Such a feature carries nothing the layer's float32 output could show."""
+    dead = h.diagonal() < _UNDERFLOW
+    if bool(dead.any()):
+        h[dead, :] = 0.0
+        h[:, dead] = 0.0
+    return h
+
+
+def _stopper(group: List[Tuple[str, nn.Linear]], calls: Dict[int, int]) -> Any:
+    """A hook on the group's last layer that ends the forward once every layer of the
+    group has run (the rest of the model is not needed for their Gram matrices)."""
+    keys = {id(module) for _, module in group}
+
+    def stop(module: nn.Module, inputs: Tuple[Any, ...], output: Any) -> None:
+        if keys.issubset(calls):
+            raise _StopForward()
+
+    return group[-1][1].register_forward_hook(stop)
+
+
+# ---- keeping the masks during fine-tuning --------------------------------------------
+
+class MaskedWeight(nn.Module):
+    """A parametrization (torch.nn.utils.parametrize) that multiplies a weight by a
+    fixed 0/1 mask, so the optimiser's steps never revive a pruned weight: the forward
+    sees weight * mask and the gradient of pruned entries is zero."""
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.mask: torch.Tensor
+        self.register_buffer("mask", mask.detach().clone().to(torch.bool))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.mask.to(weight.dtype)
+
+
+def keep_masks(model: nn.Module, reports: Iterable[LayerReport]) -> None:
+    """Keeps each pruned layer's mask applied from now on (for fine-tuning): registers
+    MaskedWeight on the weight of each layer in reports. Training then updates only the
+    kept weights; remove_masks(model) bakes the masked weights back into plain ones.
+
+        reports = tsenor.torch.prune(model, batches, 8, 16)
+        tsenor.torch.keep_masks(model, reports)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+        for batch in train_batches:           # a few steps of fine-tuning
+            loss = loss_of(model, batch)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        tsenor.torch.remove_masks(model)      # plain nn.Linear weights, still n:m
+    """
+    modules = dict(model.named_modules())
+    for r in reports:
+        module = modules.get(r.name)
+        if module is None:
+            raise _arrays.invalid("the model has no module %r" % r.name)
+        if parametrize.is_parametrized(module, "weight"):
+            raise _arrays.invalid("%s's weight is parametrized already" % r.name)
+        parametrize.register_parametrization(module, "weight", MaskedWeight(r.mask.to(module.weight.device)))
+
+
+def remove_masks(model: nn.Module) -> None:
+    """Undoes keep_masks: every MaskedWeight is removed and the masked weight kept as a
+    plain parameter."""
+    for module in model.modules():
+        if not parametrize.is_parametrized(module, "weight"):
+            continue
+        chain = module.parametrizations["weight"]   # type: ignore[index]
+        if len(chain) == 1 and isinstance(chain[0], MaskedWeight):
+            parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
+
