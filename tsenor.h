@@ -341,6 +341,7 @@ TSENOR_DEF tsenor_status tsenor_resolve_options(const tsenor_options *opt, tseno
 #if (defined(TSENOR_IMPLEMENTATION) || defined(_TSENOR_COMMON)) && !defined(_TSENOR_COMMON_INCLUDED)
 #define _TSENOR_COMMON_INCLUDED
 
+#include <math.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -534,6 +535,16 @@ typedef struct _tsenor_prune_config {
    settled when the support did not move since the last check and |B - D| <= GAP |D|
    (sums of squares over the layer); a moving support needs
    a stronger pull of B towards D, the more so the more it moved (changed of kept). */
+/* The symmetry and Cauchy-Schwarz rules a gram's pair (i, j) must pass: |H_ij - H_ji|
+   <= tol sqrt(H_ii H_jj) and |H_ij| <= sqrt(H_ii H_jj) (0.1% slack). A diagonal that is 0
+   in f32 can stand for a true sum below the smallest subnormal while its off-diagonals
+   did not underflow (an input of about 1e-32 against normal ones): it counts as 1e-40. */
+_TSENOR_SHARED int _tsenor_gram_pair_ok(double hii, double hjj, double hij, double hji)
+{
+    const double scale = sqrt((hii > 0.0 ? hii : 1e-40) * (hjj > 0.0 ? hjj : 1e-40));
+    return !(fabs(hij - hji) > _TSENOR_PRUNE_SYMMETRY_TOL * scale || fabs(hij) > scale * (1.0 + 1e-3) + 1e-30);
+}
+
 _TSENOR_SHARED int _tsenor_alps_settled(double changed, double gap, double size)
 {
     return changed == 0.0 && gap <= _TSENOR_ALPS_GAP * _TSENOR_ALPS_GAP * size;
@@ -2799,12 +2810,10 @@ static tsenor_status _tsenor_prune_validate(const float *w, size_t rows, size_t 
         for (i = 0; i < cols; i++) {
             const double hii = (double)gram[i * gram_ld + i];
             if (hii < 0.0) return TSENOR_ERR_INVALID_ARGUMENT;   /* not positive semidefinite */
-            for (j = 0; j < i; j++) {
-                const double hij = (double)gram[i * gram_ld + j], hji = (double)gram[j * gram_ld + i];
-                const double scale = sqrt(hii * (double)gram[j * gram_ld + j]);
-                if (fabs(hij - hji) > _TSENOR_PRUNE_SYMMETRY_TOL * scale || fabs(hij) > scale * (1.0 + 1e-3) + 1e-30)
+            for (j = 0; j < i; j++)
+                if (!_tsenor_gram_pair_ok(hii, (double)gram[j * gram_ld + j], (double)gram[i * gram_ld + j],
+                                          (double)gram[j * gram_ld + i]))
                     return TSENOR_ERR_INVALID_ARGUMENT;   /* asymmetric, or |H_ij| > sqrt(H_ii H_jj) */
-            }
         }
     }
     return TSENOR_OK;

@@ -3,8 +3,10 @@
 # cuda), the pruning tests (tests/test_cuda_prune.c), make bench-cuda-prune (with its
 # PyTorch peers when torch is there), compute-sanitizer memcheck on the quick subset of
 # the pruning tests, then the rest of make test-cuda (the mask tests and the GPU digest
-# table). Each step has a time limit so that the logs come back within a 10-minute call.
-# Logs (6 files) go to $OUT when it is set (the device tool), else to build/.
+# table), then the Python package built with CUDA and its tests (python/tests: the CUDA
+# tensors' masks, pruning and grams). Each step has a time limit so that the logs come
+# back within a 10-minute call. Logs (7 files) go to $OUT when it is set (the device
+# tool), else to build/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-build}"
@@ -36,3 +38,6 @@ echo "== the rest of make test-cuda (test_cuda, test_digests_cuda)"
 { timeout "$(left 585)" ./build/test_cuda && timeout "$(left 590)" ./build/test_digests_cuda tests/mask_digests.txt; } \
     > "$out/test_cuda.log" 2>&1
 echo "exit $?, ${SECONDS}s"; grep -E "FAIL|passed" "$out/test_cuda.log" | tail -8
+echo "== the Python package with CUDA (TSENOR_CUDA=1 make python), make test-python"
+{ TSENOR_CUDA=1 timeout "$(left 480)" make -s python && timeout "$(left 595)" make -s test-python; } > "$out/python.log" 2>&1
+echo "exit $?, ${SECONDS}s"; grep -E "passed|failed|error" "$out/python.log" | tail -6

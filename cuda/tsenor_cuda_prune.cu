@@ -249,11 +249,7 @@ __global__ void gram_rules_kernel(const float *g, size_t n, size_t ld, int *flag
         const size_t i = q / n, j = q % n;
         const double hii = (double)g[i * ld + i];
         if (j == i) bad |= hii < 0.0;
-        if (j < i) {
-            const double hjj = (double)g[j * ld + j], hij = (double)g[i * ld + j], hji = (double)g[j * ld + i];
-            const double scale = sqrt(hii * hjj);
-            bad |= fabs(hij - hji) > _TSENOR_PRUNE_SYMMETRY_TOL * scale || fabs(hij) > scale * (1.0 + 1e-3) + 1e-30;
-        }
+        if (j < i) bad |= !_tsenor_gram_pair_ok(hii, (double)g[j * ld + j], (double)g[i * ld + j], (double)g[j * ld + i]);
     }
     if (__syncthreads_or(bad) && threadIdx.x == 0) atomicOr(flag, kFlagRule);
 }

@@ -162,6 +162,24 @@ static void test_agreement(void)
         compare_with_cpu(&L, &o, "alps greedy T2:4 256x384");
         free_layer(&L);
     }
+    {   /* an input of about 1e-32: its H_jj underflows to 0 in f32, its off-diagonals do
+           not; both backends accept the gram tsenor_gram_f32 made */
+        layer L = make_layer(64, 96, 31);
+        float *x = (float *)xmalloc(200 * 96 * sizeof(float));
+        size_t i;
+        pl_activations(x, 200, 96, 32);
+        for (i = 0; i < 200; i++) x[i * 96 + 3] = 1e-32f * (float)(1 + i % 5);
+        memset(L.h, 0, 96 * 96 * sizeof(float));
+        if (tsenor_gram_f32(x, 200, 96, 96, L.h, 96, 0) != TSENOR_OK) { printf("gram failed\n"); exit(2); }
+        for (meth = TSENOR_PRUNE_MAGNITUDE; meth <= TSENOR_PRUNE_ALPS; meth++) {
+            tsenor_prune_options o = popt((tsenor_prune_method)meth, 8, 16, TSENOR_METHOD_TSENOR);
+            char what[96];
+            snprintf(what, sizeof what, "%s T8:16, an underflowing input", pname(o.method));
+            compare_with_cpu(&L, &o, what);
+        }
+        free(x);
+        free_layer(&L);
+    }
 }
 
 /* ALPS with TF32 products, and with the eigendecomposition route */

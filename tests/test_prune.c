@@ -632,6 +632,22 @@ static void test_dead_inputs(void)
                "H = 0: status or error %g", rep.error);
         EXPECT(tsenor_check_mask(mask, 64, 96, 96, 8, 16, TSENOR_CHECK_TRANSPOSABLE, NULL) == TSENOR_OK, "H = 0: invalid mask");
     }
+    {   /* an input of about 1e-32 against normal ones: in f32 its H_jj underflows to 0
+           while its off-diagonals do not; the gram tsenor_gram_f32 made is accepted */
+        float *x = (float *)xmalloc(200 * 96 * sizeof(float));
+        fill_activations(x, 200, 96, 405);
+        for (i = 0; i < 200; i++) x[i * 96 + 3] = 1e-32f * (float)(1 + i % 5);
+        memset(L.h, 0, 96 * 96 * sizeof(float));
+        EXPECT(tsenor_gram_f32(x, 200, 96, 96, L.h, 96, 0) == TSENOR_OK && L.h[3 * 96 + 3] == 0.0f && L.h[3 * 96 + 4] != 0.0f,
+               "the underflowing input's gram: H_33 %g, H_34 %g", L.h[3 * 96 + 3], L.h[3 * 96 + 4]);
+        for (meth = 1; meth <= 4; meth++) {
+            tsenor_prune_options o = popt((tsenor_prune_method)meth, 8, 16, TSENOR_METHOD_DEFAULT);
+            char what[64];
+            snprintf(what, sizeof what, "underflowing input %s", k_names[meth]);
+            prune_checked(&L, &o, out, mask, what);
+        }
+        free(x);
+    }
     free(out); free(mask);
     free_layer(&L);
 }
