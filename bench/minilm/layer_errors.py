@@ -62,6 +62,8 @@ def parse_args(argv):
     p.add_argument("--no-extra", action="store_true", help="leave out ALPS with the EXACT projection")
     p.add_argument("--no-speed", action="store_true", help="leave out the NumPy peer")
     p.add_argument("--per-layer", action="store_true", help="also print every layer's error")
+    p.add_argument("--requirements", action="store_true",
+                   help="print what is missing for the table (tsenor aside) and exit: nothing when all is there")
     args = p.parse_args(argv)
     if args.sentences is None:
         args.sentences = 64 if args.quick else 512
@@ -77,16 +79,23 @@ if ARGS is not None and ARGS.threads is not None:
 from . import paths  # noqa: E402  (sets OPENBLAS_NUM_THREADS=1 unless set, before NumPy)
 
 
-def missing():
-    """Why the table cannot run, or None."""
+def missing(need_tsenor=True):
+    """Why the MiniLM layers cannot be pruned here, or None. Needs numpy, safetensors,
+    the checkpoint and the news articles (not the TREC questions), and with need_tsenor
+    the tsenor package with prune_layer."""
     try:
         import numpy  # noqa: F401
         import safetensors  # noqa: F401
     except ImportError as e:
         return f"{e.name} is not installed (pip install numpy safetensors)"
-    reason = paths.missing()
-    if reason:
-        return reason
+    try:
+        paths.checkpoint_file("model.safetensors")
+        paths.checkpoint_file("tokenizer.json")
+        paths.news_zip()
+    except paths.DataMissing as e:
+        return str(e)
+    if not need_tsenor:
+        return None
     try:
         import tsenor
     except ImportError:
@@ -254,6 +263,11 @@ def print_speed(row, threads):
 
 
 def main(args):
+    if args.requirements:
+        reason = missing(need_tsenor=False)
+        if reason:
+            print(reason)
+        return 0
     reason = missing()
     if reason:
         print(f"skipped: the MiniLM layer table: {reason}")
