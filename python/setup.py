@@ -175,7 +175,8 @@ setup(
     ext_modules=[Extension(
         "tsenor._core",
         sources=["csrc/" + name for name in ("module.c", "common.c", "mask_host.c", "mask_device.c",
-                                             "check.c", "library.c")],
+                                             "check.c", "prune_host.c", "prune_device.c", "gram_host.c",
+                                             "gram_device.c", "library.c")],
         include_dirs=[ROOT, "csrc"],
         depends=["csrc/ext.h"] + [os.path.join(ROOT, name) for name in LIBRARY_FILES if name != "LICENSE"],
     )],

@@ -118,3 +118,85 @@ int tsenor_ext_matrix_of(const Py_buffer *view, Py_ssize_t itemsize, const char 
     out->ld = (size_t)(row_stride / itemsize);
     return 0;
 }
+
+/* the pruning method whose tsenor_prune_method_string is name; DEFAULT (0) when none is */
+static tsenor_prune_method prune_method_named(const char *name)
+{
+    int method;
+    for (method = TSENOR_PRUNE_MAGNITUDE; method <= TSENOR_PRUNE_ALPS; method++)
+        if (strcmp(name, tsenor_prune_method_string((tsenor_prune_method)method)) == 0)
+            return (tsenor_prune_method)method;
+    return TSENOR_PRUNE_DEFAULT;
+}
+
+int tsenor_ext_prune_options(int n, int m, const char *mask_method, int mask_iterations, double tau, int threads,
+                             const char *method, double damping, int iterations, int cg_iterations, double rho,
+                             tsenor_prune_options *opt)
+{
+    memset(opt, 0, sizeof *opt);
+    if (tsenor_ext_options(n, m, mask_method, mask_iterations, tau, threads, &opt->mask) != 0) return -1;
+    opt->method = prune_method_named(method);
+    if (opt->method == TSENOR_PRUNE_DEFAULT) {
+        tsenor_ext_invalid("unknown pruning method '%s' (one of %s, %s, %s, %s)", method,
+                           tsenor_prune_method_string(TSENOR_PRUNE_MAGNITUDE), tsenor_prune_method_string(TSENOR_PRUNE_WANDA),
+                           tsenor_prune_method_string(TSENOR_PRUNE_SPARSEGPT), tsenor_prune_method_string(TSENOR_PRUNE_ALPS));
+        return -1;
+    }
+    opt->damping = (float)damping;
+    opt->iterations = iterations;
+    opt->cg_iterations = cg_iterations;
+    opt->rho = (float)rho;
+    return 0;
+}
+
+/* Whether the library takes these options: the options alone decide the outcome on a
+   1 x 1 layer with a unit gram, so a refusal there is the options' fault. */
+static int prune_options_accepted(const tsenor_prune_options *opt)
+{
+    const float w = 1.0f, gram = 1.0f;
+    float out = 0.0f;
+    uint8_t mask = 0;
+    tsenor_prune_options probe = *opt;
+    probe.mask.threads = 1;
+    return tsenor_cpu_prune_f32(&w, 1, 1, 1, &gram, 1, &out, 1, &mask, 1, &probe, NULL) == TSENOR_OK;
+}
+
+PyObject *tsenor_ext_prune_fail(tsenor_status status, const tsenor_prune_options *opt, const char *detail)
+{
+    if (status != TSENOR_ERR_INVALID_ARGUMENT || detail) return tsenor_ext_fail(status, detail);
+    if (!prune_options_accepted(opt))
+        return tsenor_ext_invalid("options out of range: damping=%g iterations=%d cg_iterations=%d rho=%g",
+                                  (double)opt->damping, opt->iterations, opt->cg_iterations, (double)opt->rho);
+    return tsenor_ext_invalid("gram must be symmetric and positive definite after damping "
+                              "(and no output may overlap an input)");
+}
+
+PyObject *tsenor_ext_prune_report(const tsenor_prune_report *r)
+{
+    return Py_BuildValue("(ddisdiidi)", r->error, r->seconds, r->iterations, r->backend ? r->backend : "",
+                         r->projection_seconds, r->projections, r->cg_iterations, r->factor_seconds,
+                         r->factorizations);
+}
+
+#ifdef TSENOR_CUDA
+#include <cuda_runtime_api.h>
+
+tsenor_status tsenor_ext_device_enter(int device, int *previous, char *why, size_t why_size)
+{
+    cudaError_t e;
+    *previous = -1;
+    if (tsenor_cuda_device_count() == 0) return TSENOR_ERR_DEVICE;
+    if (cudaGetDevice(previous) != cudaSuccess) *previous = -1;
+    if ((e = cudaSetDevice(device)) != cudaSuccess) {
+        PyOS_snprintf(why, why_size, "cudaSetDevice(%d): %s", device, cudaGetErrorString(e));
+        cudaGetLastError();
+        return TSENOR_ERR_DEVICE;
+    }
+    return TSENOR_OK;
+}
+
+void tsenor_ext_device_leave(int device, int previous)
+{
+    if (previous >= 0 && previous != device) cudaSetDevice(previous);
+}
+#endif

@@ -1,6 +1,7 @@
 /* ext.h - what the files of the tsenor extension share.
 
-   One file per Python entry point (mask_host.c, mask_device.c, check.c), each exporting
+   One file per Python entry point (mask_host.c, mask_device.c, check.c, prune_host.c,
+   prune_device.c, gram_host.c, gram_device.c), each exporting
    a PyCFunction listed in module.c's method table; a new entry point is a new file and
    one line there. Arguments arrive already checked for type by the Python wrapper
    (src/tsenor/__init__.py); the C side checks memory layouts and lets the library check
@@ -34,9 +35,36 @@ typedef struct tsenor_ext_matrix {
 } tsenor_ext_matrix;
 int tsenor_ext_matrix_of(const Py_buffer *view, Py_ssize_t itemsize, const char *name, tsenor_ext_matrix *out);
 
+/* Fills opt from the pruning keywords: the mask's (as tsenor_ext_options; mask_method is
+   its method), the pruning method's name, damping, iterations, cg_iterations and rho with
+   tsenor_prune_options' meanings (0 = default). 0 on success, -1 with an exception set. */
+int tsenor_ext_prune_options(int n, int m, const char *mask_method, int mask_iterations, double tau, int threads,
+                             const char *method, double damping, int iterations, int cg_iterations, double rho,
+                             tsenor_prune_options *opt);
+
+/* Raises the exception of a failed pruning call. For TSENOR_ERR_INVALID_ARGUMENT it says
+   whether the options or the data were at fault. Returns NULL. */
+PyObject *tsenor_ext_prune_fail(tsenor_status status, const tsenor_prune_options *opt, const char *detail);
+
+/* A filled tsenor_prune_report as the tuple (error, seconds, iterations, backend,
+   projection_seconds, projections, cg_iterations, factor_seconds, factorizations). */
+PyObject *tsenor_ext_prune_report(const tsenor_prune_report *report);
+
+#ifdef TSENOR_CUDA
+/* Makes CUDA device `device` current for the calling thread (no GIL needed); *previous
+   receives the device to put back with tsenor_ext_device_leave, so that torch's current
+   device is unchanged. TSENOR_OK, or TSENOR_ERR_DEVICE with why filled when CUDA said why. */
+tsenor_status tsenor_ext_device_enter(int device, int *previous, char *why, size_t why_size);
+void tsenor_ext_device_leave(int device, int previous);
+#endif
+
 PyObject *tsenor_ext_mask_host(PyObject *self, PyObject *args);
 PyObject *tsenor_ext_mask_device(PyObject *self, PyObject *args);
 PyObject *tsenor_ext_check(PyObject *self, PyObject *args);
+PyObject *tsenor_ext_prune_host(PyObject *self, PyObject *args);
+PyObject *tsenor_ext_prune_device(PyObject *self, PyObject *args);
+PyObject *tsenor_ext_gram_host(PyObject *self, PyObject *args);
+PyObject *tsenor_ext_gram_device(PyObject *self, PyObject *args);
 
 /* 1 when the CUDA backend is compiled in. */
 extern const int tsenor_ext_has_cuda;

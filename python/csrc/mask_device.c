@@ -7,7 +7,6 @@
 
 #ifdef TSENOR_CUDA
 #include "tsenor_cuda.h"
-#include <cuda_runtime_api.h>
 
 static tsenor_status solve(const void *w, tsenor_dtype dtype, size_t rows, size_t cols, size_t ld, uint8_t *mask,
                            size_t mask_ld, const tsenor_options *opt, void *stream)
@@ -23,24 +22,16 @@ static tsenor_status solve(const void *w, tsenor_dtype dtype, size_t rows, size_
     return TSENOR_ERR_INVALID_ARGUMENT;
 }
 
-/* Runs on `device` and puts the calling thread's current device back afterwards, so
-   that the caller's (torch's) notion of the current device is unchanged. */
+/* Runs on `device`, putting the caller's current device back afterwards. */
 static tsenor_status solve_on(int device, const void *w, tsenor_dtype dtype, size_t rows, size_t cols, size_t ld,
                               uint8_t *mask, size_t mask_ld, const tsenor_options *opt, void *stream,
                               char *why, size_t why_size)
 {
-    int previous = -1;
-    cudaError_t e;
-    tsenor_status status;
-    if (tsenor_cuda_device_count() == 0) return TSENOR_ERR_DEVICE;
-    if (cudaGetDevice(&previous) != cudaSuccess) previous = -1;
-    if ((e = cudaSetDevice(device)) != cudaSuccess) {
-        PyOS_snprintf(why, why_size, "cudaSetDevice(%d): %s", device, cudaGetErrorString(e));
-        cudaGetLastError();
-        return TSENOR_ERR_DEVICE;
-    }
+    int previous;
+    tsenor_status status = tsenor_ext_device_enter(device, &previous, why, why_size);
+    if (status != TSENOR_OK) return status;
     status = solve(w, dtype, rows, cols, ld, mask, mask_ld, opt, stream);
-    if (previous >= 0 && previous != device) cudaSetDevice(previous);
+    tsenor_ext_device_leave(device, previous);
     return status;
 }
 #endif

@@ -40,6 +40,10 @@ static PyMethodDef methods[] = {
     {"mask_host", tsenor_ext_mask_host, METH_VARARGS, "mask of host memory (see mask_host.c)"},
     {"mask_device", tsenor_ext_mask_device, METH_VARARGS, "mask of CUDA device memory (see mask_device.c)"},
     {"check", tsenor_ext_check, METH_VARARGS, "tsenor_check_mask on a byte buffer (see check.c)"},
+    {"prune_host", tsenor_ext_prune_host, METH_VARARGS, "pruning of host memory (see prune_host.c)"},
+    {"prune_device", tsenor_ext_prune_device, METH_VARARGS, "pruning of CUDA device memory (see prune_device.c)"},
+    {"gram_host", tsenor_ext_gram_host, METH_VARARGS, "gram += x^T x of host memory (see gram_host.c)"},
+    {"gram_device", tsenor_ext_gram_device, METH_VARARGS, "gram += x^T x of CUDA device memory (see gram_device.c)"},
     {"version", version, METH_NOARGS, "tsenor_version()"},
     {"status_string", status_string, METH_O, "tsenor_status_string(status)"},
     {"cuda_device_count", cuda_device_count, METH_NOARGS, "usable CUDA devices (0 without the CUDA backend)"},
@@ -60,6 +64,15 @@ PyMODINIT_FUNC PyInit__core(void)
     names = Py_BuildValue("(ssss)", tsenor_method_string(TSENOR_METHOD_TSENOR), tsenor_method_string(TSENOR_METHOD_EXACT),
                           tsenor_method_string(TSENOR_METHOD_GREEDY), tsenor_method_string(TSENOR_METHOD_ROWWISE));
     if (!names || PyModule_AddObject(mod, "METHODS", names) != 0) {
+        Py_XDECREF(names);
+        Py_DECREF(mod);
+        return NULL;
+    }
+    /* the pruning methods by their C names, in the order of tsenor_prune_method */
+    names = Py_BuildValue("(ssss)", tsenor_prune_method_string(TSENOR_PRUNE_MAGNITUDE),
+                          tsenor_prune_method_string(TSENOR_PRUNE_WANDA), tsenor_prune_method_string(TSENOR_PRUNE_SPARSEGPT),
+                          tsenor_prune_method_string(TSENOR_PRUNE_ALPS));
+    if (!names || PyModule_AddObject(mod, "PRUNE_METHODS", names) != 0) {
         Py_XDECREF(names);
         Py_DECREF(mod);
         return NULL;

@@ -30,21 +30,25 @@ TypeError; a GPU that cannot be used raises RuntimeError with CUDA's text. The i
 are never written. The GIL is released while the C library works, so threads may call
 tsenor at once.
 """
-import math
-import operator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Tuple, overload
+from typing import TYPE_CHECKING, Any, Optional, Tuple, overload
 
 import numpy as np
 
 from . import _arrays, _core
+from ._options import NO_CUDA as _NO_CUDA
+from ._options import MaskOptions as _Options
+from ._options import integer as _int
+from ._options import mask_options as _options
 
 if TYPE_CHECKING:
     import torch
     from numpy.typing import NDArray
 
-__all__ = ["mask", "check", "check_report", "CheckReport", "METHODS", "CUDA_BUILT", "CUDA_MAX_M",
-           "cuda_device_count", "__version__"]
+from ._prune import PRUNE_METHODS, PruneReport, gram, prune_layer
+
+__all__ = ["mask", "check", "check_report", "CheckReport", "prune_layer", "gram", "PruneReport", "METHODS",
+           "PRUNE_METHODS", "CUDA_BUILT", "CUDA_MAX_M", "cuda_device_count", "__version__"]
 
 __version__: str = _core.version()
 """The C library's version, tsenor_version()."""
@@ -58,54 +62,10 @@ CUDA_BUILT: bool = bool(_core.HAS_CUDA)
 CUDA_MAX_M: int = _core.CUDA_MAX_M
 """Largest m the GPU solves; larger patterns (and EXACT) run on the CPU. 0 without CUDA."""
 
-_INT_MAX = 2**31 - 1
-_NO_CUDA = ("tsenor was built without CUDA, so it cannot take CUDA tensors: reinstall it where nvcc is "
-            "found (TSENOR_CUDA=1 makes the build fail without nvcc), or pass w.cpu()")
-
 
 def cuda_device_count() -> int:
     """CUDA devices the backend can use (0 without a GPU or without the CUDA backend)."""
     return _core.cuda_device_count()
-
-
-class _Options(NamedTuple):
-    n: int
-    m: int
-    method: str
-    iterations: int   # 0 = the library's default
-    tau: float        # 0 = the library's default
-    threads: int      # 0 = all cores
-
-
-def _int(name: str, value: Any, optional: bool = False) -> int:
-    if optional and value is None:
-        return 0
-    if isinstance(value, bool):
-        raise TypeError("%s must be an int, not bool" % name)
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__)) from None
-    if not -_INT_MAX <= number <= _INT_MAX or (optional and number < 1):
-        raise _arrays.invalid("%s=%d (need %s)" % (name, number, ">= 1" if optional else "a C int"))
-    return number
-
-
-def _options(n: Any, m: Any, method: Any, iterations: Any, tau: Any, threads: Any) -> _Options:
-    """Python-level checks (types, and explicit values the C library would read as
-    "default"); the library checks the rest and names what is wrong."""
-    if not isinstance(method, str):
-        raise TypeError("method must be a str (one of %s), not %s" % (", ".join(METHODS), type(method).__name__))
-    if tau is None:
-        tau_value = 0.0
-    else:
-        if isinstance(tau, (bool, str, bytes)) or not isinstance(tau, (int, float, np.floating, np.integer)):
-            raise TypeError("tau must be a float, not %s" % type(tau).__name__)
-        tau_value = float(tau)
-        if not tau_value > 0.0 and not math.isnan(tau_value):
-            raise _arrays.invalid("tau=%g (need > 0)" % tau_value)
-    return _Options(_int("n", n), _int("m", m), method, _int("iterations", iterations, True), tau_value,
-                    _int("threads", threads, True))
 
 
 @overload
@@ -205,5 +165,16 @@ def check(mask: Any, n: int, m: int, transposable: bool = True, *, at_most: bool
     return check_report(mask, n, m, transposable, at_most=at_most).valid
 
 
+
+def __getattr__(name: str) -> Any:
+    # tsenor.torch (model pruning) is imported on first use, so that `import tsenor`
+    # never imports torch
+    if name == "torch":
+        import importlib
+        return importlib.import_module(".torch", __name__)
+    raise AttributeError("module 'tsenor' has no attribute %r" % name)
+
+
 # Further calls of tsenor.h each get a file in csrc/ with an entry in module.c's table,
-# and a wrapper here that brings their arrays through _arrays as mask() does.
+# and a wrapper (here or in a module of its own, as _prune.py) that brings their arrays
+# through _arrays as mask() does.

@@ -126,3 +126,53 @@ def mask_bytes(obj: Any) -> np.ndarray:
     if not in_place(a.shape, a.strides, 1):
         a = np.ascontiguousarray(a)
     return a
+
+
+def numpy_float32(a: np.ndarray, name: str, halves: bool = True) -> np.ndarray:
+    """A NumPy matrix as float32 the library can read in place: float32 as it is when
+    its layout allows, float16 and bfloat16 (halves=True) converted. Other dtypes are a
+    ValueError."""
+    check_matrix(a.shape, name)
+    is_half = a.dtype.name == "bfloat16" or (a.dtype.kind == "f" and a.dtype.itemsize == 2)
+    if not (a.dtype.kind == "f" and a.dtype.itemsize == 4) and not (halves and is_half):
+        raise invalid("%s has dtype %s; tsenor takes %s" % (name, a.dtype, "float32, float16 and bfloat16 (ml_dtypes)"
+                                                             if halves else "float32"))
+    if a.dtype != np.float32 or not (a.flags.aligned and in_place(a.shape, a.strides, 4)):
+        a = np.ascontiguousarray(a, dtype=np.float32)
+    return a
+
+
+def torch_float32(torch: Any, t: Any, name: str, halves: bool = True) -> Any:
+    """A 2-D torch tensor as float32 on its device that the library can read in place
+    (float16 and bfloat16 converted when halves=True)."""
+    check_matrix(tuple(t.shape), name)
+    if t.layout != torch.strided:
+        raise invalid("%s has layout %s; tsenor takes dense (strided) tensors" % (name, t.layout))
+    accepted = (torch.float32, torch.float16, torch.bfloat16) if halves else (torch.float32,)
+    if t.dtype not in accepted:
+        raise invalid("%s has dtype %s; tsenor takes %s" % (name, t.dtype, ", ".join(str(d) for d in accepted)))
+    return torch_in_place(t.detach().float())
+
+
+def writable_float32(obj: Any, name: str) -> np.ndarray:
+    """A host matrix that the library accumulates into in place: float32 (native byte
+    order), writable, with a layout it can read as it is (never copied, since the
+    caller's own memory must receive the result)."""
+    torch = torch_module(obj)
+    if torch is not None:
+        if obj.device.type != "cpu":
+            raise invalid("%s is on %s; it must be where x is (the CPU)" % (name, obj.device))
+        if obj.layout != torch.strided or obj.dtype != torch.float32:
+            raise invalid("%s is a %s %s tensor; it must be a dense torch.float32 tensor" % (name, obj.layout, obj.dtype))
+        a: np.ndarray = obj.detach().numpy()
+    else:
+        a = host_array(obj, name)
+    check_matrix(a.shape, name)
+    if a.dtype != np.dtype(np.float32):
+        raise invalid("%s has dtype %s; it must be float32" % (name, a.dtype))
+    if not a.flags.writeable:
+        raise invalid("%s is read-only" % name)
+    if not (a.flags.aligned and in_place(a.shape, a.strides, 4)):
+        raise invalid("%s's rows must have unit inner stride and a leading dimension >= cols (strides %s bytes); "
+                      "it is written in place, so it cannot be copied" % (name, a.strides))
+    return a
