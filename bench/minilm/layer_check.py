@@ -27,17 +27,18 @@ LAYERS = ("encoder.layer.0.attention.self.query.weight",       # 384 x 384
 PATTERNS = (("row-wise 2:4", 2, 4, "rowwise"), ("transposable 16:32", 16, 32, "tsenor"))
 METHODS = ("magnitude", "wanda", "sparsegpt", "alps")
 
-# Margins, from the errors measured with these 32 sentences (tsenor 0.5.0): sparsegpt /
-# min(magnitude, wanda) was at most RATIO_SPARSEGPT_MEASURED on a layer, alps /
-# sparsegpt at most RATIO_ALPS_MEASURED. The bounds leave room for changes of the
-# solvers that do not make them worse than that; a sparsegpt that does not update the
-# kept weights (wanda's error, ratio 1) or an alps that stops at its first projection
-# fails them.
-RATIO_SPARSEGPT_MEASURED = None
-RATIO_ALPS_MEASURED = None
-RATIO_SPARSEGPT = 1.0   # per layer: sparsegpt <= RATIO_SPARSEGPT * min(magnitude, wanda)
-RATIO_ALPS = 1.0        # per layer: alps <= RATIO_ALPS * sparsegpt
-PEER_TOLERANCE = 0.05   # |alps C - alps NumPy| <= PEER_TOLERANCE * alps NumPy
+# Bounds, from the errors measured with these 32 sentences (tsenor 0.5.0, 2026-12-02):
+# sparsegpt / min(magnitude, wanda) was 0.33-0.50 on these layers (0.504 at worst, the
+# query at row-wise 2:4), alps / sparsegpt 0.36-0.46 (0.460 at worst, attention.output
+# at row-wise 2:4). 0.7 leaves room for solver changes that do not make a method much
+# worse, and still fails a sparsegpt that does not update the kept weights (its error is
+# then wanda's or worse: ratio >= 1) and an alps stopped after its first projection
+# (ratio above 1 on every layer).
+RATIO_SPARSEGPT = 0.7   # per layer: sparsegpt <= RATIO_SPARSEGPT * min(magnitude, wanda)
+RATIO_ALPS = 0.7        # per layer: alps <= RATIO_ALPS * sparsegpt
+# the two ALPS differed by 0.0% (row-wise 2:4) and 0.25% (16:32) on the first layer: the same
+# steps in float32, with different summation orders and solve routes
+PEER_TOLERANCE = 0.03   # |alps C - alps NumPy| <= PEER_TOLERANCE * alps NumPy
 
 passed = failed = 0
 
@@ -104,6 +105,7 @@ def main():
                 w_peer, keep_peer, info = alps_numpy.alps(w, h32, n, m, method=solver, threads=threads)
                 e_peer = relative_output_error(w, w_peer, h)
                 expect(tsenor.check(keep_peer, n, m, transposable), f"{short}: the NumPy ALPS's mask is valid")
+                print(f"{short}: alps by the NumPy peer {e_peer:.5f} ({info['iterations']} ADMM iterations)")
                 expect(abs(err["alps"] - e_peer) <= PEER_TOLERANCE * e_peer,
                        f"{short}: C ALPS {err['alps']:.5f} = NumPy ALPS {e_peer:.5f} within {PEER_TOLERANCE:.0%}")
         mean = {method: float(np.mean(means[(label, method)])) for method in METHODS}
