@@ -27,7 +27,7 @@ LAYERS = ("encoder.layer.0.attention.self.query.weight",       # 384 x 384
 PATTERNS = (("row-wise 2:4", 2, 4, "rowwise"), ("transposable 16:32", 16, 32, "tsenor"))
 METHODS = ("magnitude", "wanda", "sparsegpt", "alps")
 
-# Bounds, from the errors measured with these 32 sentences (tsenor 0.5.0, 2026-12-02):
+# Bounds, from the errors measured with these 32 sentences (tsenor 0.5.0, 2026-12-01):
 # sparsegpt / min(magnitude, wanda) was 0.33-0.50 on these layers (0.504 at worst, the
 # query at row-wise 2:4), alps / sparsegpt 0.36-0.46 (0.460 at worst, attention.output
 # at row-wise 2:4). 0.7 leaves room for solver changes that do not make a method much

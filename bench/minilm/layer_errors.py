@@ -320,6 +320,12 @@ def main(args):
         for met, line in checks:
             print(f"- {'met' if met else 'MISSED'}: {line}")
         print(f"\n{sum(m for m, _ in checks)} of {len(checks)} targets met")
+    for method, label, solver in EXTRA:
+        a, b = rows.get((method, label, solver)), rows.get((method, label, "tsenor"))
+        if a is not None and b is not None:
+            print(f"\n{method} at {label}, {solver.upper()} against TSENOR as the projection: mean error "
+                  f"{a.mean():.5f} against {b.mean():.5f} ({100 * (a.mean() / b.mean() - 1):+.2f}%), "
+                  f"{a.total():.2f} s against {b.total():.2f} s in the pruner")
     speed = rows.get((SPEED[0], SPEED[1], "tsenor"))
     if speed is not None and speed.peer:
         print_speed(speed, threads)
