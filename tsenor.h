@@ -260,7 +260,7 @@ typedef struct tsenor_prune_options { /* zero-initialised + mask.n, mask.m set =
     int iterations;               /* ADMM iterations at most (ALPS); 0 = default              */
     /* additions (zero = default) */
     int cg_iterations;            /* conjugate-gradient iterations at most after ADMM (ALPS);
-                                     0 = default (50), < 0 = none                              */
+                                     0 = default (10), < 0 = none                              */
     float rho;                    /* first ADMM penalty, relative to the normalised H's unit
                                      diagonal (ALPS); 0 = default (0.03)                       */
 } tsenor_prune_options;
@@ -514,11 +514,12 @@ static inline tsenor_status _tsenor_check_mask_args(const void *w, tsenor_dtype 
    on the CPU and the GPU. */
 #define _TSENOR_PRUNE_DEFAULT_DAMPING    0.01f
 #define _TSENOR_PRUNE_DEFAULT_ITERATIONS 300
-#define _TSENOR_PRUNE_DEFAULT_CG         50
+#define _TSENOR_PRUNE_DEFAULT_CG         10
 #define _TSENOR_PRUNE_DEFAULT_RHO        0.03f
 #define _TSENOR_PRUNE_SYMMETRY_TOL       1e-4    /* |H_ij - H_ji| <= tol sqrt(H_ii H_jj) */
 #define _TSENOR_ALPS_CHECK_EVERY 3               /* ADMM iterations between support checks */
 #define _TSENOR_ALPS_GAP         1e-3            /* |B - D| / |D| at which ADMM may stop   */
+#define _TSENOR_ALPS_CG_TOL      1e-8            /* CG stops once |r|^2 fell by this factor */
 
 typedef struct _tsenor_prune_config {
     _tsenor_config cfg;               /* the mask solver's resolved options               */
@@ -528,6 +529,21 @@ typedef struct _tsenor_prune_config {
     int iterations, cg_iterations;
     double rho;
 } _tsenor_prune_config;
+
+/* ALPS's penalty schedule, checked every _TSENOR_ALPS_CHECK_EVERY iterations: ADMM has
+   settled when the support did not move since the last check and |B - D| <= GAP |D|
+   (sums of squares over the layer); a moving support needs
+   a stronger pull of B towards D, the more so the more it moved (changed of kept). */
+_TSENOR_SHARED int _tsenor_alps_settled(double changed, double gap, double size)
+{
+    return changed == 0.0 && gap <= _TSENOR_ALPS_GAP * _TSENOR_ALPS_GAP * size;
+}
+
+_TSENOR_SHARED double _tsenor_alps_next_rho(double rho, double changed, double kept)
+{
+    const double moved = kept > 0.0 ? changed / kept : 1.0;
+    return rho * (moved > 0.1 ? 1.3 : moved > 0.005 ? 1.2 : 1.1);
+}
 
 static inline tsenor_status _tsenor_prune_resolve(const tsenor_prune_options *opt, _tsenor_prune_config *pc)
 {
@@ -1610,6 +1626,8 @@ _TSENOR_ALWAYS_INLINE void _tsenor_local_search(const _tsenor_lanes *g, int m, i
 typedef struct _tsenor_exact_scratch {
     double *dist;                 /* 2m */
     int *pred, *stamp;            /* 2m */
+    int *queue;                   /* 2m, the warm start's only                              */
+    uint8_t *queued;              /* 2m, the warm start's only                              */
 } _tsenor_exact_scratch;
 
 /* Cancels negative cycles until optimal. a: exact |w| (m*m, double). sel: a perfect
@@ -1673,6 +1691,85 @@ static int _tsenor_exact_improve(const double *a, int m, uint8_t *sel, _tsenor_e
     }
     if (row_pot) for (k = 0; k < m; k++) row_pot[k] = d[k];
     if (col_pot) for (k = 0; k < m; k++) col_pot[k] = -d[m + k];
+    return cycles;
+}
+
+/* The same from a previous certificate (row_pot/col_pot, in and out): a label-correcting
+   search with a FIFO queue of the rows and columns whose label fell, so that the work
+   follows what the change of a disturbed: about one scan of the m*m arcs when the
+   selection is still optimal. Any start converges, and a cycle of predecessors is still
+   a negative cycle; after each cancellation the search goes on from the labels it has.
+   Returns the number of cycles cancelled. */
+static int _tsenor_exact_improve_warm(const double *a, int m, uint8_t *sel, _tsenor_exact_scratch *s,
+                                      double *row_pot, double *col_pot)
+{
+    double *d = s->dist;
+    int *pred = s->pred, *stamp = s->stamp, *queue = s->queue;
+    uint8_t *queued = s->queued;
+    double amax = 0.0, eps;
+    int k, cycles = 0, V = 2 * m;
+    long budget = 64L * V * V;            /* pops; cannot run out but for float noise */
+    for (k = 0; k < m * m; k++) if (a[k] > amax) amax = a[k];
+    eps = amax * 1e-12;
+    for (k = 0; k < m; k++) { d[k] = row_pot[k]; d[m + k] = -col_pot[k]; }
+
+    for (;;) {
+        int head = 0, count = V, pops = 0, cycle_at = -1;
+        for (k = 0; k < V; k++) { pred[k] = -1; queue[k] = k; queued[k] = 1; }
+        while (count > 0 && cycle_at < 0 && budget-- > 0) {
+            const int u = queue[head];
+            int t;
+            head = head + 1 == V ? 0 : head + 1;
+            count--;
+            queued[u] = 0;
+            if (u < m) {                          /* row u -> col t over pruned entries, cost -a */
+                const double *ar = a + u * m;
+                const uint8_t *sr = sel + u * m;
+                for (t = 0; t < m; t++)
+                    if (!sr[t] && d[u] - ar[t] < d[m + t] - eps) {
+                        d[m + t] = d[u] - ar[t];
+                        pred[m + t] = u;
+                        if (!queued[m + t]) { queue[(head + count) % V] = m + t; queued[m + t] = 1; count++; }
+                    }
+            } else {                              /* col j -> row t over kept entries, cost +a */
+                const int j = u - m;
+                for (t = 0; t < m; t++)
+                    if (sel[t * m + j] && d[u] + a[t * m + j] < d[t] - eps) {
+                        d[t] = d[u] + a[t * m + j];
+                        pred[t] = u;
+                        if (!queued[t]) { queue[(head + count) % V] = t; queued[t] = 1; count++; }
+                    }
+            }
+            if (++pops % V == 0) {                /* a cycle of predecessors is negative */
+                int v;
+                for (v = 0; v < V; v++) stamp[v] = -1;
+                for (v = 0; v < V && cycle_at < 0; v++) {
+                    int w = v;
+                    while (w >= 0 && stamp[w] < 0) { stamp[w] = v; w = pred[w]; }
+                    if (w >= 0 && stamp[w] == v) cycle_at = w;
+                }
+            }
+        }
+        if (cycle_at < 0) break;
+        {
+            double gain = 0.0;
+            int u = cycle_at;
+            do {
+                int p = pred[u];
+                gain += p < m ? a[p * m + (u - m)] : -a[u * m + (p - m)];
+                u = p;
+            } while (u != cycle_at);
+            if (!(gain > eps)) break;
+            u = cycle_at;
+            do {
+                int p = pred[u];
+                if (p < m) sel[p * m + (u - m)] = 1; else sel[u * m + (p - m)] = 0;
+                u = p;
+            } while (u != cycle_at);
+            cycles++;
+        }
+    }
+    for (k = 0; k < m; k++) { row_pot[k] = d[k]; col_pot[k] = -d[m + k]; }
     return cycles;
 }
 
@@ -2733,6 +2830,136 @@ static tsenor_status _tsenor_project_mask(const _tsenor_prune_config *pc, const 
     return s;
 }
 
+/* ---- ADMM's projection: warm-started exact masks --------------------------------
+   ALPS projects a slowly changing score matrix once per iteration. With the EXACT
+   solver every whole block keeps its dual potentials from the previous call and starts
+   from one of two selections: the previous mask, when the last call cancelled few
+   cycles (the support has settled: a label-correcting check then confirms it in about
+   one scan of the block), or TSENOR's fresh mask, while the support still moves (a
+   TSENOR mask is a few cycles from optimal, an old one dozens). Either way the
+   remaining negative cycles are cancelled, so each mask is optimal per block, as
+   EXACT's. Partial blocks at the right and bottom edges (rows or cols not a multiple
+   of m) are solved afresh each time, as sub-matrices tiled from the same origins. */
+#define _TSENOR_WARM_MAX_CYCLES 1.0   /* cycles per block in the last call to keep its masks */
+typedef struct _tsenor_warm_projection {
+    size_t rows, cols, whole_rows, whole_cols;  /* whole_*: the part tiled by whole blocks */
+    int m, n, threads, started;
+    double cycles;                /* per whole block, in the last call                      */
+    double *potentials;           /* 2m per whole block: the row, then the column labels    */
+    double *a;                    /* threads x m*m: a block's |scores|                      */
+    uint8_t *sel;                 /* threads x m*m: its selection                           */
+    double *dist;                 /* threads x 2m                                           */
+    int *pred, *stamp, *queue;    /* threads x 2m                                           */
+    uint8_t *queued;              /* threads x 2m                                           */
+} _tsenor_warm_projection;
+
+static void _tsenor_warm_free(_tsenor_warm_projection *wp)
+{
+    _tsenor_aligned_free(wp->potentials);
+    _tsenor_aligned_free(wp->a);
+    _tsenor_aligned_free(wp->sel);
+    _tsenor_aligned_free(wp->dist);
+    _tsenor_aligned_free(wp->pred);
+    _tsenor_aligned_free(wp->stamp);
+    _tsenor_aligned_free(wp->queue);
+    _tsenor_aligned_free(wp->queued);
+    memset(wp, 0, sizeof *wp);
+}
+
+static tsenor_status _tsenor_warm_init(_tsenor_warm_projection *wp, const _tsenor_prune_config *pc, size_t rows,
+                                       size_t cols)
+{
+    const size_t m = (size_t)pc->cfg.m, mm = m * m;
+    const size_t T = (size_t)(pc->cfg.threads > 0 ? pc->cfg.threads : 1);
+    memset(wp, 0, sizeof *wp);
+    wp->rows = rows;
+    wp->cols = cols;
+    wp->whole_rows = rows / m * m;
+    wp->whole_cols = cols / m * m;
+    wp->m = pc->cfg.m;
+    wp->n = pc->cfg.n;
+    wp->threads = (int)T;
+    wp->potentials = (double *)_tsenor_aligned_alloc((rows / m) * (cols / m) * 2 * m + 1, sizeof(double));
+    wp->a = (double *)_tsenor_aligned_alloc(T * mm, sizeof(double));
+    wp->sel = (uint8_t *)_tsenor_aligned_alloc(T * mm, 1);
+    wp->dist = (double *)_tsenor_aligned_alloc(T * 2 * m, sizeof(double));
+    wp->pred = (int *)_tsenor_aligned_alloc(T * 2 * m, sizeof(int));
+    wp->stamp = (int *)_tsenor_aligned_alloc(T * 2 * m, sizeof(int));
+    wp->queue = (int *)_tsenor_aligned_alloc(T * 2 * m, sizeof(int));
+    wp->queued = (uint8_t *)_tsenor_aligned_alloc(T * 2 * m, 1);
+    if (!wp->potentials || !wp->a || !wp->sel || !wp->dist || !wp->pred || !wp->stamp || !wp->queue || !wp->queued) {
+        _tsenor_warm_free(wp);
+        return TSENOR_ERR_OUT_OF_MEMORY;
+    }
+    return TSENOR_OK;
+}
+
+/* the mask of scores (rows x cols, ld) into mask (mask_ld); mask holds the previous
+   call's mask on entry once started */
+static tsenor_status _tsenor_project_warm(_tsenor_warm_projection *wp, const _tsenor_prune_config *pc,
+                                          const float *scores, size_t ld, uint8_t *mask, size_t mask_ld,
+                                          _tsenor_prune_stats *st)
+{
+    const double t0 = _tsenor_now(), seconds = st->projection_seconds;
+    const size_t m = (size_t)wp->m, mm = m * m, block_cols = wp->whole_cols / m;
+    const ptrdiff_t blocks = (ptrdiff_t)((wp->whole_rows / m) * block_cols);
+    const int calls = st->projections;
+    long cycles = 0;
+    int bad = 0;
+    tsenor_status s = TSENOR_OK;
+    ptrdiff_t b;
+    if (!wp->started || wp->cycles > _TSENOR_WARM_MAX_CYCLES) {   /* TSENOR's masks: a fresh start */
+        _tsenor_prune_config fresh = *pc;
+        fresh.mask.method = TSENOR_METHOD_TSENOR;
+        s = _tsenor_project_mask(&fresh, scores, wp->rows, wp->cols, ld, mask, mask_ld, st);
+    } else {                                                       /* the partial blocks, afresh */
+        if (wp->whole_cols < wp->cols && wp->whole_rows > 0)
+            s = _tsenor_project_mask(pc, scores + wp->whole_cols, wp->whole_rows, wp->cols - wp->whole_cols, ld,
+                                     mask + wp->whole_cols, mask_ld, st);
+        if (s == TSENOR_OK && wp->whole_rows < wp->rows)
+            s = _tsenor_project_mask(pc, scores + wp->whole_rows * ld, wp->rows - wp->whole_rows, wp->cols, ld,
+                                     mask + wp->whole_rows * mask_ld, mask_ld, st);
+    }
+    if (s != TSENOR_OK) return s;
+    (void)bad;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(wp->threads) schedule(dynamic, 4) if(blocks > 8 && wp->threads > 1) reduction(|:bad) reduction(+:cycles)
+#endif
+    for (b = 0; b < blocks; b++) {
+#ifdef _OPENMP
+        const size_t tid = (size_t)omp_get_thread_num();
+#else
+        const size_t tid = 0;
+#endif
+        const size_t r0 = (size_t)b / block_cols * m, c0 = (size_t)b % block_cols * m;
+        double *a = wp->a + tid * mm, *pot = wp->potentials + (size_t)b * 2 * m;
+        uint8_t *sel = wp->sel + tid * mm;
+        _tsenor_exact_scratch es;
+        size_t i, j;
+        es.dist = wp->dist + tid * 2 * m;
+        es.pred = wp->pred + tid * 2 * m;
+        es.stamp = wp->stamp + tid * 2 * m;
+        es.queue = wp->queue + tid * 2 * m;
+        es.queued = wp->queued + tid * 2 * m;
+        for (i = 0; i < m; i++)
+            for (j = 0; j < m; j++) {
+                const float v = scores[(r0 + i) * ld + c0 + j];
+                a[i * m + j] = fabs((double)v);
+                sel[i * m + j] = mask[(r0 + i) * mask_ld + c0 + j];
+                bad |= !(v - v == 0.0f);
+            }
+        if (bad) continue;
+        if (!wp->started) for (i = 0; i < 2 * m; i++) pot[i] = 0.0;
+        cycles += _tsenor_exact_improve_warm(a, (int)m, sel, &es, pot, pot + m);
+        for (i = 0; i < m; i++) memcpy(mask + (r0 + i) * mask_ld + c0, sel + i * m, m);
+    }
+    wp->started = 1;
+    wp->cycles = blocks ? (double)cycles / (double)blocks : 0.0;
+    st->projection_seconds = seconds + (_tsenor_now() - t0);
+    st->projections = calls + 1;
+    return bad ? TSENOR_ERR_NONFINITE_INPUT : TSENOR_OK;
+}
+
 static tsenor_status _tsenor_factor(_tsenor_la *la, float *a, size_t n, float *inv_diag, float *panel,
                                     _tsenor_prune_stats *st)
 {
@@ -2986,12 +3213,52 @@ done:
        B = (W0 H - V + rho D) (H + rho I)^-1        every row a solve with H + rho I
        D = P(B + V / rho)                           the mask solver on |B + V/rho|
        V = V + rho (B - D)
-   rho grows every 3 iterations (faster while the support moves a lot); the ADMM stops
-   once the support has not changed for 3 iterations and B has met D (|B - D| <= 1e-3 |D|). Then conjugate gradients minimise the
-   quadratic on that support (each row independently; the unit diagonal makes the
-   Jacobi preconditioner the identity). One Cholesky factor per value of rho: each
-   solve is then two blocked triangular solves (one sgemm's worth of work), which costs
-   half of the two sgemm a once-computed eigendecomposition would need per iteration. */
+   rho grows every 3 iterations (faster while the support moves a lot:
+   _tsenor_alps_next_rho); the ADMM stops once the support held for 3 iterations and B
+   has met D (|B - D| <= 1e-3 |D|: _tsenor_alps_settled). Then
+   conjugate gradients minimise the quadratic on that support (each row independently;
+   the unit diagonal makes the Jacobi preconditioner the identity).
+   The solve, per value of rho: a Cholesky factor, then either the explicit inverse
+   (one sgemm per iteration; forming it costs about two iterations' worth of solves for
+   a square layer) or two blocked triangular solves per iteration, which win when the
+   layer has far fewer rows than inputs (rows < cols / 2).
+   The projection: with EXACT (and by default) each call continues from the previous
+   mask and its dual potentials (_tsenor_project_warm); other solvers run afresh. */
+typedef struct _tsenor_alps_solver {
+    int inverse;                  /* 1: minv = (H + rho I)^-1 is formed                   */
+    float *lf, *minv, *inv, *panel, *tmp;
+} _tsenor_alps_solver;
+
+static tsenor_status _tsenor_alps_factor(_tsenor_la *la, _tsenor_alps_solver *sv, const float *hn, size_t n,
+                                         double rho, _tsenor_prune_stats *st)
+{
+    size_t j;
+    tsenor_status s;
+    memcpy(sv->lf, hn, n * n * sizeof(float));
+    for (j = 0; j < n; j++) sv->lf[j * n + j] += (float)rho;
+    s = _tsenor_factor(la, sv->lf, n, sv->inv, sv->panel, st);
+    if (s != TSENOR_OK || !sv->inverse) return s;
+    {
+        const double t0 = _tsenor_now();
+        memset(sv->minv, 0, n * n * sizeof(float));
+        for (j = 0; j < n; j++) sv->minv[j * n + j] = 1.0f;
+        _tsenor_solve_rows(la, 3, sv->minv, n, n, sv->lf, n, n, sv->inv, sv->tmp);
+        st->factor_seconds += _tsenor_now() - t0;
+    }
+    return TSENOR_OK;
+}
+
+/* b <- rhs (H + rho I)^-1; rhs is scratch */
+static void _tsenor_alps_solve(_tsenor_la *la, const _tsenor_alps_solver *sv, float *rhs, float *b, size_t rows,
+                               size_t n)
+{
+    if (sv->inverse) {
+        _tsenor_sgemm(la, 0, 0, rows, n, n, 1.0f, rhs, n, sv->minv, n, 0.0f, b, n, _TSENOR_TRI_FULL);
+    } else {
+        memcpy(b, rhs, rows * n * sizeof(float));
+        _tsenor_solve_rows(la, 3, b, rows, n, sv->lf, n, n, sv->inv, sv->tmp);
+    }
+}
 
 static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_config *pc, const float *w,
                                         size_t rows, size_t cols, size_t ld, const float *gram, size_t gram_ld,
@@ -2999,101 +3266,90 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
 {
     const size_t n = cols, NB = _TSENOR_CHOL_NB, nblk = (n + NB - 1) / NB, rn = rows * cols;
     const int T = pc->cfg.threads;
-    float *hn = NULL, *lf = NULL, *inv = NULL, *panel = NULL, *scale = NULL, *w0 = NULL, *g = NULL, *v = NULL,
-          *d = NULL, *b = NULL, *tmp = NULL;
+    const int warm = pc->cfg.method == TSENOR_METHOD_EXACT;
+    _tsenor_alps_solver sv;
+    _tsenor_warm_projection wp;
+    float *hn = NULL, *scale = NULL, *w0 = NULL, *g = NULL, *v = NULL, *d = NULL, *b = NULL;
     double *rs = NULL;
     uint8_t *dead = NULL, *ref = NULL;
-    void **p[14];
-    size_t by[14], i, j;
+    void **p[15];
+    size_t by[15], i, j;
     double rho = pc->rho;
     ptrdiff_t e, ne = (ptrdiff_t)rn;
     int it;
     tsenor_status s = TSENOR_OK;
+    memset(&sv, 0, sizeof sv);
+    memset(&wp, 0, sizeof wp);
+    sv.inverse = 2 * rows >= n;
     p[0] = (void **)&hn; by[0] = n * n * sizeof(float);
-    p[1] = (void **)&lf; by[1] = n * n * sizeof(float);
-    p[2] = (void **)&inv; by[2] = nblk * NB * NB * sizeof(float);
-    p[3] = (void **)&panel; by[3] = n * NB * sizeof(float);
+    p[1] = (void **)&sv.lf; by[1] = n * n * sizeof(float);
+    p[2] = (void **)&sv.inv; by[2] = nblk * NB * NB * sizeof(float);
+    p[3] = (void **)&sv.panel; by[3] = n * NB * sizeof(float);
     p[4] = (void **)&scale; by[4] = n * sizeof(float);
     p[5] = (void **)&w0; by[5] = rn * sizeof(float);
     p[6] = (void **)&g; by[6] = rn * sizeof(float);
     p[7] = (void **)&v; by[7] = rn * sizeof(float);
     p[8] = (void **)&d; by[8] = rn * sizeof(float);
     p[9] = (void **)&b; by[9] = rn * sizeof(float);
-    p[10] = (void **)&tmp; by[10] = rows * NB * sizeof(float);
-    p[11] = (void **)&rs; by[11] = 2 * rows * sizeof(double);
+    p[10] = (void **)&sv.tmp; by[10] = (rows > n ? rows : n) * NB * sizeof(float);
+    p[11] = (void **)&rs; by[11] = rows * sizeof(double);
     p[12] = (void **)&dead; by[12] = n;
     p[13] = (void **)&ref; by[13] = rn;
-    if (!_tsenor_alloc_arrays(p, by, 14)) return TSENOR_ERR_OUT_OF_MEMORY;
+    p[14] = (void **)&sv.minv; by[14] = sv.inverse ? n * n * sizeof(float) : 0;
+    if (!_tsenor_alloc_arrays(p, by, 15)) return TSENOR_ERR_OUT_OF_MEMORY;
+    if (warm && (s = _tsenor_warm_init(&wp, pc, rows, n)) != TSENOR_OK) goto done;
 
     _tsenor_hessian_prepare(gram, gram_ld, n, pc->damping, hn, dead, scale, T);
     for (i = 0; i < rows; i++)
         for (j = 0; j < n; j++) w0[i * n + j] = dead[j] ? 0.0f : w[i * ld + j] * scale[j];
     _tsenor_sgemm(la, 0, 0, rows, n, n, 1.0f, w0, n, hn, n, 0.0f, g, n, _TSENOR_TRI_FULL);   /* W0 H */
 
-    s = _tsenor_project_mask(pc, w0, rows, n, n, msk, n, st);
+    s = warm ? _tsenor_project_warm(&wp, pc, w0, n, msk, n, st) : _tsenor_project_mask(pc, w0, rows, n, n, msk, n, st);
     if (s != TSENOR_OK) goto done;
     for (i = 0; i < rn; i++) { d[i] = msk[i] ? w0[i] : 0.0f; v[i] = 0.0f; }
     memcpy(ref, msk, rn);
+    s = _tsenor_alps_factor(la, &sv, hn, n, rho, st);
+    if (s != TSENOR_OK) goto done;
 
     for (it = 0; it < pc->iterations; it++) {
-        if (it == 0) {   /* H + rho I, factored again whenever rho changes */
-            memcpy(lf, hn, n * n * sizeof(float));
-            for (j = 0; j < n; j++) lf[j * n + j] += (float)rho;
-            s = _tsenor_factor(la, lf, n, inv, panel, st);
-            if (s != TSENOR_OK) goto done;
-        }
-        {
-            const float frho = (float)rho, inv_rho = (float)(1.0 / rho);
-            (void)T;
+        const float frho = (float)rho, inv_rho = (float)(1.0 / rho);
+        (void)T;
+        /* B = (W0 H - V + rho D)(H + rho I)^-1, the right side built in w0 (free until CG) */
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
 #endif
-            for (e = 0; e < ne; e++) b[e] = g[e] - v[e] + frho * d[e];
-            _tsenor_solve_rows(la, 3, b, rows, n, lf, n, n, inv, tmp);
+        for (e = 0; e < ne; e++) w0[e] = g[e] - v[e] + frho * d[e];
+        _tsenor_alps_solve(la, &sv, w0, b, rows, n);
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
 #endif
-            for (e = 0; e < ne; e++) d[e] = b[e] + v[e] * inv_rho;
-            s = _tsenor_project_mask(pc, d, rows, n, n, msk, n, st);
-            if (s != TSENOR_OK) goto done;
-            {   /* per row: |B - D|^2 into rs, |D|^2 into rs + rows (summed in a fixed order) */
-                ptrdiff_t r, nrows = (ptrdiff_t)rows;
+        for (e = 0; e < ne; e++) d[e] = b[e] + v[e] * inv_rho;
+        s = warm ? _tsenor_project_warm(&wp, pc, d, n, msk, n, st) : _tsenor_project_mask(pc, d, rows, n, n, msk, n, st);
+        if (s != TSENOR_OK) goto done;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
 #endif
-                for (r = 0; r < nrows; r++) {
-                    double gap = 0.0, size = 0.0;
-                    size_t c;
-                    for (c = 0; c < n; c++) {
-                        const size_t at = (size_t)r * n + c;
-                        const float dv = msk[at] ? d[at] : 0.0f, diff = b[at] - dv;
-                        d[at] = dv;
-                        v[at] += frho * diff;
-                        gap += (double)diff * diff;
-                        size += (double)dv * dv;
-                    }
-                    rs[r] = gap;
-                    rs[rows + (size_t)r] = size;
-                }
-            }
+        for (e = 0; e < ne; e++) {   /* D = the kept part; V += rho (B - D) */
+            const float dv = msk[e] ? d[e] : 0.0f;
+            d[e] = dv;
+            v[e] += frho * (b[e] - dv);
         }
         st->iterations = it + 1;
         if ((it + 1) % _TSENOR_ALPS_CHECK_EVERY == 0) {
             size_t changed = 0, kept = 0;
             double gap = 0.0, size = 0.0;
-            for (i = 0; i < rn; i++) { changed += msk[i] != ref[i]; kept += msk[i]; }
-            for (i = 0; i < rows; i++) { gap += rs[i]; size += rs[rows + i]; }
-            memcpy(ref, msk, rn);
-            /* done when the support holds and B has met it (B = D up to the tolerance) */
-            if (changed == 0 && gap <= _TSENOR_ALPS_GAP * _TSENOR_ALPS_GAP * size) break;
-            {   /* a moving support needs a stronger pull of B towards D */
-                const double moved = kept ? (double)changed / (double)kept : 1.0;
-                rho *= moved > 0.1 ? 1.3 : moved > 0.005 ? 1.2 : 1.1;
+            for (i = 0; i < rn; i++) {
+                const double diff = (double)b[i] - (double)d[i];
+                changed += msk[i] != ref[i];
+                kept += msk[i];
+                gap += diff * diff;
+                size += (double)d[i] * (double)d[i];
             }
+            memcpy(ref, msk, rn);
+            if (_tsenor_alps_settled((double)changed, gap, size)) break;
+            rho = _tsenor_alps_next_rho(rho, (double)changed, (double)kept);
             if (it + 1 < pc->iterations) {
-                memcpy(lf, hn, n * n * sizeof(float));
-                for (j = 0; j < n; j++) lf[j * n + j] += (float)rho;
-                s = _tsenor_factor(la, lf, n, inv, panel, st);
+                s = _tsenor_alps_factor(la, &sv, hn, n, rho, st);
                 if (s != TSENOR_OK) goto done;
             }
         }
@@ -3145,13 +3401,14 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
             }
             for (i = 0; i < rows; i++) total += rs[i];
             st->cg_iterations = k + 1;
-            if (total <= 1e-12 * total0) break;
+            if (total <= _TSENOR_ALPS_CG_TOL * total0) break;
         }
     }
     for (i = 0; i < rows; i++)
         for (j = 0; j < n; j++) what[i * n + j] = msk[i * n + j] ? d[i * n + j] / scale[j] : 0.0f;
 done:
-    _tsenor_free_arrays(p, 14);
+    _tsenor_warm_free(&wp);
+    _tsenor_free_arrays(p, 15);
     return s;
 }
 

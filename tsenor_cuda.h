@@ -40,17 +40,17 @@
    TSENOR_ERR_NONFINITE_INPUT; gram asymmetric, or not positive definite after damping:
    TSENOR_ERR_INVALID_ARGUMENT; neither out nor mask written on any error). cuBLAS does
    the products, cuSOLVER the factorisations, the block solver the projections. The
-   results equal the CPU's up to rounding: the ADMM solves and CG products of ALPS run
-   on TF32 tensor cores (TSENOR_CUDA_PRUNE_MATH=fp32 makes them FP32), the rest in FP32
-   with double sums. EXACT and m > 32 run on the CPU from host pointers (report->backend
+   results equal the CPU's up to rounding: FP32 products with double sums
+   (TSENOR_CUDA_PRUNE_MATH=tf32 runs ALPS's ADMM solves and CG products on TF32 tensor
+   cores: faster products, but more ADMM iterations). EXACT and m > 32 run on the CPU from host pointers (report->backend
    then names the CPU) and are refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
    ALPS applies (H + rho I)^-1 as an explicit inverse: a Cholesky factor and its inverse
-   per value of rho (potrf + potri), or with TSENOR_CUDA_ALPS_SOLVER=eigen one
+   per value of rho (potrf, trtri, syrk), or with TSENOR_CUDA_ALPS_SOLVER=eigen one
    eigendecomposition of H at the start and one n^3 product per rho.
    Device memory beyond the inputs, n = cols, r = rows (the host-pointer call adds its
    copies of w and gram, r n + n^2 floats; cuSOLVER adds its workspace):
-       ALPS               2 n^2 + 8 r n + n floats, 2 r n + n bytes, r doubles
-                          (eigen: 2 n^2 + n floats more)
+       ALPS               3 n^2 + 8 r n + n floats, 2 r n + n bytes, r doubles
+                          (eigen: n^2 + n floats more)
        SPARSEGPT          2 n^2 + 3 r n + (128 + m) r floats, r n + m r + n bytes
        WANDA, MAGNITUDE   n^2 + 3 r n floats, r n + n bytes (without gram: r n floats, r n bytes) */
 #ifndef TSENOR_CUDA_H

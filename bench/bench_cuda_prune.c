@@ -5,8 +5,9 @@
    to host (report.seconds). Targets: ALPS 4096 x 4096 <= 0.5 s, ALPS 4096 x 14336 <= 2 s,
    SPARSEGPT 4096 x 4096 <= 0.1 s. Rows: error, seconds, ADMM and CG iterations, rho
    values (factorizations) and their time, projections and their share of the time.
-   ALPS 4096 x 4096 T16:32 also runs with the eigendecomposition route and with FP32
-   products (the environment switches of tsenor_cuda.h). Peers (bench/peers/prune_torch.py:
+   ALPS 4096 x 4096 T16:32 also runs with the eigendecomposition route and with TF32
+   products, ALPS 4096 x 14336 T16:32 with TF32 products (the environment switches of
+   tsenor_cuda.h). Peers (bench/peers/prune_torch.py:
    plain PyTorch ALPS and SparseGPT with the paper's projection) run on the same GPU in
    the same run when torch is importable; the ratios are of the same run.
    Usage: build/bench_cuda_prune [--no-peers] [--quick] */
@@ -199,8 +200,8 @@ int main(int argc, char **argv)
         setenv("TSENOR_CUDA_ALPS_SOLVER", "eigen", 1);
         run(&L, &o, 1, "alps T16:32 (eigen route)", 0.5);
         unsetenv("TSENOR_CUDA_ALPS_SOLVER");
-        setenv("TSENOR_CUDA_PRUNE_MATH", "fp32", 1);
-        run(&L, &o, 1, "alps T16:32 (fp32 products)", 0.5);
+        setenv("TSENOR_CUDA_PRUNE_MATH", "tf32", 1);
+        run(&L, &o, 1, "alps T16:32 (tf32 products)", 0.5);
         unsetenv("TSENOR_CUDA_PRUNE_MATH");
         o = popt(TSENOR_PRUNE_ALPS, 2, 4, 1);
         run(&L, &o, 1, "alps T2:4", 0.5);
@@ -214,6 +215,9 @@ int main(int argc, char **argv)
         printf("\n4096 x 14336:\n");
         o = popt(TSENOR_PRUNE_ALPS, 16, 32, 1);
         run(&L, &o, 1, "alps T16:32", 2.0);
+        setenv("TSENOR_CUDA_PRUNE_MATH", "tf32", 1);
+        run(&L, &o, 1, "alps T16:32 (tf32 products)", 2.0);
+        unsetenv("TSENOR_CUDA_PRUNE_MATH");
         o = popt(TSENOR_PRUNE_ALPS, 2, 4, 1);
         run(&L, &o, 1, "alps T2:4", 2.0);
         o = popt(TSENOR_PRUNE_SPARSEGPT, 16, 32, 1);

@@ -12,15 +12,15 @@
      _tsenor_prune_sparsegpt    OBS column sweep with lazy block updates
      _tsenor_prune_alps         ADMM with the mask solver as projection, then CG
      _tsenor_prune_error        tr(D H D^T) / tr(W H W^T) with H as given
-   Everything stays on the device from start to end; the host reads 16 bytes every third
-   ADMM iteration (support changes and kept count: the penalty schedule and the stop are
-   decided there, as on the CPU) and one double per CG iteration (the stopping test).
+   Everything stays on the device from start to end; the host reads 32 bytes every third
+   ADMM iteration (support changes, kept count, |B - D|^2 and |D|^2: the penalty schedule
+   and the stop are decided there, by the CPU's rules) and one double per CG iteration (the stopping test).
 
-   Differences from the CPU, all in rounding: products are cuBLAS's (ALPS's ADMM solves
-   and CG products on TF32 tensor cores unless TSENOR_CUDA_PRUNE_MATH=fp32; everything
-   else in FP32), the ALPS solve multiplies by an explicit (H + rho I)^-1 (cuSOLVER potrf
-   + potri once per rho, or one eigendecomposition, see alps_solver below) where the CPU
-   runs two triangular solves, and sums taken by atomics are not in a fixed order. */
+   Differences from the CPU, all in rounding: products are cuBLAS's (in FP32; ALPS's ADMM solves
+   and CG products on TF32 tensor cores with TSENOR_CUDA_PRUNE_MATH=tf32), the ALPS solve multiplies by an explicit (H + rho I)^-1 (cuSOLVER potrf
+   + trtri and a syrk once per rho, or one eigendecomposition, see alps_uses_eigen below)
+   where the CPU may run two triangular solves, and sums taken by atomics are not in a
+   fixed order. */
 #define _TSENOR_COMMON   /* the definitions tsenor.h shares with this backend */
 #include "tsenor_cuda_internal.h"
 
@@ -139,12 +139,14 @@ tsenor_status gemm_rm(cublasHandle_t h, bool ta, bool tb, size_t m, size_t n, si
     return s == CUBLAS_STATUS_SUCCESS ? TSENOR_OK : blas_error("cublasGemmEx", s);
 }
 
-/* TF32 tensor cores for the ADMM solves and the CG products (TSENOR_CUDA_PRUNE_MATH=fp32:
-   FP32 everywhere). */
+/* FP32 for the ADMM solves and the CG products; TSENOR_CUDA_PRUNE_MATH=tf32 puts them on
+   TF32 tensor cores, which is faster per product but its rounding keeps ALPS's support
+   flickering: about 2.7x the ADMM iterations on a 4096 x 4096 layer (147 against 54 on
+   the H200), slower in the end (0.85 s against 0.49 s). */
 cublasComputeType_t iterate_math()
 {
     const char *m = getenv("TSENOR_CUDA_PRUNE_MATH");
-    return m && strcmp(m, "fp32") == 0 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_FAST_TF32;
+    return m && strcmp(m, "tf32") == 0 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
 }
 
 /* ---- device buffers of one call: stream-ordered, freed when the call ends ------------- */
@@ -351,6 +353,14 @@ __global__ void live_inputs_kernel(const float *src, size_t ld, const uint8_t *d
 }
 
 /* the full symmetric matrix from the lower triangle of its column-major storage */
+/* zeroes the strict upper triangle of a column-major n x n matrix */
+__global__ void clear_upper_kernel(float *a, size_t n)
+{
+    const size_t total = n * n, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t q = (size_t)blockIdx.x * blockDim.x + threadIdx.x; q < total; q += stride)
+        if (q % n < q / n) a[q] = 0.0f;
+}
+
 __global__ void mirror_lower_kernel(float *a, size_t n)
 {
     const size_t total = n * n, stride = (size_t)gridDim.x * blockDim.x;
@@ -495,29 +505,38 @@ __global__ void alps_shift_kernel(const float *b, const float *v, float inv_rho,
 }
 
 /* D = P(B + V/rho), V += rho (B - D); on check iterations the support's changes since
-   the last check and its size into counts[0..1], and ref <- mask */
+   the last check and its size into counts[0..1], |B - D|^2 and |D|^2 into sums[0..1],
+   and ref <- mask */
 __global__ void alps_dual_kernel(float *d, const uint8_t *mask, const float *b, float *v, float rho, size_t count,
-                                 uint8_t *ref, unsigned long long *counts)
+                                 uint8_t *ref, unsigned long long *counts, double *sums)
 {
     __shared__ unsigned long long part[32];
+    __shared__ double dpart[32];
     unsigned long long changed = 0, kept = 0;
+    double gap = 0.0, size = 0.0;
     for (size_t q = (size_t)blockIdx.x * blockDim.x + threadIdx.x; q < count; q += (size_t)gridDim.x * blockDim.x) {
         const uint8_t k = mask[q];
-        const float dv = k ? d[q] : 0.0f;
+        const float dv = k ? d[q] : 0.0f, diff = b[q] - dv;
         d[q] = dv;
-        v[q] += rho * (b[q] - dv);
+        v[q] += rho * diff;
         if (counts) {
             changed += k != ref[q];
             kept += k;
             ref[q] = k;
+            gap += (double)diff * diff;
+            size += (double)dv * dv;
         }
     }
     if (!counts) return;   /* uniform over the grid */
     changed = block_sum(changed, part);
     kept = block_sum(kept, part);
+    gap = block_sum(gap, dpart);
+    size = block_sum(size, dpart);
     if (threadIdx.x == 0) {
         atomicAdd(&counts[0], changed);
         atomicAdd(&counts[1], kept);
+        atomicAdd(&sums[0], gap);
+        atomicAdd(&sums[1], size);
     }
 }
 
@@ -614,7 +633,7 @@ __global__ void quadratic_kernel(const float *tmp, const float *x, size_t ldx, s
 /* ---- one call -------------------------------------------------------------------------- */
 
 /* How ALPS applies (H + rho I)^-1: an explicit inverse, rebuilt per rho value from a
-   Cholesky factor (potrf + potri), or from one eigendecomposition of H made at the start
+   Cholesky factor (potrf, trtri, syrk), or from one eigendecomposition of H made at the start
    (syevd; then each rho costs one n^3 product). The factor route is the default (one
    Cholesky per rho, as on the CPU); TSENOR_CUDA_ALPS_SOLVER=eigen picks the other. */
 bool alps_uses_eigen()
@@ -857,15 +876,27 @@ struct Run {
                                 "cudaMemcpyAsync"));
             PRUNE_TRY(add_diagonal(inverse, n, (float)rho));
             PRUNE_TRY(cholesky(inverse, n));
-            int lwork = 0;
-            cusolverStatus_t s = cusolverDnSpotri_bufferSize(lib->solver, CUBLAS_FILL_MODE_LOWER, (int)n, inverse, (int)n, &lwork);
-            if (s != CUSOLVER_STATUS_SUCCESS) return solver_error("cusolverDnSpotri_bufferSize", s);
-            PRUNE_TRY(workspace((size_t)lwork * sizeof(float), 0));
-            s = cusolverDnSpotri(lib->solver, CUBLAS_FILL_MODE_LOWER, (int)n, inverse, (int)n, (float *)device_work,
-                                 lwork, flags);
-            if (s != CUSOLVER_STATUS_SUCCESS) return solver_error("cusolverDnSpotri", s);
-            mirror_lower_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(inverse, n);
+            /* (L L^T)^-1 = L^-T L^-1: the triangular inverse in place (trtri), its strict
+               upper part cleared, then one syrk into scaled */
+            size_t dev_bytes = 0, host_bytes = 0;
+            cusolverStatus_t s = cusolverDnXtrtri_bufferSize(lib->solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT,
+                                                             (int64_t)n, CUDA_R_32F, inverse, (int64_t)n, &dev_bytes,
+                                                             &host_bytes);
+            if (s != CUSOLVER_STATUS_SUCCESS) return solver_error("cusolverDnXtrtri_bufferSize", s);
+            PRUNE_TRY(workspace(dev_bytes, host_bytes));
+            s = cusolverDnXtrtri(lib->solver, CUBLAS_FILL_MODE_LOWER, CUBLAS_DIAG_NON_UNIT, (int64_t)n, CUDA_R_32F, inverse,
+                                 (int64_t)n, device_work, dev_bytes, host_work.data(), host_bytes, flags);
+            if (s != CUSOLVER_STATUS_SUCCESS) return solver_error("cusolverDnXtrtri", s);
+            clear_upper_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(inverse, n);
+            PRUNE_TRY(launched("clear upper"));
+            const float one = 1.0f, zero = 0.0f;
+            cublasStatus_t bs = cublasSsyrk(lib->blas, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_T, (int)n, (int)n, &one, inverse,
+                                            (int)n, &zero, scaled, (int)n);
+            if (bs != CUBLAS_STATUS_SUCCESS) return blas_error("cublasSsyrk", bs);
+            mirror_lower_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(scaled, n);
             PRUNE_TRY(launched("mirror"));
+            PRUNE_TRY(cuda_step(cudaMemcpyAsync(inverse, scaled, n * n * sizeof(float), cudaMemcpyDeviceToDevice, stream),
+                                "cudaMemcpyAsync"));
         }
         return factor_clock.end(stream);
     }
@@ -883,6 +914,7 @@ struct Run {
         double *rs = nullptr, *totals = nullptr;
         uint8_t *dead = nullptr, *ref = nullptr;
         unsigned long long *counts = nullptr;
+        double *sums = nullptr;
         double rho = pc.rho;
         PRUNE_TRY(arrays.get(&hn, n * n));
         PRUNE_TRY(arrays.get(&inv, n * n));
@@ -897,15 +929,16 @@ struct Run {
         PRUNE_TRY(arrays.get(&dead, n));
         PRUNE_TRY(arrays.get(&ref, rn));
         PRUNE_TRY(arrays.get(&counts, 2));
+        PRUNE_TRY(arrays.get(&sums, 2));
 
         PRUNE_TRY(_tsenor_hessian_prepare(gram, gram_ld, n, hn, dead, scale));
         live_inputs_kernel<<<grid_for(rn), kThreads, 0, stream>>>(w, ld, dead, scale, rows, n, w0);
         PRUNE_TRY(launched("scaled weights"));
         PRUNE_TRY(gemm_rm(lib->blas, false, false, rows, n, n, 1.0f, w0, n, hn, n, 0.0f, g, n, CUBLAS_COMPUTE_32F));   /* W0 H */
 
+        PRUNE_TRY(arrays.get(&scaled, n * n));   /* the eigen route's Q S, the factor route's product */
         if (eigen) {   /* H = Q diag(lambda) Q^T once; positive definite after + rho iff lambda_min + rho > 0 */
             PRUNE_TRY(arrays.get(&q, n * n));
-            PRUNE_TRY(arrays.get(&scaled, n * n));
             PRUNE_TRY(arrays.get(&lambda, n));
             PRUNE_TRY(factor_clock.begin(stream));
             PRUNE_TRY(cuda_step(cudaMemcpyAsync(q, hn, n * n * sizeof(float), cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync"));
@@ -947,19 +980,22 @@ struct Run {
             alps_shift_kernel<<<grid_for(rn), kThreads, 0, stream>>>(b, v, inv_rho, rn, d);
             PRUNE_TRY(launched("admm shift"));
             PRUNE_TRY(project(d, rows, n, n, msk, n));
-            if (check) PRUNE_TRY(cuda_step(cudaMemsetAsync(counts, 0, 2 * sizeof *counts, stream), "cudaMemsetAsync"));
-            alps_dual_kernel<<<grid_for(rn), kThreads, 0, stream>>>(d, msk, b, v, frho, rn, ref, check ? counts : nullptr);
+            if (check) {
+                PRUNE_TRY(cuda_step(cudaMemsetAsync(counts, 0, 2 * sizeof *counts, stream), "cudaMemsetAsync"));
+                PRUNE_TRY(cuda_step(cudaMemsetAsync(sums, 0, 2 * sizeof *sums, stream), "cudaMemsetAsync"));
+            }
+            alps_dual_kernel<<<grid_for(rn), kThreads, 0, stream>>>(d, msk, b, v, frho, rn, ref, check ? counts : nullptr,
+                                                                    sums);
             PRUNE_TRY(launched("admm dual"));
             iterations = it + 1;
-            if (check) {
+            if (check) {   /* the schedule and the stopping rule of the CPU (tsenor.h) */
                 unsigned long long c[2] = {0, 0};
+                double gs[2] = {0.0, 0.0};
                 PRUNE_TRY(cuda_step(cudaMemcpyAsync(c, counts, sizeof c, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync"));
+                PRUNE_TRY(cuda_step(cudaMemcpyAsync(gs, sums, sizeof gs, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync"));
                 PRUNE_TRY(cuda_step(cudaStreamSynchronize(stream), "cudaStreamSynchronize"));
-                if (c[0] == 0) break;
-                {   /* a moving support needs a stronger pull of B towards D */
-                    const double moved = c[1] ? (double)c[0] / (double)c[1] : 1.0;
-                    rho *= moved > 0.1 ? 1.3 : moved > 0.005 ? 1.2 : 1.1;
-                }
+                if (_tsenor_alps_settled((double)c[0], gs[0], gs[1])) break;
+                rho = _tsenor_alps_next_rho(rho, (double)c[0], (double)c[1]);
                 if (it + 1 < pc.iterations) PRUNE_TRY(alps_inverse(hn, n, rho, eigen, q, lambda, scaled, inv));
             }
         }
@@ -983,7 +1019,7 @@ struct Run {
                 PRUNE_TRY(launched("cg step"));
                 PRUNE_TRY(read_double(totals, &total));
                 cg_iterations = k + 1;
-                if (total <= 1e-12 * total0) break;
+                if (total <= _TSENOR_ALPS_CG_TOL * total0) break;
             }
         }
         alps_unscale_kernel<<<grid_for(rn), kThreads, 0, stream>>>(d, msk, scale, rows, n, what);

@@ -164,13 +164,13 @@ static void test_agreement(void)
     }
 }
 
-/* ALPS with FP32 products, and with the eigendecomposition route */
+/* ALPS with TF32 products, and with the eigendecomposition route */
 static void test_alps_variants(void)
 {
     layer L = make_layer(128, 160, 21);
     tsenor_prune_options o = popt(TSENOR_PRUNE_ALPS, 8, 16, TSENOR_METHOD_TSENOR);
-    setenv("TSENOR_CUDA_PRUNE_MATH", "fp32", 1);
-    compare_with_cpu(&L, &o, "alps T8:16 fp32");
+    setenv("TSENOR_CUDA_PRUNE_MATH", "tf32", 1);
+    compare_with_cpu(&L, &o, "alps T8:16 tf32");
     unsetenv("TSENOR_CUDA_PRUNE_MATH");
     setenv("TSENOR_CUDA_ALPS_SOLVER", "eigen", 1);
     compare_with_cpu(&L, &o, "alps T8:16 eigen");

@@ -102,7 +102,7 @@ static tsenor_prune_options popt(tsenor_prune_method method, int n, int m, tseno
     return o;
 }
 
-static const char *k_names[5] = {"default", "magnitude", "wanda", "sparsegpt", "alps"};
+static const char *k_names[6] = {"default", "magnitude", "wanda", "sparsegpt", "alps", "alps exact"};
 
 /* ==================================================================================
    1. the kernels
@@ -383,6 +383,56 @@ static void test_tiny_brute_force(void)
         EXPECT(ts.alps_optimal >= (kind ? 32 : 40), "ALPS optimal in only %d/%d", ts.alps_optimal, ts.cases);
         EXPECT(ts.alps_worst <= (kind ? 2.0 : 2.5), "ALPS worst %.3fx the optimum", ts.alps_worst);
         EXPECT(ts.sgpt_worst <= 8.0, "SparseGPT worst %.3fx the optimum", ts.sgpt_worst);
+    }
+}
+
+/* ALPS's warm-started EXACT projection (_tsenor_project_warm) over a sequence of
+   score matrices that change less and less (so both of its starts run: TSENOR's fresh
+   mask while many cycles appear, the previous mask once few do): every mask valid and
+   keeping what the cold EXACT solver keeps, with edges, ties (quantised scores) and
+   zero columns; NaN in the scores is refused once started. */
+static void test_warm_projection(void)
+{
+    static const struct { size_t rows, cols; int n, m; int ties; } cases[] = {
+        {64, 64, 16, 32, 0}, {70, 100, 8, 16, 0}, {48, 52, 2, 4, 1}, {96, 96, 4, 8, 1}};
+    static const float steps[] = {0.0f, 0.5f, 0.2f, 0.05f, 0.02f, 0.005f, 0.001f, 0.0f, 0.0f};
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const size_t rows = cases[c].rows, cols = cases[c].cols, rn = rows * cols;
+        float *sc = (float *)xmalloc(rn * sizeof(float)), *noise = (float *)xmalloc(rn * sizeof(float));
+        uint8_t *warm = (uint8_t *)xmalloc(rn), *cold = (uint8_t *)xmalloc(rn);
+        tsenor_prune_options po = popt(TSENOR_PRUNE_ALPS, cases[c].n, cases[c].m, TSENOR_METHOD_EXACT);
+        _tsenor_prune_config pc;
+        _tsenor_prune_stats st;
+        _tsenor_warm_projection wp;
+        size_t k, s, i;
+        memset(&st, 0, sizeof st);
+        EXPECT(_tsenor_prune_resolve(&po, &pc) == TSENOR_OK && _tsenor_warm_init(&wp, &pc, rows, cols) == TSENOR_OK,
+               "warm projection set-up");
+        fill_normal(sc, rn, 600 + c);
+        for (s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+            tsenor_options co = make_opt(cases[c].n, cases[c].m, TSENOR_METHOD_EXACT);
+            double kw = 0.0, kc = 0.0;
+            fill_normal(noise, rn, 700 + 10 * c + s);
+            for (k = 0; k < rn; k++) {
+                sc[k] += steps[s] * noise[k];
+                if (cases[c].ties) sc[k] = 0.25f * floorf(4.0f * sc[k]);
+            }
+            for (i = 0; i < rows; i += 1) sc[i * cols + 5] = 0.0f;   /* a zero column */
+            EXPECT(_tsenor_project_warm(&wp, &pc, sc, cols, warm, cols, &st) == TSENOR_OK, "warm projection step %zu", s);
+            EXPECT(tsenor_cpu_mask_f32(sc, rows, cols, cols, cold, cols, &co, NULL) == TSENOR_OK, "cold EXACT");
+            EXPECT(tsenor_check_mask(warm, rows, cols, cols, cases[c].n, cases[c].m, TSENOR_CHECK_TRANSPOSABLE, NULL) == TSENOR_OK,
+                   "%zux%zu %d:%d step %zu: the warm mask is invalid", rows, cols, cases[c].n, cases[c].m, s);
+            for (k = 0; k < rn; k++) { kw += warm[k] ? fabs((double)sc[k]) : 0.0; kc += cold[k] ? fabs((double)sc[k]) : 0.0; }
+            EXPECT(fabs(kw - kc) <= 1e-6 * kc, "%zux%zu %d:%d step %zu: warm keeps %.9g, EXACT %.9g", rows, cols,
+                   cases[c].n, cases[c].m, s, kw, kc);
+        }
+        EXPECT(st.projections == (int)(sizeof steps / sizeof steps[0]), "projections counted %d", st.projections);
+        sc[rn / 2] = (float)NAN;
+        EXPECT(_tsenor_project_warm(&wp, &pc, sc, cols, warm, cols, &st) == TSENOR_ERR_NONFINITE_INPUT,
+               "NaN scores in a warm projection");
+        _tsenor_warm_free(&wp);
+        free(sc); free(noise); free(warm); free(cold);
     }
 }
 
@@ -773,9 +823,10 @@ static void test_allocation_failures(void)
     size_t tried = 0;
     int meth, th;
     memcpy(g_gram_copy, L.h, sizeof g_gram_copy);
-    for (meth = 1; meth <= 4; meth++)
+    for (meth = 1; meth <= 5; meth++)   /* 5: ALPS with EXACT, its warm-started projection */
         for (th = 1; th <= 2; th++) {
-            tsenor_prune_options o = popt((tsenor_prune_method)meth, 4, 8, TSENOR_METHOD_DEFAULT);
+            tsenor_prune_options o = popt(meth == 5 ? TSENOR_PRUNE_ALPS : (tsenor_prune_method)meth, 4, 8,
+                                          meth == 5 ? TSENOR_METHOD_EXACT : TSENOR_METHOD_DEFAULT);
             size_t calls, fail;
             tsenor_status s;
             o.mask.threads = th;
@@ -828,6 +879,7 @@ int main(void)
     test_gram();
     test_cholesky_and_solve();
     test_tiny_brute_force();
+    test_warm_projection();
     test_method_order();
     test_invariances();
     test_edge_shapes();
