@@ -13,7 +13,8 @@ The steps, options and defaults are tsenor.h's:
     every 3 iterations: stop when the support did not change since the last check and
     |B - D| <= 1e-3 |D|; else rho x1.3 / x1.2 / x1.1 when more than 10% / 0.5% / less of
     the kept entries changed; 300 iterations at most;
-  - conjugate gradients (50 at most) on the final support, row by row, from D;
+  - conjugate gradients (10 at most; stop once the summed |r|^2 fell by 1e-8) on the
+    final support, row by row, from D;
   - W^ = D S^-1 on the support.
 
 The solves: Hn = Q diag(lam) Q^T once (numpy.linalg.eigh, float64), then
@@ -37,7 +38,8 @@ import tsenor
 DAMPING = 0.01
 RHO = 0.03
 ITERATIONS = 300
-CG_ITERATIONS = 50
+CG_ITERATIONS = 10
+CG_TOL = 1e-8
 CHECK_EVERY = 3
 GAP = 1e-3
 
@@ -154,7 +156,7 @@ def alps(w, gram, n, m, method="tsenor", damping=DAMPING, rho=RHO, iterations=IT
             p = res + beta[:, None] * p
             rs = rs_new
             cg_done = k + 1
-            if rs.sum() <= 1e-12 * total0:
+            if rs.sum() <= CG_TOL * total0:
                 break
     w_new = np.where(keep, x / scale32[None, :], np.float32(0)).astype(np.float32)
     info = {"seconds": time.perf_counter() - start, "iterations": done, "cg_iterations": cg_done,
