@@ -250,7 +250,8 @@ def print_speed(row, threads):
           f"{np.mean(c_its):.1f}, {max(c_its)} | {row.mean():.4f} |")
     print(f"| NumPy/OpenBLAS peer | {peer:.2f} | {p_proj:.2f} ({100 * p_proj / peer:.0f}%) | "
           f"{np.mean(p_its):.1f}, {max(p_its)} | {row.mean('peer_error'):.4f} |")
-    print(f"\nC library / NumPy peer: {peer / c:.2f}x faster (target >= 2x); C total {c:.2f} s (target <= 10 s)")
+    print(f"\nspeed-up of the C library over the NumPy peer (peer seconds / C seconds): {peer / c:.2f}x "
+          f"(target >= 2x); the C library's total {c:.2f} s (target <= 10 s)")
     by_kind = {}
     for layer in row.layers:
         kind = layer["name"].split(".", 3)[3].rsplit(".weight", 1)[0]
