@@ -3,7 +3,9 @@ methods (magnitude, wanda, sparsegpt, alps through tsenor.prune_layer) at row-wi
 and transposable 2:4, 8:16 and 16:32, plus ALPS with the EXACT mask solver as its
 projection at transposable 8:16. Calibration is sequential (calibrate.prune_sequential):
 the inputs of layer k come from the pruned layers before it, so every row of the table
-is its own pass through the model. Prints, in Markdown:
+is its own pass through the model.
+
+Prints, in Markdown:
 
   - the mean over the 36 layers of the relative output error tr(ΔHΔᵀ) / tr(WHWᵀ), H the
     layer's calibration gram as measured (before damping);
