@@ -44,12 +44,12 @@ help:
 	@echo "make bench-cuda     the CUDA benchmark (needs a GPU)"
 	@echo "make cuda-phases    the CUDA block kernel's time by stage (sm_90)"
 	@echo "make test-cblas     the pruning tests with TSENOR_USE_CBLAS against OpenBLAS + LAPACKE"
-	@echo "make bench-prune    error and time of each pruning method on MiniLM-sized and 1024x1024 layers"
+	@echo "make bench-prune    error and time of each pruning method on synthetic layers, then on MiniLM's 36 real layers"
 	@echo "make bench-cuda-prune  GPU pruning times against PyTorch ALPS and SparseGPT (needs a GPU)"
 	@echo "make python         the Python package into $(BUILD)/python/site (CUDA when nvcc is found)"
 	@echo "make test-python    the Python tests (pytest) against that build"
 	@echo "make python-settings  record the Python and TSENOR_CUDA a Python build used (internal)"
-	@echo "make test-minilm    the all-MiniLM-L6-v2 NumPy harness's self-check (bench/minilm)"
+	@echo "make test-minilm    the all-MiniLM-L6-v2 NumPy harness's self-check, the pruning methods on its layers"
 	@echo "make clean          remove $(BUILD)/"
 
 $(BUILD):
@@ -100,8 +100,17 @@ test-cblas: | $(BUILD)
 # speed and error of each method on MiniLM-sized and 1024 x 1024 layers (not in make test)
 $(BUILD)/bench_prune: bench/bench_prune.c tests/workloads.h $(HEADER) | $(BUILD)
 	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/bench_prune.c $(LDLIBS)
+# then the table on the 36 real layers of all-MiniLM-L6-v2 (bench/minilm/layer_errors.py,
+# through the Python package) when python3 has numpy, safetensors and the data packages;
+# MINILM_ARGS=--quick: 64 calibration sentences instead of 512
+MINILM_ARGS ?=
 bench-prune: $(BUILD)/bench_prune
 	./$(BUILD)/bench_prune
+	@if ! command -v $(PYTHON) >/dev/null 2>&1; then echo "skipped: the MiniLM layer table: no $(PYTHON)"; \
+	else why=$$($(PYTHON) -m bench.minilm.layer_errors --requirements) || exit 1; \
+	    if [ -n "$$why" ]; then echo "skipped: the MiniLM layer table: $$why"; \
+	    else $(MAKE) --no-print-directory python && \
+	        PYTHONPATH=$(PY_SITE) $(PYTHON) -m bench.minilm.layer_errors $(MINILM_ARGS); fi; fi
 
 
 # the command line (cli/): prune / check safetensors and .npy files
@@ -350,6 +359,9 @@ clean:
 # the NumPy all-MiniLM-L6-v2 harness (bench/minilm/README.md): its self-check, which
 # skips with a reason when python3, numpy, safetensors or the data packages are missing
 .PHONY: test-minilm
+# and the pruning methods on three real layers (bench/minilm/layer_check.py, which needs
+# the Python package: built first when numpy and setuptools are there)
 test-minilm:
 	@if command -v python3 >/dev/null 2>&1; then python3 -m bench.minilm.selfcheck; \
 	else echo "skipped: python3 is not installed"; echo "0 passed, 0 failed"; fi
+	@sh tests/minilm_layers.sh $(BUILD)

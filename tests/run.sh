@@ -108,6 +108,12 @@ rc=$?
 printf '%s\n' "$out" | grep -E "FAIL|ERROR|Error|passed|skipped" | head -40
 tally python "$rc" "$out"
 
+echo "== MiniLM layers (bench/minilm/layer_check.py: the pruning methods on real all-MiniLM-L6-v2 layers)"
+out=$(sh tests/minilm_layers.sh "$build" 2>&1)
+rc=$?
+printf '%s\n' "$out" | grep -E "FAIL|passed|skipped|layer_check" | head -40
+tally minilm_layers "$rc" "$out"
+
 echo "== fuzz smoke (tests/fuzz)"
 if sh tests/fuzz/smoke.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
