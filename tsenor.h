@@ -1641,6 +1641,40 @@ typedef struct _tsenor_exact_scratch {
     uint8_t *queued;              /* 2m, the warm start's only                              */
 } _tsenor_exact_scratch;
 
+/* A cycle of the predecessor graph (2m nodes), the node it was entered at, or -1. */
+static int _tsenor_pred_cycle(const int *pred, int *stamp, int V)
+{
+    int v, at = -1;
+    for (v = 0; v < V; v++) stamp[v] = -1;
+    for (v = 0; v < V && at < 0; v++) {
+        int u = v;
+        while (u >= 0 && stamp[u] < 0) { stamp[u] = v; u = pred[u]; }
+        if (u >= 0 && stamp[u] == v) at = u;
+    }
+    return at;
+}
+
+/* Walks the cycle through `at` once to check its gain, then flips it (1); 0 when the gain
+   is float noise only (the selection is already optimal). */
+static int _tsenor_flip_cycle(const double *a, int m, uint8_t *sel, const int *pred, int at, double eps)
+{
+    double gain = 0.0;
+    int u = at;
+    do {
+        int p = pred[u];
+        gain += p < m ? a[p * m + (u - m)] : -a[u * m + (p - m)];
+        u = p;
+    } while (u != at);
+    if (!(gain > eps)) return 0;
+    u = at;
+    do {
+        int p = pred[u];
+        if (p < m) sel[p * m + (u - m)] = 1; else sel[u * m + (p - m)] = 0;
+        u = p;
+    } while (u != at);
+    return 1;
+}
+
 /* Cancels negative cycles until optimal. a: exact |w| (m*m, double). sel: a perfect
    selection, improved in place. row_pot/col_pot (may be NULL): the certificate.
    Returns the number of cycles cancelled. */
@@ -1658,7 +1692,7 @@ static int _tsenor_exact_improve(const double *a, int m, uint8_t *sel, _tsenor_e
         int pass, changed = 1, cycle_at = -1;
         for (k = 0; k < V; k++) { d[k] = 0.0; pred[k] = -1; }
         for (pass = 0; changed && cycle_at < 0; pass++) {
-            int i, j, v;
+            int i, j;
             changed = 0;
             for (i = 0; i < m; i++) {
                 for (j = 0; j < m; j++) {
@@ -1672,33 +1706,11 @@ static int _tsenor_exact_improve(const double *a, int m, uint8_t *sel, _tsenor_e
             }
             if (!changed) break;
             /* a cycle in the predecessor graph is a negative cycle */
-            for (v = 0; v < V; v++) stamp[v] = -1;
-            for (v = 0; v < V && cycle_at < 0; v++) {
-                int u = v;
-                while (u >= 0 && stamp[u] < 0) { stamp[u] = v; u = pred[u]; }
-                if (u >= 0 && stamp[u] == v) cycle_at = u;
-            }
+            cycle_at = _tsenor_pred_cycle(pred, stamp, V);
             if (pass > 4 * V) break;                /* cannot happen; guards float noise */
         }
-        if (cycle_at < 0) break;
-        {
-            /* walk the cycle once to check its gain, then flip it */
-            double gain = 0.0;
-            int u = cycle_at;
-            do {
-                int p = pred[u];
-                gain += p < m ? a[p * m + (u - m)] : -a[u * m + (p - m)];
-                u = p;
-            } while (u != cycle_at);
-            if (!(gain > eps)) break;              /* float noise only: already optimal */
-            u = cycle_at;
-            do {
-                int p = pred[u];
-                if (p < m) sel[p * m + (u - m)] = 1; else sel[u * m + (p - m)] = 0;
-                u = p;
-            } while (u != cycle_at);
-            cycles++;
-        }
+        if (cycle_at < 0 || !_tsenor_flip_cycle(a, m, sel, pred, cycle_at, eps)) break;
+        cycles++;
     }
     if (row_pot) for (k = 0; k < m; k++) row_pot[k] = d[k];
     if (col_pot) for (k = 0; k < m; k++) col_pot[k] = -d[m + k];
@@ -1751,34 +1763,10 @@ static int _tsenor_exact_improve_warm(const double *a, int m, uint8_t *sel, _tse
                         if (!queued[t]) { queue[(head + count) % V] = t; queued[t] = 1; count++; }
                     }
             }
-            if (++pops % V == 0) {                /* a cycle of predecessors is negative */
-                int v;
-                for (v = 0; v < V; v++) stamp[v] = -1;
-                for (v = 0; v < V && cycle_at < 0; v++) {
-                    int w = v;
-                    while (w >= 0 && stamp[w] < 0) { stamp[w] = v; w = pred[w]; }
-                    if (w >= 0 && stamp[w] == v) cycle_at = w;
-                }
-            }
+            if (++pops % V == 0) cycle_at = _tsenor_pred_cycle(pred, stamp, V);   /* negative */
         }
-        if (cycle_at < 0) break;
-        {
-            double gain = 0.0;
-            int u = cycle_at;
-            do {
-                int p = pred[u];
-                gain += p < m ? a[p * m + (u - m)] : -a[u * m + (p - m)];
-                u = p;
-            } while (u != cycle_at);
-            if (!(gain > eps)) break;
-            u = cycle_at;
-            do {
-                int p = pred[u];
-                if (p < m) sel[p * m + (u - m)] = 1; else sel[u * m + (p - m)] = 0;
-                u = p;
-            } while (u != cycle_at);
-            cycles++;
-        }
+        if (cycle_at < 0 || !_tsenor_flip_cycle(a, m, sel, pred, cycle_at, eps)) break;
+        cycles++;
     }
     for (k = 0; k < m; k++) { row_pot[k] = d[k]; col_pot[k] = -d[m + k]; }
     return cycles;
