@@ -98,8 +98,11 @@ test-cblas: | $(BUILD)
 	@if $(CBLAS_PROBE); then $(MAKE) --no-print-directory $(BUILD)/test_prune_cblas && ./$(BUILD)/test_prune_cblas; \
 	else echo "skipped: no cblas.h/lapacke.h to link (apt-get install libopenblas-dev liblapacke-dev)"; fi
 # speed and error of each method on MiniLM-sized and 1024 x 1024 layers (not in make test)
+# (with a CBLAS's sgemm as the peer of the SGEMM rates when cblas.h and lapacke.h link)
 $(BUILD)/bench_prune: bench/bench_prune.c tests/workloads.h $(HEADER) | $(BUILD)
-	$(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/bench_prune.c $(LDLIBS)
+	@if $(CBLAS_PROBE); then set -x; \
+	    $(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -DBENCH_PRUNE_CBLAS $(CBLAS_CFLAGS) -o $@ bench/bench_prune.c $(CBLAS_LIBS) $(LDLIBS); \
+	else set -x; $(CC) $(STD) $(CFLAGS) $(WARN) $(OPENMP) -o $@ bench/bench_prune.c $(LDLIBS); fi
 # then the table on the 36 real layers of all-MiniLM-L6-v2 (bench/minilm/layer_errors.py,
 # through the Python package) when python3 has numpy, safetensors and the data packages;
 # MINILM_ARGS=--quick: 64 calibration sentences instead of 512

@@ -2358,7 +2358,7 @@ TSENOR_DEF tsenor_status tsenor_check(const uint8_t *mask, size_t rows, size_t c
 
 #define _TSENOR_GEMM_MR 6             /* rows of the register tile                        */
 #define _TSENOR_GEMM_NR 16            /* columns of the register tile: one _tsenor_vf     */
-#define _TSENOR_GEMM_KC 256           /* depth of a packed panel                          */
+#define _TSENOR_GEMM_KC 384           /* depth of a packed panel                          */
 #define _TSENOR_GEMM_MC 96            /* rows of A packed per task (a multiple of MR)     */
 #define _TSENOR_GEMM_NC 2048          /* columns of B packed at once                      */
 #define _TSENOR_CHOL_NB 64            /* block size of the factorisation and the solves   */
@@ -2431,10 +2431,49 @@ typedef void (*_tsenor_gemm_kernel_fn)(size_t kc, const float *ap, const float *
     }
 #endif
 
+/* The wide tile, MR x 2 NR (two adjacent strips of packed B): 12 accumulators, enough
+   independent sums to cover the FMA latency of a 16-lane ISA, where one strip's 6 are
+   not; tile receives the two MR x NR halves one after the other. Same sums in the same
+   order as two calls of the narrow kernel. */
+#define _TSENOR_GEMM_WIDE_BODY                                                           \
+    {                                                                                    \
+        _TSENOR_VDECLARE_ZERO;                                                           \
+        _tsenor_vf c0 = _tsenor_vzero, c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;     \
+        _tsenor_vf d0 = c0, d1 = c0, d2 = c0, d3 = c0, d4 = c0, d5 = c0;                \
+        size_t p;                                                                        \
+        for (p = 0; p < kc; p++) {                                                       \
+            const _tsenor_vf b = _TSENOR_VLOAD(bp + p * _TSENOR_GEMM_NR);                \
+            const _tsenor_vf e = _TSENOR_VLOAD(bq + p * _TSENOR_GEMM_NR);                \
+            const float *a = ap + p * _TSENOR_GEMM_MR;                                   \
+            c0 += b * a[0]; d0 += e * a[0]; c1 += b * a[1]; d1 += e * a[1];              \
+            c2 += b * a[2]; d2 += e * a[2]; c3 += b * a[3]; d3 += e * a[3];              \
+            c4 += b * a[4]; d4 += e * a[4]; c5 += b * a[5]; d5 += e * a[5];              \
+        }                                                                                \
+        _TSENOR_VSTORE(tile + 0 * _TSENOR_GEMM_NR, c0);                                  \
+        _TSENOR_VSTORE(tile + 1 * _TSENOR_GEMM_NR, c1);                                  \
+        _TSENOR_VSTORE(tile + 2 * _TSENOR_GEMM_NR, c2);                                  \
+        _TSENOR_VSTORE(tile + 3 * _TSENOR_GEMM_NR, c3);                                  \
+        _TSENOR_VSTORE(tile + 4 * _TSENOR_GEMM_NR, c4);                                  \
+        _TSENOR_VSTORE(tile + 5 * _TSENOR_GEMM_NR, c5);                                  \
+        _TSENOR_VSTORE(tile + 6 * _TSENOR_GEMM_NR, d0);                                  \
+        _TSENOR_VSTORE(tile + 7 * _TSENOR_GEMM_NR, d1);                                  \
+        _TSENOR_VSTORE(tile + 8 * _TSENOR_GEMM_NR, d2);                                  \
+        _TSENOR_VSTORE(tile + 9 * _TSENOR_GEMM_NR, d3);                                  \
+        _TSENOR_VSTORE(tile + 10 * _TSENOR_GEMM_NR, d4);                                 \
+        _TSENOR_VSTORE(tile + 11 * _TSENOR_GEMM_NR, d5);                                 \
+    }
+typedef void (*_tsenor_gemm_wide_fn)(size_t kc, const float *ap, const float *bp, const float *bq, float *tile);
+
 #if !defined(TSENOR_USE_CBLAS)
 _TSENOR_FUSED_MADD
 static void _tsenor_gemm_kernel_generic(size_t kc, const float *ap, const float *bp, float *tile)
 _TSENOR_GEMM_KERNEL_BODY
+
+#if defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX512F__)
+_TSENOR_FUSED_MADD
+static void _tsenor_gemm_wide_generic(size_t kc, const float *ap, const float *bp, const float *bq, float *tile)
+_TSENOR_GEMM_WIDE_BODY
+#endif
 
 #if defined(_TSENOR_X86_DISPATCH)
 __attribute__((target("avx2,fma"))) _TSENOR_FUSED_MADD
@@ -2444,16 +2483,39 @@ _TSENOR_GEMM_KERNEL_BODY
 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))) _TSENOR_FUSED_MADD
 static void _tsenor_gemm_kernel_avx512(size_t kc, const float *ap, const float *bp, float *tile)
 _TSENOR_GEMM_KERNEL_BODY
+
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))) _TSENOR_FUSED_MADD
+static void _tsenor_gemm_wide_avx512(size_t kc, const float *ap, const float *bp, const float *bq, float *tile)
+_TSENOR_GEMM_WIDE_BODY
 #endif
+
+#if defined(_TSENOR_X86_DISPATCH)
+static int _tsenor_avx512_usable(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+#endif
+
+/* the wide tile where the ISA has 16 lanes, else NULL (two narrow calls) */
+static _tsenor_gemm_wide_fn _tsenor_pick_gemm_wide(void)
+{
+#if defined(_TSENOR_X86_DISPATCH)
+    if (_tsenor_avx512_usable()) return _tsenor_gemm_wide_avx512;
+#endif
+#if defined(_TSENOR_VECTOR_EXTENSIONS) && defined(__AVX512F__)
+    return _tsenor_gemm_wide_generic;
+#else
+    return NULL;
+#endif
+}
 
 static _tsenor_gemm_kernel_fn _tsenor_pick_gemm_kernel(const char **name)
 {
     /* the mask solver's choice names the ISA; the kernel follows it */
     (void)_tsenor_pick_solver(name);
 #if defined(_TSENOR_X86_DISPATCH)
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        return _tsenor_gemm_kernel_avx512;
+    if (_tsenor_avx512_usable()) return _tsenor_gemm_kernel_avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return _tsenor_gemm_kernel_avx2;
 #endif
     return _tsenor_gemm_kernel_generic;
@@ -2464,6 +2526,7 @@ static _tsenor_gemm_kernel_fn _tsenor_pick_gemm_kernel(const char **name)
 typedef struct _tsenor_la {
     int threads;
     _tsenor_gemm_kernel_fn kernel;
+    _tsenor_gemm_wide_fn wide;        /* NULL: two narrow tiles instead                   */
     const char *backend;
     float *pack_b;                    /* threads x KC x NC                                */
     float *pack_a;                    /* threads x MC x KC                                */
@@ -2478,6 +2541,7 @@ static tsenor_status _tsenor_la_init(_tsenor_la *la, int threads)
     return TSENOR_OK;
 #else
     la->kernel = _tsenor_pick_gemm_kernel(&la->backend);
+    la->wide = _tsenor_pick_gemm_wide();
     la->pack_b = (float *)_tsenor_aligned_alloc((size_t)la->threads * _TSENOR_GEMM_KC * _TSENOR_GEMM_NC, sizeof(float));
     la->pack_a = (float *)_tsenor_aligned_alloc((size_t)la->threads * _TSENOR_GEMM_MC * _TSENOR_GEMM_KC, sizeof(float));
     if (!la->pack_a || !la->pack_b) {
@@ -2535,6 +2599,35 @@ static void _tsenor_pack_a_panel(const float *a, size_t lda, int trans_a, size_t
     }
 }
 #endif
+
+/* one register tile (mr x nr of MR x NR) into C: C = alpha t on the first panel of the
+   depth (beta C + alpha t when beta is not 0), C += alpha t on the later ones. Full rows
+   go as whole vectors; the arithmetic is the same either way. */
+static void _tsenor_gemm_store(const float *tile, float *c, size_t ldc, size_t mr, size_t nr, float alpha,
+                               float beta, int first)
+{
+    size_t i, j;
+#if defined(_TSENOR_VECTOR_EXTENSIONS) && _TSENOR_GEMM_NR == _TSENOR_LANES
+    typedef float vfu __attribute__((vector_size(4 * _TSENOR_LANES), aligned(4), may_alias));
+    if (nr == _TSENOR_GEMM_NR) {
+        for (i = 0; i < mr; i++) {
+            vfu *crow = (vfu *)(void *)(c + i * ldc);
+            const vfu t = *(const vfu *)(const void *)(tile + i * _TSENOR_GEMM_NR);
+            if (!first) *crow += alpha * t;
+            else if (beta == 0.0f) *crow = alpha * t;
+            else *crow = beta * *crow + alpha * t;
+        }
+        return;
+    }
+#endif
+    for (i = 0; i < mr; i++) {
+        float *crow = c + i * ldc;
+        const float *t = tile + i * _TSENOR_GEMM_NR;
+        if (!first) for (j = 0; j < nr; j++) crow[j] += alpha * t[j];
+        else if (beta == 0.0f) for (j = 0; j < nr; j++) crow[j] = alpha * t[j];
+        else for (j = 0; j < nr; j++) crow[j] = beta * crow[j] + alpha * t[j];
+    }
+}
 
 /* C (m x n, row-major) = alpha op(A) op(B) + beta C; op(A) is m x k, op(B) k x n.
    triangle UPPER / LOWER: only register tiles that touch that triangle (diagonal
@@ -2604,29 +2697,37 @@ static void _tsenor_sgemm_on(_tsenor_la *la, int tid, int trans_a, int trans_b, 
                     const size_t mc = m - ic < _TSENOR_GEMM_MC ? m - ic : _TSENOR_GEMM_MC;
                     const size_t panels = (mc + _TSENOR_GEMM_MR - 1) / _TSENOR_GEMM_MR;
                     size_t q, st;
-                    _TSENOR_ALIGNED_ARRAY(float, tile, _TSENOR_GEMM_MR * _TSENOR_GEMM_NR);
+                    _TSENOR_ALIGNED_ARRAY(float, tile, 2 * _TSENOR_GEMM_MR * _TSENOR_GEMM_NR);
                     if (triangle == _TSENOR_TRI_UPPER && jc + nc <= ic) continue;
                     if (triangle == _TSENOR_TRI_LOWER && jc >= ic + mc) continue;
                     for (q = 0; q < panels; q++)
                         _tsenor_pack_a_panel(a, lda, trans_a, pc, ic + q * _TSENOR_GEMM_MR, m, kc,
                                              ap + q * kc * _TSENOR_GEMM_MR);
-                    for (st = 0; st < strips; st++) {
+                    for (st = 0; st < strips; st += 2) {
                         const size_t c0 = jc + st * _TSENOR_GEMM_NR;
                         const size_t nr = n - c0 < _TSENOR_GEMM_NR ? n - c0 : _TSENOR_GEMM_NR;
+                        const int pair = st + 1 < strips;   /* a second strip right of this one */
+                        const size_t c1 = c0 + _TSENOR_GEMM_NR;
+                        const size_t nr1 = pair ? (n - c1 < _TSENOR_GEMM_NR ? n - c1 : _TSENOR_GEMM_NR) : 0;
+                        const float *bp = pack_b + st * kc * _TSENOR_GEMM_NR;
                         for (q = 0; q < panels; q++) {
                             const size_t r0 = ic + q * _TSENOR_GEMM_MR;
                             const size_t mr = m - r0 < _TSENOR_GEMM_MR ? m - r0 : _TSENOR_GEMM_MR;
-                            size_t i, j;
-                            if (triangle == _TSENOR_TRI_UPPER && c0 + nr <= r0) continue;
-                            if (triangle == _TSENOR_TRI_LOWER && c0 >= r0 + mr) continue;
-                            la->kernel(kc, ap + q * kc * _TSENOR_GEMM_MR, pack_b + st * kc * _TSENOR_GEMM_NR, tile);
-                            for (i = 0; i < mr; i++) {
-                                float *crow = c + (r0 + i) * ldc + c0;
-                                const float *t = tile + i * _TSENOR_GEMM_NR;
-                                if (!first) for (j = 0; j < nr; j++) crow[j] += alpha * t[j];
-                                else if (beta == 0.0f) for (j = 0; j < nr; j++) crow[j] = alpha * t[j];
-                                else for (j = 0; j < nr; j++) crow[j] = beta * crow[j] + alpha * t[j];
+                            const float *aq = ap + q * kc * _TSENOR_GEMM_MR;
+                            const int left = !(triangle == _TSENOR_TRI_UPPER && c0 + nr <= r0) &&
+                                             !(triangle == _TSENOR_TRI_LOWER && c0 >= r0 + mr);
+                            const int right = pair && !(triangle == _TSENOR_TRI_UPPER && c1 + nr1 <= r0) &&
+                                              !(triangle == _TSENOR_TRI_LOWER && c1 >= r0 + mr);
+                            if (left && right && la->wide) {
+                                la->wide(kc, aq, bp, bp + kc * _TSENOR_GEMM_NR, tile);
+                            } else {
+                                if (left) la->kernel(kc, aq, bp, tile);
+                                if (right) la->kernel(kc, aq, bp + kc * _TSENOR_GEMM_NR, tile + _TSENOR_GEMM_MR * _TSENOR_GEMM_NR);
                             }
+                            if (left) _tsenor_gemm_store(tile, c + r0 * ldc + c0, ldc, mr, nr, alpha, beta, first);
+                            if (right)
+                                _tsenor_gemm_store(tile + _TSENOR_GEMM_MR * _TSENOR_GEMM_NR, c + r0 * ldc + c1, ldc, mr,
+                                                   nr1, alpha, beta, first);
                         }
                     }
                 }

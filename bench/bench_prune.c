@@ -2,7 +2,7 @@
    MiniLM sizes (384x384, 1536x384, 384x1536) and 1024x1024, at transposable 16:32 and
    row-wise 2:4: error tr(D H D^T)/tr(W H W^T), seconds, ADMM iterations and the share
    of the time spent in the mask solver. Calibration inputs: 2*cols tokens with a
-   decaying spectrum and outlier features. Also the sgemm rate at 1536^3.
+   decaying spectrum and outlier features. Also the sgemm rate on ALPS's product shapes.
    Usage: bench_prune [--quick] [--gemm-only] */
 #define TSENOR_IMPLEMENTATION
 #include "../tsenor.h"
@@ -38,26 +38,59 @@ static void activations(float *x, size_t tokens, size_t cols, uint64_t seed)
     free(a);
 }
 
-static void bench_gemm(void)
+/* SGEMM on ALPS's product shapes (rows x cols x cols of the MiniLM layers) and 1536^3,
+   best of 5, with the thread count of the run; built with BENCH_PRUNE_CBLAS, a CBLAS's
+   sgemm (OpenBLAS: make bench-prune links it when cblas.h is there) on the same operands
+   in the same run, and the ratio */
+#ifdef BENCH_PRUNE_CBLAS
+#include <cblas.h>
+#endif
+static double best_of_5(_tsenor_la *la, int peer, size_t m, size_t n, size_t k, const float *a, const float *b,
+                        float *c)
 {
-    const size_t n = 1536;
-    float *a = (float *)xalloc(n * n * 4), *b = (float *)xalloc(n * n * 4), *c = (float *)xalloc(n * n * 4);
-    _tsenor_la la;
     double best = 1e30;
     int rep;
+    (void)peer;
+    for (rep = 0; rep < 5; rep++) {
+        const double t0 = _tsenor_now();
+#ifdef BENCH_PRUNE_CBLAS
+        if (peer)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, a, (int)k, b, (int)n,
+                        0.0f, c, (int)n);
+        else
+#endif
+            _tsenor_sgemm(la, 0, 0, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n, _TSENOR_TRI_FULL);
+        if (_tsenor_now() - t0 < best) best = _tsenor_now() - t0;
+    }
+    return best;
+}
+
+static void bench_gemm(void)
+{
+    static const size_t shapes[4][3] = {{384, 384, 384}, {1536, 384, 384}, {384, 1536, 1536}, {1536, 1536, 1536}};
+    const size_t big = 1536 * 1536;
+    float *a = (float *)xalloc(big * 4), *b = (float *)xalloc(big * 4), *c = (float *)xalloc(big * 4);
+    _tsenor_la la;
     size_t i;
-    for (i = 0; i < n * n; i++) { a[i] = (float)(i % 7) - 3.0f; b[i] = (float)(i % 5) - 2.0f; }
+    int si;
+    for (i = 0; i < big; i++) { a[i] = (float)(i % 7) - 3.0f; b[i] = (float)(i % 5) - 2.0f; }
     if (_tsenor_la_init(&la, 0 + 2) != TSENOR_OK) exit(2);
 #ifdef _OPENMP
     la.threads = omp_get_max_threads();
 #endif
-    for (rep = 0; rep < 5; rep++) {
-        const double t0 = _tsenor_now();
-        _tsenor_sgemm(&la, 0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n, _TSENOR_TRI_FULL);
-        if (_tsenor_now() - t0 < best) best = _tsenor_now() - t0;
+    for (si = 0; si < 4; si++) {
+        const size_t m = shapes[si][0], n = shapes[si][1], k = shapes[si][2];
+        const double flop = 2.0 * (double)m * (double)n * (double)k, t = best_of_5(&la, 0, m, n, k, a, b, c);
+        printf("sgemm %4zu x %4zu x %4zu (%s, %d threads): %7.2f ms, %6.1f GFLOP/s", m, n, k, la.backend, la.threads,
+               t * 1e3, flop / t * 1e-9);
+#ifdef BENCH_PRUNE_CBLAS
+        {
+            const double tp = best_of_5(&la, 1, m, n, k, a, b, c);
+            printf("   cblas %7.2f ms, %6.1f GFLOP/s   tsenor/cblas speed %.2f", tp * 1e3, flop / tp * 1e-9, tp / t);
+        }
+#endif
+        printf("\n");
     }
-    printf("sgemm 1536^3 (%s, %d threads): %.3f s, %.1f GFLOP/s (best of 5)\n", la.backend, la.threads, best,
-           2.0 * n * n * n / best * 1e-9);
     _tsenor_la_free(&la);
     free(a); free(b); free(c);
 }
