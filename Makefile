@@ -354,7 +354,7 @@ $(PY_ASAN)/.built: $(PY_SRC) | $(BUILD)
 	    python/csrc/*.c $(LDLIBS)
 	touch $@
 test-python: python
-	PYTHONPATH=$(PY_SITE) $(PYTHON) -m pytest python/tests -q -rs -p no:cacheprovider
+	PYTHONPATH=$(PY_SITE)$${PYTHONPATH:+:$$PYTHONPATH} $(PYTHON) -m pytest python/tests -q -rs -p no:cacheprovider
 
 clean:
 	rm -rf $(BUILD)
