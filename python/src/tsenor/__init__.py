@@ -115,7 +115,6 @@ def mask(w: Any, n: int, m: int, *, method: str = "tsenor", iterations: Optional
 
 def _mask_torch(torch: Any, w: Any, opts: _Options) -> Any:
     code = _arrays.torch_dtype_code(torch, w)
-    w = w.detach()
     if w.device.type == "cuda":
         if not CUDA_BUILT:
             raise RuntimeError(_NO_CUDA)
@@ -125,20 +124,23 @@ def _mask_torch(torch: Any, w: Any, opts: _Options) -> Any:
         return _mask_cuda(torch, w, code, opts)
     if w.device.type != "cpu":
         raise _arrays.invalid("w is on device %s; tsenor takes CPU and CUDA tensors" % w.device)
-    w = _arrays.torch_in_place(w)
+    w = _arrays.torch_in_place(w.detach())
     out = torch.empty(tuple(w.shape), dtype=torch.uint8)
     _core.mask_host(_arrays.torch_host_view(torch, w), code, out.numpy(), *opts)
     return out.view(torch.bool)
 
 
 def _mask_cuda(torch: Any, w: Any, code: int, opts: _Options) -> Any:
+    # the per-call cost matters here (a small mask takes tens of microseconds on the GPU):
+    # a contiguous tensor goes as it is, and the mask is written as 0/1 bytes straight
+    # into a torch.bool tensor (one byte, the same representation)
     w = _arrays.torch_in_place(w)
     rows, cols = w.shape
-    out = torch.empty((rows, cols), dtype=torch.uint8, device=w.device)
-    stream = torch.cuda.current_stream(w.device).cuda_stream
+    device = w.device
+    out = torch.empty((rows, cols), dtype=torch.bool, device=device)
     _core.mask_device(w.data_ptr(), code, rows, cols, _arrays.torch_leading_dimension(w), out.data_ptr(), cols,
-                      w.device.index, stream, *opts)
-    return out.view(torch.bool)
+                      device.index, _arrays.torch_cuda_stream(torch, device.index), *opts)
+    return out
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ other layout (transposed, negative or zero strides, a non-unit inner stride, una
 or non-native byte order) is first copied to a C-contiguous array. bfloat16 travels as
 its 16-bit pattern (a uint16/int16 view of the same memory), as tsenor.h takes it."""
 import sys
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -76,23 +76,42 @@ def numpy_weights(a: np.ndarray) -> Tuple[np.ndarray, int]:
     return a, code
 
 
+_TORCH_CODES: Dict[Any, int] = {}
+
+
 def torch_dtype_code(torch: Any, t: Any) -> int:
-    check_matrix(tuple(t.shape), "w")
+    if t.dim() != 2 or not t.shape[0] or not t.shape[1]:
+        check_matrix(tuple(t.shape), "w")
     if t.layout != torch.strided:
         raise invalid("w has layout %s; tsenor takes dense (strided) tensors" % t.layout)
-    codes = {torch.float32: _core.DTYPE_F32, torch.float16: _core.DTYPE_F16, torch.bfloat16: _core.DTYPE_BF16}
-    if t.dtype not in codes:
+    if not _TORCH_CODES:
+        _TORCH_CODES.update({torch.float32: _core.DTYPE_F32, torch.float16: _core.DTYPE_F16,
+                             torch.bfloat16: _core.DTYPE_BF16})
+    code = _TORCH_CODES.get(t.dtype)
+    if code is None:
         raise invalid("w has dtype %s; tsenor takes torch.float32, torch.float16 and torch.bfloat16" % t.dtype)
-    return codes[t.dtype]
+    return code
 
 
 def torch_in_place(t: Any) -> Any:
     """t, or a contiguous copy of it on its device when the library cannot read it as
     it is (torch strides are in elements)."""
+    if t.is_contiguous():
+        return t
     itemsize = t.element_size()
     if in_place(tuple(t.shape), tuple(s * itemsize for s in t.stride()), itemsize):
         return t
     return t.contiguous()
+
+
+def torch_cuda_stream(torch: Any, device: int) -> int:
+    """The cudaStream_t of torch's current stream on device, as an integer: torch's own
+    accessor of the raw handle where it has one (it skips building a Stream object),
+    else the public torch.cuda.current_stream(device).cuda_stream."""
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return int(raw(device))
+    return int(torch.cuda.current_stream(device).cuda_stream)
 
 
 def torch_leading_dimension(t: Any) -> int:

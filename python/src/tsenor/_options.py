@@ -1,5 +1,6 @@
 """Keyword checks shared by the wrappers: Python types, and explicit values that the C
 library would read as "use the default" (0). The library checks the rest and names it."""
+import functools
 import math
 import operator
 from typing import Any, NamedTuple, Tuple
@@ -66,9 +67,31 @@ def method_name(name: str, value: Any, known: Tuple[str, ...]) -> str:
 
 
 def mask_options(n: Any, m: Any, method: Any, iterations: Any, tau: Any, threads: Any) -> MaskOptions:
+    try:
+        return _mask_options_cached(n, m, method, iterations, tau, threads)
+    except TypeError:
+        if all(_hashable(v) for v in (n, m, method, iterations, tau, threads)):
+            raise                                     # the options' own TypeError
+        return _mask_options(n, m, method, iterations, tau, threads)
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _mask_options(n: Any, m: Any, method: Any, iterations: Any, tau: Any, threads: Any) -> MaskOptions:
     return MaskOptions(integer("n", n), integer("m", m), method_name("method", method, tuple(_core.METHODS)),
                        integer("iterations", iterations, True), positive("tau", tau),
                        integer("threads", threads, True))
+
+
+# a mask call's options are checked once per distinct set (typed: 8 and 8.0 are kept
+# apart, so a float n is refused every time); errors are not cached
+_mask_options_cached = functools.lru_cache(maxsize=64, typed=True)(_mask_options)
 
 
 def prune_options(method: Any, damping: Any, iterations: Any, cg_iterations: Any, rho: Any) -> PruneOptions:

@@ -155,7 +155,7 @@ def _prune_cuda(torch: Any, w: Any, gram: Any, mask_opts: MaskOptions, prune_opt
     h = None if gram is None else _device_gram(torch, gram, w.device, cols)
     out = torch.empty((rows, cols), dtype=torch.float32, device=w.device)
     keep = torch.empty((rows, cols), dtype=torch.uint8, device=w.device)
-    stream = torch.cuda.current_stream(w.device).cuda_stream
+    stream = _arrays.torch_cuda_stream(torch, w.device.index)
     report = PruneReport(*_core.prune_device(
         w32.data_ptr(), rows, cols, _arrays.torch_leading_dimension(w32),
         0 if h is None else h.data_ptr(), 0 if h is None else _arrays.torch_leading_dimension(h),
@@ -221,7 +221,7 @@ def _gram_torch(torch: Any, x: Any, out: Any, threads: int) -> Any:
         x32 = _arrays.torch_float32(torch, x2, "x")
         target = torch.zeros((cols, cols), dtype=torch.float32, device=x.device) if out is None else out
         _check_device_out(torch, target, x.device, cols)
-        stream = torch.cuda.current_stream(x.device).cuda_stream
+        stream = _arrays.torch_cuda_stream(torch, x.device.index)
         _core.gram_device(x32.data_ptr(), int(x32.shape[0]), cols, _arrays.torch_leading_dimension(x32),
                           target.data_ptr(), _arrays.torch_leading_dimension(target), x.device.index, stream)
         return target
