@@ -98,6 +98,41 @@ def test_each_block_sees_the_blocks_pruned_before(method):
         assert torch.equal(a, b), name
 
 
+class Counting(Tiny):
+    """Tiny that counts its forwards; chained=False puts an op between the blocks, so
+    a block's input is not the previous block's output (no replay from cached inputs)."""
+
+    def __init__(self, chained=True, **kw):
+        super().__init__(**kw)
+        self.chained, self.forwards = chained, 0
+
+    def forward(self, x, scale=1.0):
+        self.forwards += 1
+        h = self.embed_in(x)
+        for layer in self.layers:
+            h = layer(h, scale=scale) if self.chained else layer(h, scale=scale) * 1.0
+        return self.lm_head(self.mix(self.norm(h)))
+
+
+@pytest.mark.parametrize("chained", [True, False])
+def test_the_stack_runs_from_cached_inputs_when_it_chains(chained, monkeypatch):
+    torch.manual_seed(3)
+    model, calibration = Counting(chained=chained, depth=4), batches(count=3)
+    slow = copy.deepcopy(model)
+    reports = prune_quietly(model, calibration, method="alps", iterations=5)
+    monkeypatch.setattr(tt, "REPLAY", False)
+    prune_quietly(slow, calibration, method="alps", iterations=5)
+    assert len(reports) == 4 * 2 + 1
+    for (name, a), (_, b) in zip(model.named_parameters(), slow.named_parameters()):
+        assert torch.equal(a, b), name
+    # whole-model forwards: the grouping pass, then per batch one for each group (slow:
+    # 4 blocks, mix, and unused, which never runs), or one to record the first block's
+    # inputs and one for each group outside the stack; unchained, the slow way after the
+    # one forward that found it out
+    assert slow.forwards == 1 + 3 * (4 + 2)
+    assert model.forwards == (1 + 3 * (1 + 2) if chained else slow.forwards + 1)
+
+
 def test_pruning_every_layer_on_dense_inputs_would_differ():
     # the check above can fail: Grams of the dense model's inputs give other weights
     model, calibration = tiny(), batches()

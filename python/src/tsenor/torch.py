@@ -13,8 +13,18 @@ calibration batches are run through the model as pruned so far (stopping after t
 group where that is safe), forward hooks accumulate every layer's Gram matrix
 H = X^T X of its inputs (tsenor.gram), and each layer of the group is pruned by
 tsenor.prune_layer. So each block's layers see the outputs of the blocks pruned before
-them. The cost is one forward of the calibration data up to each block, so it grows
-with the square of the depth.
+them.
+
+The blocks of the main stack are fed from cached inputs, so the cost is about one
+forward of the calibration data in all (plus one for what runs after the stack): the
+inputs of the first block are recorded once per batch, and each block runs on the
+outputs of the block before it, as pruned. This needs the usual chaining, which is
+checked on the first batch: every block runs once per forward, in order; a block's
+first input (positional, or hidden_states=) is the previous block's output (or its
+first element); every other argument is the same object for every block. When a model
+breaks that, each group is calibrated by a forward of the whole model as pruned so far
+(stopped after the group where safe), and the cost grows with the square of the depth.
+The cached inputs take one block's activations per batch (batch x tokens x width).
 
 To keep the masks applied while fine-tuning, see keep_masks (torch.nn.utils.parametrize).
 """
@@ -255,8 +265,20 @@ def prune(model: nn.Module, calibration: Iterable[Any], n: int, m: int, *, metho
             config.use_cache = False   # type: ignore[union-attr]
         run_on = target if target is not None else home
         with torch.no_grad():
-            for group, may_stop in _groups(model, chosen, batches, run_on):
-                reports += _prune_group(model, group, may_stop, batches, run_on, n, m, pattern, options, bar)
+            groups, blocks = _groups(model, chosen, batches, run_on)
+            replay: Optional[_StackReplay] = None
+            chains = REPLAY              # until a capture finds that the stack does not chain
+            for group, may_stop, block in groups:
+                if block is not None and replay is None and chains:
+                    replay = _StackReplay.capture(model, blocks, batches, run_on)
+                    chains = replay is not None
+                if block is not None and replay is not None:
+                    replay.advance_to(block)
+                    feed = replay.feeder()
+                else:
+                    replay = None        # past the stack: its cached activations go
+                    feed = _model_feeder(model, run_on)
+                reports += _prune_group(group, may_stop, batches, feed, n, m, pattern, options, bar)
     finally:
         bar.close()
         if use_cache is not None:
@@ -269,15 +291,16 @@ def prune(model: nn.Module, calibration: Iterable[Any], n: int, m: int, *, metho
     return reports
 
 
-Group = Tuple[List[Tuple[str, nn.Linear]], bool]
+Group = Tuple[List[Tuple[str, nn.Linear]], bool, Optional[int]]
 
 
 def _groups(model: nn.Module, chosen: List[Tuple[str, nn.Linear]], batches: Sequence[Any],
-            device: Optional[torch.device]) -> List[Group]:
+            device: Optional[torch.device]) -> Tuple[List[Group], List[nn.Module]]:
     """The chosen layers in groups, in the order of the first batch's forward: a block of
     the main stack, or a single layer outside it; layers that never run come last,
-    alone. With each group, whether its forwards may stop after it: only when each of
-    its layers ran once, so that its last layer's call is the group's end."""
+    alone. With each group, whether its forwards may stop after it (only when each of
+    its layers ran once, so that its last layer's call is the group's end) and its
+    block's index in the main stack (None outside it). And the main stack's blocks."""
     names = {id(module): name for name, module in chosen}
     order: List[int] = []
     handles = [module.register_forward_hook(lambda mod, inp, out: order.append(id(mod))) for _, module in chosen]
@@ -287,7 +310,8 @@ def _groups(model: nn.Module, chosen: List[Tuple[str, nn.Linear]], batches: Sequ
         for h in handles:
             h.remove()
     block_of: Dict[int, int] = {}
-    for index, block in enumerate(_main_stack(model, names)):
+    blocks = _main_stack(model, names)
+    for index, block in enumerate(blocks):
         for sub in block.modules():
             if id(sub) in names:
                 block_of.setdefault(id(sub), index)
@@ -300,13 +324,21 @@ def _groups(model: nn.Module, chosen: List[Tuple[str, nn.Linear]], batches: Sequ
             keys.append(group_key)
             groups.append([])
         groups[keys.index(group_key)].append((names[key], modules[key]))
-    groups += [[(name, module)] for name, module in chosen if id(module) not in set(order)]
-    return [(g, all(order.count(id(module)) == 1 for _, module in g)) for g in groups]
+    in_block = [keys[i][1] if keys[i][0] == "block" else None for i in range(len(groups))]
+    never = [[(name, module)] for name, module in chosen if id(module) not in set(order)]
+    return ([(g, all(order.count(id(module)) == 1 for _, module in g), b) for g, b in zip(groups, in_block)] +
+            [(g, False, None) for g in never]), blocks
 
 
-def _prune_group(model: nn.Module, group: List[Tuple[str, nn.Linear]], may_stop: bool, batches: Sequence[Any],
-                 device: Optional[torch.device], n: int, m: int, pattern: str, options: Dict[str, Any],
-                 bar: _Progress) -> List[LayerReport]:
+Feeder = Any    # (batch index, batch) -> None: one forward that reaches the group's layers
+
+
+def _model_feeder(model: nn.Module, device: Optional[torch.device]) -> Feeder:
+    return lambda index, batch: _run(model, batch, device)
+
+
+def _prune_group(group: List[Tuple[str, nn.Linear]], may_stop: bool, batches: Sequence[Any], feed: Feeder,
+                 n: int, m: int, pattern: str, options: Dict[str, Any], bar: _Progress) -> List[LayerReport]:
     grams: Dict[int, torch.Tensor] = {}
     tokens: Dict[int, int] = {}
     calls: Dict[int, int] = {}
@@ -320,11 +352,11 @@ def _prune_group(model: nn.Module, group: List[Tuple[str, nn.Linear]], may_stop:
 
     handles = [module.register_forward_hook(collect) for _, module in group]
     try:
-        for batch in batches:
+        for index, batch in enumerate(batches):
             calls.clear()
             stop = _stopper(group, calls) if may_stop else None
             try:
-                _run(model, batch, device)
+                feed(index, batch)
             finally:
                 if stop is not None:
                     stop.remove()
@@ -367,6 +399,111 @@ def _without_underflow(h: torch.Tensor) -> torch.Tensor:
         h[dead, :] = 0.0
         h[:, dead] = 0.0
     return h
+
+
+# False: every group is calibrated by forwards of the whole model (the tests compare)
+REPLAY = True
+
+
+def _hidden_of(output: Any) -> Any:
+    """A block's output as the next block's input: the output, or its first element."""
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+class _StackReplay:
+    """The main stack's blocks run one at a time on cached inputs (see the module's
+    docstring): inputs[i] = (args, kwargs) of the current block for batch i, its hidden
+    state in args[0] or kwargs["hidden_states"]."""
+
+    def __init__(self, blocks: List[nn.Module], inputs: List[Tuple[Tuple[Any, ...], Dict[str, Any]]]):
+        self.blocks = blocks
+        self.inputs = inputs
+        self.at = 0                      # the block whose inputs are cached
+
+    @staticmethod
+    def capture(model: nn.Module, blocks: List[nn.Module], batches: Sequence[Any],
+                device: Optional[torch.device]) -> Optional["_StackReplay"]:
+        """The first block's inputs for every batch, after checking the chaining on the
+        first batch's whole forward; None when the model does not chain its blocks."""
+        if not blocks:
+            return None
+        seen: List[Tuple[int, Tuple[Any, ...], Dict[str, Any], Any]] = []
+
+        def before(module: nn.Module, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+            seen.append((id(module), args, dict(kwargs), None))
+
+        def after(module: nn.Module, args: Tuple[Any, ...], kwargs: Dict[str, Any], output: Any) -> None:
+            if seen and seen[-1][0] == id(module) and seen[-1][3] is None:
+                seen[-1] = seen[-1][:3] + (_hidden_of(output),)
+
+        handles = [b.register_forward_pre_hook(before, with_kwargs=True) for b in blocks]
+        handles += [b.register_forward_hook(after, with_kwargs=True) for b in blocks]
+        try:
+            _run(model, batches[0], device)
+        finally:
+            for h in handles:
+                h.remove()
+        if not _StackReplay._chained(blocks, seen):
+            return None
+        inputs = [(seen[0][1], seen[0][2])]
+        first = blocks[0]
+
+        def record(module: nn.Module, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> None:
+            inputs.append((args, dict(kwargs)))
+            raise _StopForward()
+
+        handle = first.register_forward_pre_hook(record, with_kwargs=True)
+        try:
+            for batch in batches[1:]:
+                _run(model, batch, device)
+        finally:
+            handle.remove()
+        return _StackReplay(blocks, inputs) if len(inputs) == len(batches) else None
+
+    @staticmethod
+    def _chained(blocks: List[nn.Module], seen: List[Tuple[int, Tuple[Any, ...], Dict[str, Any], Any]]) -> bool:
+        if [entry[0] for entry in seen] != [id(b) for b in blocks]:
+            return False                 # not every block once, in order
+        _, args0, kwargs0, _ = seen[0]
+        for (_, _, _, out), (_, args, kwargs, _) in zip(seen, seen[1:]):
+            if bool(args) != bool(args0):
+                return False
+            if args:
+                hidden, rest, rest0 = args[0], args[1:], args0[1:]
+            else:
+                hidden, rest, rest0 = kwargs.get("hidden_states"), (), ()
+            if hidden is None or hidden is not out or len(rest) != len(rest0):
+                return False
+            if any(a is not b for a, b in zip(rest, rest0)):
+                return False
+            others = {k: v for k, v in kwargs.items() if args or k != "hidden_states"}
+            others0 = {k: v for k, v in kwargs0.items() if args0 or k != "hidden_states"}
+            if others.keys() != others0.keys() or any(others[k] is not others0[k] for k in others):
+                return False
+        return True
+
+    def _call(self, index: int) -> Any:
+        args, kwargs = self.inputs[index]
+        return self.blocks[self.at](*args, **kwargs)
+
+    def advance_to(self, block: int) -> None:
+        """Runs the blocks before `block` (as pruned) on the cached inputs."""
+        while self.at < block:
+            for i, (args, kwargs) in enumerate(self.inputs):
+                hidden = _hidden_of(self._call(i))
+                if args:
+                    self.inputs[i] = ((hidden,) + tuple(args[1:]), kwargs)
+                else:
+                    self.inputs[i] = (args, dict(kwargs, hidden_states=hidden))
+            self.at += 1
+
+    def feeder(self) -> Feeder:
+        def feed(index: int, batch: Any) -> None:
+            try:
+                self._call(index)
+            except _StopForward:
+                pass
+        return feed
 
 
 def _stopper(group: List[Tuple[str, nn.Linear]], calls: Dict[int, int]) -> Any:
