@@ -121,6 +121,7 @@ static void test_n4_bit_identical(void)
         uint16_t *h = (uint16_t *)xmalloc((rows * ld + 1) * 2);
         uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
         void *dw = NULL, *dm = NULL;
+        if (g_quick && sh == 1) { free(w); free(h); free(g); free(c); continue; }   /* quick: the edge and unaligned shapes */
         if (cudaMalloc(&dw, (rows * ld + 1) * 4) != cudaSuccess || cudaMalloc(&dm, rows * mld) != cudaSuccess) {
             EXPECT(0, "cudaMalloc failed");
             return;
