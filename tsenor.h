@@ -78,9 +78,13 @@
 
    METHODS (tsenor_options.method)
      TSENOR_METHOD_TSENOR   (default) Dykstra on the entropic problem + rounding + local
-                            search; ~0.1% from the optimum with default options.
+                            search; ~0.1% from the optimum with default options. For
+                            m = 4 it is EXACT's n:4 search (options other than threads
+                            then change nothing).
      TSENOR_METHOD_EXACT    the optimal transposable mask of every block (min-cost flow:
-                            feasible start, then negative-cycle cancelling to optimality).
+                            feasible start, then negative-cycle cancelling to optimality;
+                            for m = 4 every pattern of the 4x4 block is searched, meeting
+                            in the middle, with a fixed rule for ties).
      TSENOR_METHOD_GREEDY   greedy by magnitude under row/column budgets, then repair so
                             that every row and column keeps exactly N (ASP-style 2-D).
      TSENOR_METHOD_ROWWISE  ordinary N:M (top N of every M consecutive entries of a row);

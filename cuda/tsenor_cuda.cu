@@ -3,7 +3,8 @@
 
    Layout of the work. One M x M block is solved by MP threads (MP = m rounded up to a
    power of two, 8 to 32), all inside one warp: thread t owns row t and column t of
-   its block (blocks of m <= 4 are solved one per thread: see "small blocks"). The block
+   its block (blocks of m <= 4 are solved one per thread: see "small blocks"; n:4 with
+   TSENOR or EXACT is the exact search of "n:4 exactly"). The block
    never leaves the chip between stages: |w| and the rounding keys
    live in shared memory, the Dykstra kernel K in registers (a row and a column per
    thread), and one launch runs load -> Dykstra -> threshold preselection -> greedy
@@ -833,7 +834,8 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
     cta_partials_128(P, kept, total);
 }
 
-/* ---- small blocks (m <= 4): one thread solves a whole block -----------------------------
+/* ---- small blocks (m <= 4; n:4 with TSENOR or EXACT has its own kernel below): one
+   thread solves a whole block ------------------------------------------------------------
    With 4 threads per block the warp kernel spends its sweeps on exchanges and barriers;
    a 4 x 4 block fits one thread's registers, so here every stage runs in one thread with
    no shared memory: the same stages (overloads of the same names on a SmallBlock), the
