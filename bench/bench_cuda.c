@@ -63,13 +63,6 @@ static const char *mname(tsenor_method m)
          : m == TSENOR_METHOD_GREEDY ? "greedy" : "rowwise";
 }
 
-static uint16_t bf16_of(float f)   /* round to nearest even */
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 /* One peer of the n:4 section: its line, and the ratio to tsenor's kernel time. */
 static void print_n4_peer(const char *name, const char *what, const peer_result *p, double ours_s, const char *ours)
 {
@@ -163,7 +156,7 @@ int main(int argc, char **argv)
             printf("out of memory\n");
             return 1;
         }
-        for (k = 0; k < R * C; k++) hb[k] = bf16_of(w[k]);
+        for (k = 0; k < R * C; k++) hb[k] = wl_bf16(w[k]);
         cudaMemcpy(dhb, hb, R * C * 2, cudaMemcpyHostToDevice);
         printf("\nn:4 exactly (device pointers; bytes = input + mask):\n");
         printf("  %-6s %-5s %10s %12s %10s  %s\n", "n:m", "dtype", "kernel ms", "Gelem/s", "GB/s", "mask vs the CPU's");
@@ -254,10 +247,7 @@ int main(int argc, char **argv)
             size_t k;
             double ks;
             for (k = 0; k < LR * LC; k++) {
-                const float f = w[k % (R * C)] * (k >= R * C ? -0.5f : 1.0f);
-                uint32_t u;
-                memcpy(&u, &f, 4);
-                h[k] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+                h[k] = wl_bf16(w[k % (R * C)] * (k >= R * C ? -0.5f : 1.0f));
             }
             cudaMemcpy(dh, h, LR * LC * 2, cudaMemcpyHostToDevice);
             ks = kernel_median(dh, 1, LR, LC, (uint8_t *)dlm, &o, 10);

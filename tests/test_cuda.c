@@ -29,13 +29,6 @@ static const char *mname(tsenor_method m)
          : m == TSENOR_METHOD_GREEDY ? "greedy" : "rowwise";
 }
 
-static uint16_t f32_to_bf16(float f)   /* round to nearest even */
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 static uint16_t f32_to_f16(float f)    /* normal range only (test data is |w| < 60000) */
 {
     uint32_t u, sign, e, mant;
@@ -132,7 +125,7 @@ static void test_n4_bit_identical(void)
             for (k = 0; k < rows * ld + 1; k++) w[k] = n4_value(kind, &r, k);
             for (dt = 0; dt < 3; dt++) {
                 if (dt == 1 && kind == 4) continue;   /* f16 cannot hold these */
-                for (k = 0; k < rows * ld + 1; k++) h[k] = dt == 1 ? f32_to_f16(w[k]) : f32_to_bf16(w[k]);
+                for (k = 0; k < rows * ld + 1; k++) h[k] = dt == 1 ? f32_to_f16(w[k]) : wl_bf16(w[k]);
                 for (n = 1; n <= 3; n++)
                     for (meth = 0; meth < 2; meth++) {
                         tsenor_options o = make_opt(n, 4, meth ? TSENOR_METHOD_EXACT : TSENOR_METHOD_TSENOR);
@@ -245,7 +238,7 @@ static void test_half_dtypes(void)
     size_t k;
     int meth;
     wl_fill(w, rows, cols, cols, WL_STUDENT_T3, 77);
-    for (k = 0; k < rows * cols; k++) { h[k] = f32_to_f16(w[k]); b[k] = f32_to_bf16(w[k]); }
+    for (k = 0; k < rows * cols; k++) { h[k] = f32_to_f16(w[k]); b[k] = wl_bf16(w[k]); }
     for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
         tsenor_options o = make_opt(8, 16, (tsenor_method)meth);
         tsenor_report rg, rc;

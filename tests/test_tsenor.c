@@ -71,21 +71,6 @@ static double brute_force_best(const double *a, int m, int n)
     return g_bf_best;
 }
 
-static void test_pattern_count_2_4(void)
-{
-    int s, count = 0;
-    for (s = 0; s < 65536; s++) {
-        int i, j, ok = 1;
-        for (i = 0; i < 4 && ok; i++) {
-            int r = 0, c = 0;
-            for (j = 0; j < 4; j++) { r += (s >> (i * 4 + j)) & 1; c += (s >> (j * 4 + i)) & 1; }
-            ok = r == 2 && c == 2;
-        }
-        count += ok;
-    }
-    EXPECT(count == 90, "transposable 2:4 patterns of a 4x4 block: %d, expected 90", count);
-}
-
 /* EXACT against brute-force enumeration on small blocks: every 2:4 pattern of 4x4 blocks
    and full enumeration for 1:3, 2:5, 3:6, 2:6. Includes integer-valued blocks (ties). */
 static void test_exact_vs_brute_force(void)
@@ -1091,7 +1076,6 @@ static void test_misc_api(void)
 
 int main(void)
 {
-    test_pattern_count_2_4();
     test_exact_vs_brute_force();
     test_exact_certificate();
     test_n4_exact();
