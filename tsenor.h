@@ -78,9 +78,13 @@
 
    METHODS (tsenor_options.method)
      TSENOR_METHOD_TSENOR   (default) Dykstra on the entropic problem + rounding + local
-                            search; ~0.1% from the optimum with default options.
+                            search; ~0.1% from the optimum with default options. For
+                            m = 4 it is EXACT's n:4 search (options other than threads
+                            then change nothing).
      TSENOR_METHOD_EXACT    the optimal transposable mask of every block (min-cost flow:
-                            feasible start, then negative-cycle cancelling to optimality).
+                            feasible start, then negative-cycle cancelling to optimality;
+                            for m = 4 every pattern of the 4x4 block is searched, meeting
+                            in the middle, with a fixed rule for ties).
      TSENOR_METHOD_GREEDY   greedy by magnitude under row/column budgets, then repair so
                             that every row and column keeps exactly N (ASP-style 2-D).
      TSENOR_METHOD_ROWWISE  ordinary N:M (top N of every M consecutive entries of a row);
@@ -623,6 +627,137 @@ _TSENOR_SHARED _tsenor_block _tsenor_block_at(size_t b, size_t block_cols, int m
     return k;
 }
 
+
+/* ---------------------------------------------------------------------------------
+   Transposable n:4 exactly (n = 1, 2, 3): METHOD_EXACT and METHOD_TSENOR for m = 4.
+   A 4x4 block has 24 transposable 1:4 patterns, 90 2:4 and 24 3:4. Each is solved by
+   meeting in the middle: rows 0-1 each pick an n-subset of the columns, which leaves a
+   column-count state c (0 <= c_j <= 2, sum 2n); rows 2-3 must then cover n - c. Per
+   state the best pair of rows 0-1 (top) and of rows 2-3 (bottom); the answer is the
+   state with the largest top + bottom. The same arithmetic on the CPU (16 blocks in
+   vector lanes) and the GPU (one block per thread), so their masks are bit for bit the
+   same on every finite input:
+     values   a_ij = |w_ij|, times 2^-4 in a block whose max exceeds 2^124 (exact; no
+              sum of 12 values can then overflow);
+     scores   row subset sums left to right in ascending column order, e.g. a_00 + a_02
+              or (a_00 + a_01) + a_03; top = s_0 + s_1, bottom = s_2 + s_3, total =
+              top + bottom; float adds, no other rounding;
+     order    states lexicographic in (c_0, c_1, c_2, c_3); row subsets lexicographic in
+              their sorted columns (2:4: 01 02 03 12 13 23); pairs of a state row 0's
+              subset first; every search keeps the first strict maximum;
+     ties     hence, among the patterns of largest total (exact when the sums are, e.g.
+              for integer or quantised values), the first of state, then rows 0-1,
+              then rows 2-3 in that order.
+   The result is the 16-bit mask, bit 4i + j = entry (i, j). A partial block at an edge
+   is the zero-padded 4x4 block, as for every method.
+
+   The tables (generated): _TSENOR_N4_<n>_S<k>(X) lists the row pairs X(p, q, bits) of
+   state k, with bits = subset p | subset q << 4 (rows 0-1; rows 2-3 shift by 8 more);
+   _TSENOR_N4_<n>_STATES(S) lists S(pairs of state k, pairs of its complement n - c). */
+/* 1:4: 4 row subsets, 6 column-count states, 12 row-pair choices, 24 patterns */
+#define _TSENOR_N4_1_S0(X) X(2, 3, 132) X(3, 2, 72)   /* counts 0011 */
+#define _TSENOR_N4_1_S1(X) X(1, 3, 130) X(3, 1, 40)   /* counts 0101 */
+#define _TSENOR_N4_1_S2(X) X(1, 2, 66) X(2, 1, 36)   /* counts 0110 */
+#define _TSENOR_N4_1_S3(X) X(0, 3, 129) X(3, 0, 24)   /* counts 1001 */
+#define _TSENOR_N4_1_S4(X) X(0, 2, 65) X(2, 0, 20)   /* counts 1010 */
+#define _TSENOR_N4_1_S5(X) X(0, 1, 33) X(1, 0, 18)   /* counts 1100 */
+#define _TSENOR_N4_1_STATES(S) S(_TSENOR_N4_1_S0, _TSENOR_N4_1_S5) S(_TSENOR_N4_1_S1, _TSENOR_N4_1_S4) S(_TSENOR_N4_1_S2, _TSENOR_N4_1_S3) S(_TSENOR_N4_1_S3, _TSENOR_N4_1_S2) S(_TSENOR_N4_1_S4, _TSENOR_N4_1_S1) S(_TSENOR_N4_1_S5, _TSENOR_N4_1_S0)
+/* 2:4: 6 row subsets, 19 column-count states, 36 row-pair choices, 90 patterns */
+#define _TSENOR_N4_2_S0(X) X(5, 5, 204)   /* counts 0022 */
+#define _TSENOR_N4_2_S1(X) X(4, 5, 202) X(5, 4, 172)   /* counts 0112 */
+#define _TSENOR_N4_2_S2(X) X(3, 5, 198) X(5, 3, 108)   /* counts 0121 */
+#define _TSENOR_N4_2_S3(X) X(4, 4, 170)   /* counts 0202 */
+#define _TSENOR_N4_2_S4(X) X(3, 4, 166) X(4, 3, 106)   /* counts 0211 */
+#define _TSENOR_N4_2_S5(X) X(3, 3, 102)   /* counts 0220 */
+#define _TSENOR_N4_2_S6(X) X(2, 5, 201) X(5, 2, 156)   /* counts 1012 */
+#define _TSENOR_N4_2_S7(X) X(1, 5, 197) X(5, 1, 92)   /* counts 1021 */
+#define _TSENOR_N4_2_S8(X) X(2, 4, 169) X(4, 2, 154)   /* counts 1102 */
+#define _TSENOR_N4_2_S9(X) X(0, 5, 195) X(1, 4, 165) X(2, 3, 105) X(3, 2, 150) X(4, 1, 90) X(5, 0, 60)   /* counts 1111 */
+#define _TSENOR_N4_2_S10(X) X(1, 3, 101) X(3, 1, 86)   /* counts 1120 */
+#define _TSENOR_N4_2_S11(X) X(0, 4, 163) X(4, 0, 58)   /* counts 1201 */
+#define _TSENOR_N4_2_S12(X) X(0, 3, 99) X(3, 0, 54)   /* counts 1210 */
+#define _TSENOR_N4_2_S13(X) X(2, 2, 153)   /* counts 2002 */
+#define _TSENOR_N4_2_S14(X) X(1, 2, 149) X(2, 1, 89)   /* counts 2011 */
+#define _TSENOR_N4_2_S15(X) X(1, 1, 85)   /* counts 2020 */
+#define _TSENOR_N4_2_S16(X) X(0, 2, 147) X(2, 0, 57)   /* counts 2101 */
+#define _TSENOR_N4_2_S17(X) X(0, 1, 83) X(1, 0, 53)   /* counts 2110 */
+#define _TSENOR_N4_2_S18(X) X(0, 0, 51)   /* counts 2200 */
+#define _TSENOR_N4_2_STATES(S) S(_TSENOR_N4_2_S0, _TSENOR_N4_2_S18) S(_TSENOR_N4_2_S1, _TSENOR_N4_2_S17) S(_TSENOR_N4_2_S2, _TSENOR_N4_2_S16) S(_TSENOR_N4_2_S3, _TSENOR_N4_2_S15) S(_TSENOR_N4_2_S4, _TSENOR_N4_2_S14) S(_TSENOR_N4_2_S5, _TSENOR_N4_2_S13) S(_TSENOR_N4_2_S6, _TSENOR_N4_2_S12) S(_TSENOR_N4_2_S7, _TSENOR_N4_2_S11) S(_TSENOR_N4_2_S8, _TSENOR_N4_2_S10) S(_TSENOR_N4_2_S9, _TSENOR_N4_2_S9) S(_TSENOR_N4_2_S10, _TSENOR_N4_2_S8) S(_TSENOR_N4_2_S11, _TSENOR_N4_2_S7) S(_TSENOR_N4_2_S12, _TSENOR_N4_2_S6) S(_TSENOR_N4_2_S13, _TSENOR_N4_2_S5) S(_TSENOR_N4_2_S14, _TSENOR_N4_2_S4) S(_TSENOR_N4_2_S15, _TSENOR_N4_2_S3) S(_TSENOR_N4_2_S16, _TSENOR_N4_2_S2) S(_TSENOR_N4_2_S17, _TSENOR_N4_2_S1) S(_TSENOR_N4_2_S18, _TSENOR_N4_2_S0)
+/* 3:4: 4 row subsets, 6 column-count states, 12 row-pair choices, 24 patterns */
+#define _TSENOR_N4_3_S0(X) X(2, 3, 237) X(3, 2, 222)   /* counts 1122 */
+#define _TSENOR_N4_3_S1(X) X(1, 3, 235) X(3, 1, 190)   /* counts 1212 */
+#define _TSENOR_N4_3_S2(X) X(0, 3, 231) X(3, 0, 126)   /* counts 1221 */
+#define _TSENOR_N4_3_S3(X) X(1, 2, 219) X(2, 1, 189)   /* counts 2112 */
+#define _TSENOR_N4_3_S4(X) X(0, 2, 215) X(2, 0, 125)   /* counts 2121 */
+#define _TSENOR_N4_3_S5(X) X(0, 1, 183) X(1, 0, 123)   /* counts 2211 */
+#define _TSENOR_N4_3_STATES(S) S(_TSENOR_N4_3_S0, _TSENOR_N4_3_S5) S(_TSENOR_N4_3_S1, _TSENOR_N4_3_S4) S(_TSENOR_N4_3_S2, _TSENOR_N4_3_S3) S(_TSENOR_N4_3_S3, _TSENOR_N4_3_S2) S(_TSENOR_N4_3_S4, _TSENOR_N4_3_S1) S(_TSENOR_N4_3_S5, _TSENOR_N4_3_S0)
+
+/* Row subset sums of row i: s[p] for the n-subsets in the order above. A(i, j) reads
+   entry (i, j); _TSENOR_N4_ADD is the float add of the expanding code. */
+#define _TSENOR_N4_ROW_SUMS_1(s, A, i) \
+    (s[0] = A(i, 0), s[1] = A(i, 1), s[2] = A(i, 2), s[3] = A(i, 3))
+#define _TSENOR_N4_ROW_SUMS_2(s, A, i)                                                         \
+    (s[0] = _TSENOR_N4_ADD(A(i, 0), A(i, 1)), s[1] = _TSENOR_N4_ADD(A(i, 0), A(i, 2)),         \
+     s[2] = _TSENOR_N4_ADD(A(i, 0), A(i, 3)), s[3] = _TSENOR_N4_ADD(A(i, 1), A(i, 2)),         \
+     s[4] = _TSENOR_N4_ADD(A(i, 1), A(i, 3)), s[5] = _TSENOR_N4_ADD(A(i, 2), A(i, 3)))
+#define _TSENOR_N4_ROW_SUMS_3(s, A, i)                                                         \
+    (s[0] = _TSENOR_N4_ADD(_TSENOR_N4_ADD(A(i, 0), A(i, 1)), A(i, 2)),                         \
+     s[1] = _TSENOR_N4_ADD(_TSENOR_N4_ADD(A(i, 0), A(i, 1)), A(i, 3)),                         \
+     s[2] = _TSENOR_N4_ADD(_TSENOR_N4_ADD(A(i, 0), A(i, 2)), A(i, 3)),                         \
+     s[3] = _TSENOR_N4_ADD(_TSENOR_N4_ADD(A(i, 1), A(i, 2)), A(i, 3)))
+
+/* The search. Expanded where these are defined: _TSENOR_N4_V (a value: float, or a
+   vector of one float per block), _TSENOR_N4_ADD(x, y) (float add), _TSENOR_N4_SET(c)
+   (a constant), _TSENOR_N4_BEST(cand, best, bits, arg) (a statement: when cand > best,
+   best = cand and arg = bits). best and arg receive the largest total and its mask. */
+#define _TSENOR_N4_TOP_(p, q, bits)                                                            \
+    {                                                                                          \
+        const _TSENOR_N4_V t_ = _TSENOR_N4_ADD(s0_[p], s1_[q]);                                \
+        _TSENOR_N4_BEST(t_, top_, _TSENOR_N4_SET(bits), top_bits_);                            \
+    }
+#define _TSENOR_N4_BOTTOM_(p, q, bits)                                                         \
+    {                                                                                          \
+        const _TSENOR_N4_V t_ = _TSENOR_N4_ADD(s2_[p], s3_[q]);                                \
+        _TSENOR_N4_BEST(t_, bottom_, _TSENOR_N4_SET((bits) * 256), bottom_bits_);              \
+    }
+#define _TSENOR_N4_STATE_(TOP, BOTTOM)                                                         \
+    {                                                                                          \
+        _TSENOR_N4_V top_ = none_, bottom_ = none_, top_bits_ = none_, bottom_bits_ = none_;   \
+        TOP(_TSENOR_N4_TOP_)                                                                   \
+        BOTTOM(_TSENOR_N4_BOTTOM_)                                                             \
+        {                                                                                      \
+            const _TSENOR_N4_V t_ = _TSENOR_N4_ADD(top_, bottom_);                             \
+            _TSENOR_N4_BEST(t_, best_, _TSENOR_N4_ADD(top_bits_, bottom_bits_), arg_);         \
+        }                                                                                      \
+    }
+#define _TSENOR_N4_SOLVE(N, A, best, arg)                                                      \
+    {                                                                                          \
+        _TSENOR_N4_V s0_[6], s1_[6], s2_[6], s3_[6], best_, arg_;                              \
+        const _TSENOR_N4_V none_ = _TSENOR_N4_SET(-1.0f);                                      \
+        (void)_TSENOR_N4_ROW_SUMS_##N(s0_, A, 0);                                              \
+        (void)_TSENOR_N4_ROW_SUMS_##N(s1_, A, 1);                                              \
+        (void)_TSENOR_N4_ROW_SUMS_##N(s2_, A, 2);                                              \
+        (void)_TSENOR_N4_ROW_SUMS_##N(s3_, A, 3);                                              \
+        best_ = none_;                                                                         \
+        arg_ = none_;                                                                          \
+        _TSENOR_N4_##N##_STATES(_TSENOR_N4_STATE_)                                             \
+        (best) = best_;                                                                        \
+        (arg) = arg_;                                                                          \
+    }
+
+/* The value scale of a block (above): its max > 2^124 -> 2^-4, else 1. */
+#define _TSENOR_N4_SCALE_ABOVE 2.1267647932558654e37f   /* 2^124 */
+#define _TSENOR_N4_SCALE 0.0625f
+
+/* the four 0/1 bytes of a 4-bit row of a mask */
+_TSENOR_SHARED void _tsenor_n4_row_bytes(unsigned bits, uint8_t *out)
+{
+    out[0] = (uint8_t)(bits & 1u);
+    out[1] = (uint8_t)(bits >> 1 & 1u);
+    out[2] = (uint8_t)(bits >> 2 & 1u);
+    out[3] = (uint8_t)(bits >> 3 & 1u);
+}
+
 #endif /* the shared definitions */
 
 /* ==================================================================================
@@ -779,15 +914,23 @@ static void _tsenor_load_abs(const void *w, tsenor_dtype dt, size_t at, int coun
 static int _tsenor_row_finite(const void *w, tsenor_dtype dt, size_t at, size_t cols)
 {
     size_t j;
-    unsigned bad = 0;
+    unsigned bad = 0, acc[16] = {0};
+    int k;
+    /* 16 running ors over chunks of 16 (a fixed count: the compiler vectorises it at -O2),
+       folded at the end, then the rest */
     if (dt == TSENOR_DTYPE_F32) {
         const uint32_t *p = (const uint32_t *)w + at;
-        for (j = 0; j < cols; j++) bad |= (p[j] & 0x7f800000u) == 0x7f800000u;
+        for (j = 0; j + 16 <= cols; j += 16)
+            for (k = 0; k < 16; k++) acc[k] |= (p[j + (size_t)k] & 0x7f800000u) == 0x7f800000u;
+        for (; j < cols; j++) bad |= (p[j] & 0x7f800000u) == 0x7f800000u;
     } else {
         const uint16_t *p = (const uint16_t *)w + at;
-        uint16_t expo = dt == TSENOR_DTYPE_F16 ? 0x7c00u : 0x7f80u;
-        for (j = 0; j < cols; j++) bad |= (p[j] & expo) == expo;
+        const uint16_t expo = dt == TSENOR_DTYPE_F16 ? 0x7c00u : 0x7f80u;
+        for (j = 0; j + 16 <= cols; j += 16)
+            for (k = 0; k < 16; k++) acc[k] |= (p[j + (size_t)k] & expo) == expo;
+        for (; j < cols; j++) bad |= (p[j] & expo) == expo;
     }
+    for (k = 0; k < 16; k++) bad |= acc[k];
     return !bad;
 }
 
@@ -842,6 +985,53 @@ typedef uint8_t _tsenor_vu8 __attribute__((vector_size(_TSENOR_LANES), aligned(1
 #define _TSENOR_VLOAD_U8(p) _tsenor_vload_u8(p)
 static inline _tsenor_vf _tsenor_vload_u8(const uint8_t *p)
 { _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r[l] = (float)p[l]; return r; }
+#endif
+
+/* |x| of 64 consecutive f32 bit patterns at p (any alignment), de-interleaved by 4:
+   dst[j*16 + l] = |p[4l + j]| for j < 4 (one block row of the n:4 kernel's lanes). Two-
+   source shuffles: the halves of the result, then the result. */
+#if defined(__clang__) || __GNUC__ >= 12
+#define _TSENOR_VSHUFFLE(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
+#define _TSENOR_VSHUFFLE(a, b, ...) __builtin_shuffle(a, b, (_tsenor_vi){__VA_ARGS__})
+#endif
+#define _TSENOR_DEINTERLEAVE4_(j)                                                                         \
+    {                                                                                                     \
+        const _tsenor_vi lo_ = _TSENOR_VSHUFFLE(v0, v1, j, j + 4, j + 8, j + 12, j + 16, j + 20, j + 24, j + 28, \
+                                                0, 0, 0, 0, 0, 0, 0, 0);                                  \
+        const _tsenor_vi hi_ = _TSENOR_VSHUFFLE(v2, v3, j, j + 4, j + 8, j + 12, j + 16, j + 20, j + 24, j + 28, \
+                                                0, 0, 0, 0, 0, 0, 0, 0);                                  \
+        const _tsenor_vi r_ = _TSENOR_VSHUFFLE(lo_, hi_, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) & \
+                              0x7fffffff;                                                                 \
+        memcpy(dst + (j) * _TSENOR_LANES, &r_, sizeof r_);                                                \
+    }
+_TSENOR_ALWAYS_INLINE void _tsenor_deinterleave4_abs(const uint32_t *p, float *dst)
+{
+    _tsenor_vi v0, v1, v2, v3;
+    memcpy(&v0, p, sizeof v0);
+    memcpy(&v1, p + 16, sizeof v1);
+    memcpy(&v2, p + 32, sizeof v2);
+    memcpy(&v3, p + 48, sizeof v3);
+    _TSENOR_DEINTERLEAVE4_(0)
+    _TSENOR_DEINTERLEAVE4_(1)
+    _TSENOR_DEINTERLEAVE4_(2)
+    _TSENOR_DEINTERLEAVE4_(3)
+}
+#undef _TSENOR_DEINTERLEAVE4_
+/* The 0/1 bytes of 16 4x4 masks (bit 4i + j of code[l] = entry (i,j) of block l) as the
+   rows of 16 blocks side by side: out[i*64 + 4l + j]. A row's nibble times 0x00204081
+   puts bit k at bit 8k (little-endian byte k); elsewhere a table. */
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+_TSENOR_ALWAYS_INLINE void _tsenor_n4_mask_rows(const float *code, uint8_t *out)
+{
+    const _tsenor_vi c = __builtin_convertvector(_TSENOR_VLOAD(code), _tsenor_vi);
+    int i;
+    for (i = 0; i < 4; i++) {
+        const _tsenor_vi word = (((c >> (4 * i)) & 15) * 0x00204081) & 0x01010101;
+        memcpy(out + 64 * i, &word, sizeof word);
+    }
+}
+#define _TSENOR_N4_MASK_ROWS 1
 #endif
 
 /* e^x for x in [-87, 69] (callers clamp): Cody-Waite reduction x = k ln2 + f, then a
@@ -904,6 +1094,12 @@ static inline _tsenor_vf _tsenor_vset1_s(float s)
 { _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = s; return r; }
 static inline _tsenor_vf _tsenor_vload_u8_s(const uint8_t *p)
 { _tsenor_vf r; int l; for (l = 0; l < _TSENOR_LANES; l++) r.v[l] = (float)p[l]; return r; }
+static inline void _tsenor_deinterleave4_abs(const uint32_t *p, float *dst)
+{
+    int l, j;
+    for (l = 0; l < _TSENOR_LANES; l++)
+        for (j = 0; j < 4; j++) dst[j * _TSENOR_LANES + l] = _tsenor_bits_float(p[4 * l + j] & 0x7fffffffu);
+}
 #define _TSENOR_VDECLARE_ZERO enum { _tsenor_vzero_unused = 0 }
 #define _TSENOR_VLOAD(p) (*(const _tsenor_vf *)(const void *)(p))
 #define _TSENOR_VSTORE(p, x) (*(_tsenor_vf *)(void *)(p) = (x))
@@ -2046,13 +2242,158 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group(const _tsenor_problem *P, size_t 
     }
 }
 
-/* A unit of work: a group of 16 blocks, or one row for ROWWISE. Compiled once per ISA. */
+/* ---------------------------------------------------------------------------------
+   n:4 exactly (m = 4, METHOD_TSENOR and METHOD_EXACT): the search of the shared section,
+   16 blocks per vector (lane l = block l of the group, entry (i,j) at [(i*4 + j)*16 + l]),
+   _TSENOR_N4_GROUPS groups per unit of work.
+   --------------------------------------------------------------------------------- */
+#define _TSENOR_N4_GROUPS 16
+
+/* a: the 16 blocks, scaled; best, arg: each lane's largest total and its 16-bit mask */
+_TSENOR_ALWAYS_INLINE void _tsenor_n4_search(const float *_TSENOR_RESTRICT a, int n, float *best, float *arg)
+{
+    _TSENOR_VDECLARE_ZERO;
+    _tsenor_vf b = _TSENOR_VSET1(0.0f), g = b;
+#define _TSENOR_N4_V _tsenor_vf
+#define _TSENOR_N4_ADD(x, y) _TSENOR_VADD(x, y)
+#define _TSENOR_N4_SET(c) _TSENOR_VSET1(c)
+#define _TSENOR_N4_BEST(c, bst, code, arg_) ((arg_) = _TSENOR_VBLEND_GT(c, bst, code, arg_), (bst) = _TSENOR_VBLEND_GT(c, bst, c, bst))
+#define _TSENOR_N4_A(i, j) _TSENOR_VLOAD(a + ((i) * 4 + (j)) * _TSENOR_LANES)
+    if (n == 1) _TSENOR_N4_SOLVE(1, _TSENOR_N4_A, b, g)
+    else if (n == 2) _TSENOR_N4_SOLVE(2, _TSENOR_N4_A, b, g)
+    else _TSENOR_N4_SOLVE(3, _TSENOR_N4_A, b, g)
+#undef _TSENOR_N4_V
+#undef _TSENOR_N4_ADD
+#undef _TSENOR_N4_SET
+#undef _TSENOR_N4_BEST
+#undef _TSENOR_N4_A
+    _TSENOR_VSTORE(best, b);
+    _TSENOR_VSTORE(arg, g);
+}
+
+/* Per lane: the value scale (the shared rule), applied to a; each row's sum (left to
+   right, for the report's total) into row_total[i*16 + l]. */
+_TSENOR_ALWAYS_INLINE void _tsenor_n4_scale(float *_TSENOR_RESTRICT a, float *scale, float *row_total)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES;
+    _tsenor_vf mx = _TSENOR_VLOAD(a), s;
+    int k, i;
+    for (k = 1; k < 16; k++) mx = _TSENOR_VMAX(mx, _TSENOR_VLOAD(a + k * L));
+    s = _TSENOR_VBLEND_GT(mx, _TSENOR_VSET1(_TSENOR_N4_SCALE_ABOVE), _TSENOR_VSET1(_TSENOR_N4_SCALE), _TSENOR_VSET1(1.0f));
+    for (k = 0; k < 16; k++) _TSENOR_VSTORE(a + k * L, _TSENOR_VMUL(_TSENOR_VLOAD(a + k * L), s));
+    for (i = 0; i < 4; i++) {
+        const float *r = a + i * 4 * L;
+        _TSENOR_VSTORE(row_total + i * L,
+                       _TSENOR_VADD(_TSENOR_VADD(_TSENOR_VADD(_TSENOR_VLOAD(r), _TSENOR_VLOAD(r + L)), _TSENOR_VLOAD(r + 2 * L)),
+                                    _TSENOR_VLOAD(r + 3 * L)));
+    }
+    _TSENOR_VSTORE(scale, s);
+}
+
+/* |w| of 64 consecutive entries (16 blocks side by side, row i) into the lanes layout */
+_TSENOR_ALWAYS_INLINE void _tsenor_n4_load_row(const _tsenor_problem *P, size_t at, float *_TSENOR_RESTRICT a, int i)
+{
+    const int L = _TSENOR_LANES;
+    int l, j;
+    if (P->dt == TSENOR_DTYPE_F32) {
+        _tsenor_deinterleave4_abs((const uint32_t *)P->w + at, a + i * 4 * L);
+    } else if (P->dt == TSENOR_DTYPE_BF16) {
+        const uint16_t *p = (const uint16_t *)P->w + at;
+        for (l = 0; l < L; l++)
+            for (j = 0; j < 4; j++) a[(i * 4 + j) * L + l] = _tsenor_abs_bf16(p[4 * l + j]);
+    } else {
+        const uint16_t *p = (const uint16_t *)P->w + at;
+        for (l = 0; l < L; l++)
+            for (j = 0; j < 4; j++) a[(i * 4 + j) * L + l] = _tsenor_abs_f16(p[4 * l + j]);
+    }
+}
+
+/* The 16 blocks of group g: load (zero padding), scale, search, masks and report sums. */
+_TSENOR_ALWAYS_INLINE void _tsenor_solve_group_n4(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
+{
+    static const uint8_t bytes[16][4] = {{0, 0, 0, 0}, {1, 0, 0, 0}, {0, 1, 0, 0}, {1, 1, 0, 0}, {0, 0, 1, 0}, {1, 0, 1, 0},
+                                         {0, 1, 1, 0}, {1, 1, 1, 0}, {0, 0, 0, 1}, {1, 0, 0, 1}, {0, 1, 0, 1}, {1, 1, 0, 1},
+                                         {0, 0, 1, 1}, {1, 0, 1, 1}, {0, 1, 1, 1}, {1, 1, 1, 1}};
+    const int L = _TSENOR_LANES;
+    const size_t first = g * (size_t)L;
+    const int lanes = P->blocks - first < (size_t)L ? (int)(P->blocks - first) : L;
+    const _tsenor_block B0 = _tsenor_block_of(P, first), B1 = _tsenor_block_of(P, first + (size_t)lanes - 1);
+    /* the common case: 16 whole blocks side by side in one block row */
+    const int whole = lanes == L && B0.r0 == B1.r0 && B0.rows == 4 && B1.cols == 4;
+    float *a = t->lanes.a;
+    _TSENOR_ALIGNED_ARRAY(float, best, _TSENOR_LANES);
+    _TSENOR_ALIGNED_ARRAY(float, arg, _TSENOR_LANES);
+    _TSENOR_ALIGNED_ARRAY(float, scale, _TSENOR_LANES);
+    _TSENOR_ALIGNED_ARRAY(float, row_total, 4 * _TSENOR_LANES);
+    double kept = 0.0, total = 0.0;
+    int l, i, j;
+    if (whole) {
+        for (i = 0; i < 4; i++) _tsenor_n4_load_row(P, (B0.r0 + (size_t)i) * P->ld + B0.c0, a, i);
+    } else {
+        memset(a, 0, 16 * (size_t)L * sizeof(float));
+        for (l = 0; l < lanes; l++) {
+            const _tsenor_block B = _tsenor_block_of(P, first + (size_t)l);
+            for (i = 0; i < B.rows; i++)
+                _tsenor_load_abs(P->w, P->dt, (B.r0 + (size_t)i) * P->ld + B.c0, B.cols, a + (size_t)i * 4 * L + l, L);
+        }
+    }
+    _tsenor_n4_scale(a, scale, row_total);
+    _tsenor_n4_search(a, P->cfg.n, best, arg);
+    if (whole) {   /* each mask row's 64 bytes at once */
+        uint8_t out[4][64];
+#ifdef _TSENOR_N4_MASK_ROWS
+        _tsenor_n4_mask_rows(arg, out[0]);
+#else
+        for (l = 0; l < L; l++) {
+            const unsigned bits = (unsigned)arg[l];
+            for (i = 0; i < 4; i++) memcpy(out[i] + 4 * l, bytes[bits >> (4 * i) & 15u], 4);
+        }
+#endif
+        for (i = 0; i < 4; i++) memcpy(P->mask + (B0.r0 + (size_t)i) * P->mask_ld + B0.c0, out[i], 64);
+    } else {
+        for (l = 0; l < lanes; l++) {
+            const unsigned bits = (unsigned)arg[l];
+            const _tsenor_block B = _tsenor_block_of(P, first + (size_t)l);
+            for (i = 0; i < B.rows; i++) {
+                uint8_t *out = P->mask + (B.r0 + (size_t)i) * P->mask_ld + B.c0;
+                for (j = 0; j < B.cols; j++) out[j] = bytes[bits >> (4 * i) & 15u][j];
+            }
+        }
+    }
+    /* the report: per block, the total of its rows and the kept total, in double */
+    for (l = 0; l < lanes; l++) {
+        const double unscale = scale[l] == 1.0f ? 1.0 : 1.0 / (double)_TSENOR_N4_SCALE;   /* exact */
+        kept += (double)best[l] * unscale;
+        total += ((double)row_total[l] + (double)row_total[L + l] + (double)row_total[2 * L + l] +
+                  (double)row_total[3 * L + l]) * unscale;   /* zero padding adds nothing */
+    }
+    t->kept += kept;
+    t->total += total;
+}
+
+static void _tsenor_solve_unit_n4(const _tsenor_problem *P, size_t unit, _tsenor_thread *t)
+{
+    size_t g = unit * _TSENOR_N4_GROUPS;
+    const size_t end = g + _TSENOR_N4_GROUPS < P->groups ? g + _TSENOR_N4_GROUPS : P->groups;
+    for (; g < end; g++) _tsenor_solve_group_n4(P, g, t);
+}
+
+/* 1 when the problem takes the n:4 path */
+static int _tsenor_is_n4(const _tsenor_config *cfg)
+{
+    return cfg->m == 4 && (cfg->method == TSENOR_METHOD_TSENOR || cfg->method == TSENOR_METHOD_EXACT);
+}
+
+/* A unit of work: a group of 16 blocks, _TSENOR_N4_GROUPS groups on the n:4 path, or one
+   row for ROWWISE. Compiled once per ISA. */
 typedef void (*_tsenor_unit_solver_fn)(const _tsenor_problem *P, size_t unit, _tsenor_thread *t);
 
 #define _TSENOR_SOLVE_UNIT_BODY                                                          \
     {                                                                                    \
-        if (P->cfg.method == TSENOR_METHOD_ROWWISE) _tsenor_solve_row(P, unit, t);  \
-        else _tsenor_solve_group(P, unit, t);                                       \
+        if (P->cfg.method == TSENOR_METHOD_ROWWISE) _tsenor_solve_row(P, unit, t);       \
+        else if (_tsenor_is_n4(&P->cfg)) _tsenor_solve_unit_n4(P, unit, t);              \
+        else _tsenor_solve_group(P, unit, t);                                            \
     }
 
 static void _tsenor_solve_unit_generic(const _tsenor_problem *P, size_t unit, _tsenor_thread *t)
@@ -2130,7 +2471,9 @@ static tsenor_status _tsenor_mask(const void *w, tsenor_dtype dt, size_t rows, s
         unsigned char *raw, *base;
         _tsenor_thread *ts;
         _tsenor_unit_solver_fn solve;
-        const size_t units = P.cfg.method == TSENOR_METHOD_ROWWISE ? rows : P.groups;
+        const size_t units = P.cfg.method == TSENOR_METHOD_ROWWISE ? rows
+                           : _tsenor_is_n4(&P.cfg) ? (P.groups + _TSENOR_N4_GROUPS - 1) / _TSENOR_N4_GROUPS
+                           : P.groups;
         if ((size_t)T > units) T = (int)units;
         if (T < 1) T = 1;
         raw = (unsigned char *)TSENOR_MALLOC((size_t)T * per_thread + _TSENOR_ALIGN);

@@ -13,9 +13,11 @@
 
    tsenor_mask_f32/f16/bf16 keep their signatures and meaning (zero-padded edge blocks,
    mask untouched on error, the same mask for the same input). Inputs larger than the free
-   device memory are processed in chunks of block rows. EXACT, and patterns with m > 32,
-   run on the CPU solver of tsenor.h (report->backend says "cpu-..."); everything else on
-   the GPU (report->backend = "cuda"). A missing GPU or a CUDA failure returns
+   device memory are processed in chunks of block rows. EXACT with m != 4, and patterns
+   with m > 32, run on the CPU solver of tsenor.h (report->backend says "cpu-...");
+   everything else on the GPU (report->backend = "cuda"): n:4 (EXACT and TSENOR) is the
+   CPU's exact n:4 search, one thread per 4x4 block, with the same masks bit for bit. A
+   missing GPU or a CUDA failure returns
    TSENOR_ERR_DEVICE, and tsenor_cuda_last_error() gives CUDA's text.
 
    DEVICE POINTERS (frameworks: a PyTorch tensor's data_ptr())
@@ -24,8 +26,8 @@
 
    Work is queued on `stream` (a cudaStream_t; NULL = the default stream) and the call
    returns when it is done. The input is scanned for NaN/Inf before anything is written,
-   so mask_dev is untouched on every error too. EXACT and m > 32 are not available here
-   (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
+   so mask_dev is untouched on every error too. EXACT with m != 4 and m > 32 are not
+   available here (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
 
    The report's `kernel_seconds` is the GPU time of the solving kernels (CUDA events);
    `seconds` is the wall time of the whole call, host-to-host.

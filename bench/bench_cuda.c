@@ -1,12 +1,17 @@
 /* bench_cuda.c - `make bench-cuda`: the CUDA backend's speed and quality, and the
-   paper's algorithm in PyTorch on the same GPU (bench/peers/paper_torch.py), same run.
+   paper's algorithm in PyTorch on the same GPU (bench/peers/paper_torch.py), same run;
+   for n:4, PyTorch's own 2:4 tile kernel (bench/peers/sparse_tile_torch.py) and the
+   90-pattern exact solve in PyTorch (bench/peers/exact_patterns_torch.py) next to
+   tsenor's n:4 kernel, on the same bf16-valued matrix.
 
    kernel = GPU time of the solving kernels (CUDA events, report.kernel_seconds) through
    the device-pointer entry point, median of 20 calls after 3 warm-ups; host = wall time
    of the host-pointer call (copy in, solve, copy out), median of 5. Error = relative
    error of pruned magnitude against EXACT (CPU) over the whole 8192 x 8192 matrix.
+   Density = kept / all entries; short lines = the share of the blocks' rows and columns
+   that keep fewer than n.
 
-   Usage: build/bench_cuda [--no-peers] */
+   Usage: build/bench_cuda [--no-peers] [--n4]     (--n4: the n:4 section and its peers only) */
 #define _XOPEN_SOURCE 700   /* popen */
 #define TSENOR_CUDA
 #define TSENOR_IMPLEMENTATION
@@ -54,16 +59,31 @@ static double kernel_median(const void *dw, int bf16, size_t rows, size_t cols, 
 
 static const char *mname(tsenor_method m)
 {
-    return m == TSENOR_METHOD_TSENOR ? "tsenor" : m == TSENOR_METHOD_GREEDY ? "greedy" : "rowwise";
+    return m == TSENOR_METHOD_TSENOR ? "tsenor" : m == TSENOR_METHOD_EXACT ? "exact"
+         : m == TSENOR_METHOD_GREEDY ? "greedy" : "rowwise";
+}
+
+/* One peer of the n:4 section: its line, and the ratio to tsenor's kernel time. */
+static void print_n4_peer(const char *name, const char *what, const peer_result *p, double ours_s, const char *ours)
+{
+    printf("  %-22s %s\n", name, what);
+    if (!p->ran) {
+        printf("  %-22s %s\n", "", p->note);
+        return;
+    }
+    printf("  %-22s peer %.3f ms, error %.4f%%, density %.4f, %.2f%% of block rows/columns keep < 2, %.0f blocks not 2:4\n"
+           "  %-22s tsenor %s %.3f ms, error 0 (the optimum), density 0.5000; peer / tsenor = %.1fx\n",
+           "", 1e3 * p->seconds, 100 * p->error, p->density, 100 * p->short_lines, p->invalid, "", ours, 1e3 * ours_s,
+           p->seconds / ours_s);
 }
 
 int main(int argc, char **argv)
 {
     static const struct { tsenor_method method; int n, m; double target_ms; } rows_spec[] = {
-        {TSENOR_METHOD_TSENOR, 8, 16, 3.0}, {TSENOR_METHOD_TSENOR, 2, 4, 5.0}, {TSENOR_METHOD_TSENOR, 16, 32, 5.0},
+        {TSENOR_METHOD_TSENOR, 8, 16, 3.0}, {TSENOR_METHOD_TSENOR, 2, 4, 0.3}, {TSENOR_METHOD_TSENOR, 16, 32, 5.0},
         {TSENOR_METHOD_GREEDY, 8, 16, 0.0}, {TSENOR_METHOD_ROWWISE, 8, 16, 0.0}};
     const size_t R = 8192, C = 8192;
-    int peers = !(argc > 1 && strcmp(argv[1], "--no-peers") == 0);
+    int peers = 1, n4_only = 0, a;
     float *w = (float *)malloc(R * C * 4);
     uint8_t *mask = (uint8_t *)malloc(R * C), *exact = (uint8_t *)malloc(R * C);
     void *dw = NULL, *dm = NULL;
@@ -71,6 +91,11 @@ int main(int argc, char **argv)
     double tsenor_8_16_kernel = 0.0, tsenor_8_16_error = 0.0;
     size_t q;
 
+    for (a = 1; a < argc; a++) {
+        if (!strcmp(argv[a], "--no-peers")) peers = 0;
+        else if (!strcmp(argv[a], "--n4")) n4_only = 1;
+        else { fprintf(stderr, "usage: bench_cuda [--no-peers] [--n4]\n"); return 2; }
+    }
     if (tsenor_cuda_device_count() == 0) {
         printf("bench-cuda skipped: no CUDA device (%s)\n", tsenor_cuda_last_error());
         return 0;
@@ -87,8 +112,9 @@ int main(int argc, char **argv)
     wl_fill(w, R, C, C, WL_GAUSSIAN, 7);
     cudaMemcpy(dw, w, R * C * 4, cudaMemcpyHostToDevice);
 
-    printf("%-8s %-6s %10s %10s %12s %10s  %s\n", "method", "n:m", "kernel ms", "host ms", "Gelem/s", "error", "target");
-    for (q = 0; q < sizeof rows_spec / sizeof *rows_spec; q++) {
+    if (!n4_only)
+        printf("%-8s %-6s %10s %10s %12s %10s  %s\n", "method", "n:m", "kernel ms", "host ms", "Gelem/s", "error", "target");
+    for (q = 0; q < (n4_only ? 0 : sizeof rows_spec / sizeof *rows_spec); q++) {
         tsenor_options o, ox;
         double host[5], kernel_s, err = -1.0;
         int r;
@@ -113,18 +139,83 @@ int main(int argc, char **argv)
         if (err >= 0.0) printf("%9.4f%%", 100 * err);
         else printf("%10s", "n/a");
         if (rows_spec[q].target_ms > 0)
-            printf("  <= %.0f ms %s", rows_spec[q].target_ms, 1e3 * kernel_s <= rows_spec[q].target_ms ? "met" : "MISSED");
+            printf("  <= %.1f ms %s", rows_spec[q].target_ms, 1e3 * kernel_s <= rows_spec[q].target_ms ? "met" : "MISSED");
         printf("\n");
         if (o.method == TSENOR_METHOD_TSENOR && o.m == 16) { tsenor_8_16_kernel = kernel_s; tsenor_8_16_error = err; }
     }
 
-    {   /* where the time goes: load + rounding alone (1 iteration, no local search),
+    {   /* n:4 exactly (TSENOR and EXACT take the same kernel): bf16 and f32 through
+           device pointers, each mask checked bit for bit against the CPU's */
+        uint16_t *hb = (uint16_t *)malloc(R * C * 2);
+        uint8_t *cpu = (uint8_t *)malloc(R * C);
+        void *dhb = NULL;
+        double n4_bf16_24 = -1.0, n4_f32_24 = -1.0;
+        size_t k;
+        int n, dt;
+        if (!hb || !cpu || cudaMalloc(&dhb, R * C * 2) != cudaSuccess) {
+            printf("out of memory\n");
+            return 1;
+        }
+        for (k = 0; k < R * C; k++) hb[k] = wl_bf16(w[k]);
+        cudaMemcpy(dhb, hb, R * C * 2, cudaMemcpyHostToDevice);
+        printf("\nn:4 exactly (device pointers; bytes = input + mask):\n");
+        printf("  %-6s %-5s %10s %12s %10s  %s\n", "n:m", "dtype", "kernel ms", "Gelem/s", "GB/s", "mask vs the CPU's");
+        for (n = 1; n <= 3; n++)
+            for (dt = 0; dt < 2; dt++) {
+                tsenor_options o;
+                double ks;
+                memset(&o, 0, sizeof o);
+                o.n = n;
+                o.m = 4;
+                o.method = TSENOR_METHOD_EXACT;
+                ks = kernel_median(dt ? dhb : dw, dt, R, C, (uint8_t *)dm, &o, 20);
+                cudaMemcpy(mask, dm, R * C, cudaMemcpyDeviceToHost);
+                if (dt) tsenor_cpu_mask_bf16(hb, R, C, C, cpu, C, &o, NULL);
+                else tsenor_cpu_mask_f32(w, R, C, C, cpu, C, &o, NULL);
+                printf("  %d:4    %-5s %10.4f %12.1f %10.0f  %s", n, dt ? "bf16" : "f32", 1e3 * ks, (double)(R * C) / ks * 1e-9,
+                       (double)(R * C) * (dt ? 3.0 : 5.0) / ks * 1e-9, memcmp(mask, cpu, R * C) == 0 ? "identical" : "DIFFERENT");
+                if (n == 2 && dt) printf("  target <= 0.3 ms %s", 1e3 * ks <= 0.3 ? "met" : "MISSED");
+                printf("\n");
+                if (n == 2) *(dt ? &n4_bf16_24 : &n4_f32_24) = ks;
+            }
+        if (peers) {   /* the same bf16 values for everyone (as f32 for the exact peer); the optimum is the CPU's n:4 */
+            float *wb = (float *)malloc(R * C * 4);
+            tsenor_options ox;
+            peer_result tile, ex;
+            if (!wb) return 1;
+            for (k = 0; k < R * C; k++) {
+                const uint32_t u = (uint32_t)hb[k] << 16;
+                memcpy(&wb[k], &u, 4);
+            }
+            memset(&ox, 0, sizeof ox);
+            ox.n = 2;
+            ox.m = 4;
+            ox.method = TSENOR_METHOD_EXACT;
+            tsenor_cpu_mask_f32(wb, R, C, C, exact, C, &ox, NULL);
+            printf("\npeers, transposable 2:4 on the same 8192x8192 bf16 values (error vs the optimum):\n");
+            tile = run_peer("sparse_tile_torch", wb, R, C, 2, 4, exact, 600);
+            print_n4_peer("sparse_tile_torch", "PyTorch's 2:4 tile kernel (torch._sparse_semi_structured_tile), bf16, "
+                          "largest_abs_values_greedy", &tile, n4_bf16_24, "2:4 bf16 kernel");
+            ex = run_peer("exact_patterns_torch", wb, R, C, 2, 4, exact, 600);
+            print_n4_peer("exact_patterns_torch", "exact in PyTorch: the 90 patterns scored by one f32 matmul, argmax", &ex,
+                          n4_f32_24, "2:4 f32 kernel");
+            if (tile.ran)
+                printf("  target: tsenor 2:4 bf16 <= 0.3 ms and <= the tile kernel's time: %s\n",
+                       n4_bf16_24 <= 3e-4 && n4_bf16_24 <= tile.seconds ? "met" : "MISSED");
+            free(wb);
+        }
+        cudaFree(dhb);
+        free(hb);
+        free(cpu);
+    }
+
+    if (!n4_only) {   /* where the time goes: load + rounding alone (1 iteration, no local search),
            Dykstra at 50 and 100 iterations + rounding (no local search; the difference
-           is the cost of 50 sweeps), everything */
-        static const int pats[][2] = {{8, 16}, {2, 4}, {16, 32}};
+           is the cost of 50 sweeps), everything (n:4 takes no iterations: not here) */
+        static const int pats[][2] = {{8, 16}, {16, 32}};
         int p;
         printf("\nbreakdown (kernel ms):   1 it, no LS    50 it, no LS   100 it, no LS   default\n");
-        for (p = 0; p < 3; p++) {
+        for (p = 0; p < 2; p++) {
             tsenor_options o;
             double t1, t50, t2, t3;
             memset(&o, 0, sizeof o);
@@ -144,7 +235,7 @@ int main(int argc, char **argv)
         }
     }
 
-    {   /* an 8B-class LLM's MLP weight, bf16 */
+    if (!n4_only) {   /* an 8B-class LLM's MLP weight, bf16 */
         const size_t LR = 28672, LC = 8192;
         uint16_t *h = (uint16_t *)malloc(LR * LC * 2);
         void *dh = NULL, *dlm = NULL;
@@ -156,10 +247,7 @@ int main(int argc, char **argv)
             size_t k;
             double ks;
             for (k = 0; k < LR * LC; k++) {
-                const float f = w[k % (R * C)] * (k >= R * C ? -0.5f : 1.0f);
-                uint32_t u;
-                memcpy(&u, &f, 4);
-                h[k] = (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+                h[k] = wl_bf16(w[k % (R * C)] * (k >= R * C ? -0.5f : 1.0f));
             }
             cudaMemcpy(dh, h, LR * LC * 2, cudaMemcpyHostToDevice);
             ks = kernel_median(dh, 1, LR, LC, (uint8_t *)dlm, &o, 10);
@@ -186,7 +274,7 @@ int main(int argc, char **argv)
         free(h);
     }
 
-    if (peers) {   /* the paper's algorithm in PyTorch, on this GPU, the same 8192^2 8:16 */
+    if (peers && !n4_only) {   /* the paper's algorithm in PyTorch, on this GPU, the same 8192^2 8:16 */
         tsenor_options ox;
         peer_result p;
         memset(&ox, 0, sizeof ox);

@@ -5,7 +5,13 @@
 #define TSENOR_BENCH_PEERS_H
 
 /* ---- peers: Python programs that read the same matrix and write their mask ---------- */
-typedef struct peer_result { int ran; double seconds, error, blocks, invalid; char note[160]; } peer_result;
+typedef struct peer_result {
+    int ran;
+    double seconds, error, blocks, invalid;
+    double density;       /* kept entries / entries, over the blocks it solved             */
+    double short_lines;   /* of those blocks' rows and columns, the share keeping fewer than n */
+    char note[160];
+} peer_result;
 
 static int write_file(const char *path, const void *data, size_t bytes)
 {
@@ -59,7 +65,7 @@ static peer_result run_peer(const char *name, const float *w, size_t rows, size_
         uint8_t *pm = (uint8_t *)malloc(rows * cols);
         FILE *mf = fopen("build/bench_peer_mask.u8", "rb");
         if (pm && mf && fread(pm, 1, rows * cols, mf) == rows * cols) {
-            double pruned_peer = 0.0, pruned_exact = 0.0;
+            double pruned_peer = 0.0, pruned_exact = 0.0, kept = 0.0, entries = 0.0, lines = 0.0, short_lines = 0.0;
             size_t r0, c0, i, j;
             for (r0 = 0; r0 + (size_t)m <= rows; r0 += (size_t)m)
                 for (c0 = 0; c0 + (size_t)m <= cols; c0 += (size_t)m) {
@@ -70,8 +76,14 @@ static peer_result run_peer(const char *name, const float *w, size_t rows, size_
                             cnt_r[i] += pm[(r0 + i) * cols + c0 + j] != 0;
                             cnt_c[j] += pm[(r0 + i) * cols + c0 + j] != 0;
                         }
-                    for (i = 0; i < (size_t)m; i++) ok &= cnt_r[i] == n && cnt_c[i] == n;
+                    for (i = 0; i < (size_t)m; i++) {
+                        ok &= cnt_r[i] == n && cnt_c[i] == n;
+                        short_lines += (cnt_r[i] < n) + (cnt_c[i] < n);
+                        kept += cnt_r[i];
+                    }
                     p.invalid += !ok;
+                    lines += 2.0 * m;
+                    entries += (double)m * m;
                     for (i = 0; i < (size_t)m; i++)
                         for (j = 0; j < (size_t)m; j++) {
                             size_t k = (r0 + i) * cols + c0 + j;
@@ -81,6 +93,8 @@ static peer_result run_peer(const char *name, const float *w, size_t rows, size_
                         }
                 }
             if (pruned_exact > 0) p.error = (pruned_peer - pruned_exact) / pruned_exact;
+            p.density = entries > 0 ? kept / entries : 0.0;
+            p.short_lines = lines > 0 ? short_lines / lines : 0.0;
         }
         if (mf) fclose(mf);
         free(pm);

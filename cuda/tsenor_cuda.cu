@@ -3,7 +3,8 @@
 
    Layout of the work. One M x M block is solved by MP threads (MP = m rounded up to a
    power of two, 8 to 32), all inside one warp: thread t owns row t and column t of
-   its block (blocks of m <= 4 are solved one per thread: see "small blocks"). The block
+   its block (blocks of m <= 4 are solved one per thread: see "small blocks"; n:4 with
+   TSENOR or EXACT is the exact search of "n:4 exactly"). The block
    never leaves the chip between stages: |w| and the rounding keys
    live in shared memory, the Dykstra kernel K in registers (a row and a column per
    thread), and one launch runs load -> Dykstra -> threshold preselection -> greedy
@@ -833,7 +834,8 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
     cta_partials_128(P, kept, total);
 }
 
-/* ---- small blocks (m <= 4): one thread solves a whole block -----------------------------
+/* ---- small blocks (m <= 4; n:4 with TSENOR or EXACT has its own kernel below): one
+   thread solves a whole block ------------------------------------------------------------
    With 4 threads per block the warp kernel spends its sweeps on exchanges and barriers;
    a 4 x 4 block fits one thread's registers, so here every stage runs in one thread with
    no shared memory: the same stages (overloads of the same names on a SmallBlock), the
@@ -1093,6 +1095,110 @@ template <int FIXED_M> __global__ void __launch_bounds__(128) solve_small_blocks
     cta_partials_128(P, kept_d, total_d);
 }
 
+/* ---- n:4 exactly (m = 4, TSENOR and EXACT): the shared section's search ------------
+   One thread per 4x4 block, N4_BLOCKS_PER_THREAD blocks per thread (so the partials of
+   the report stay few): thread t of a CTA takes blocks base + k*128 + t, so a warp reads
+   the rows of 32 neighbouring blocks at once (512 contiguous bytes per row in f32, 256 in
+   f16/bf16) and writes 128 contiguous mask bytes per row. The arithmetic is the CPU's
+   (tsenor.h, "Transposable n:4 exactly"): float adds in the same order with strict
+   comparisons (round-to-nearest adds, no contraction: there is nothing to contract),
+   the same power-of-two scale, so the masks are the CPU's bit for bit. */
+const int N4_BLOCKS_PER_THREAD = 8;
+
+/* |w| of row i of block B into a[4i..4i+3] (zero padding); NaN/Inf set *bad, read as 0 */
+__device__ __forceinline__ void n4_load_row(const Problem &P, const _tsenor_block &B, int i, float *a, int *bad)
+{
+    const size_t at = (B.r0 + (size_t)i) * P.ld + B.c0;
+    if (i >= B.rows) {
+        a[0] = a[1] = a[2] = a[3] = 0.0f;
+        return;
+    }
+    if (B.cols == 4 && P.dt == TSENOR_DTYPE_F32 && ((uintptr_t)((const float *)P.w + at) & 15u) == 0) {
+        const float4 v = *reinterpret_cast<const float4 *>((const float *)P.w + at);
+        a[0] = fabsf(v.x); a[1] = fabsf(v.y); a[2] = fabsf(v.z); a[3] = fabsf(v.w);
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            if (!isfinite(a[j])) { *bad = 1; a[j] = 0.0f; }
+        return;
+    }
+    if (B.cols == 4 && P.dt != TSENOR_DTYPE_F32 && ((uintptr_t)((const uint16_t *)P.w + at) & 7u) == 0) {
+        const uint2 v = *reinterpret_cast<const uint2 *>((const uint16_t *)P.w + at);
+        const uint16_t h[4] = {(uint16_t)(v.x & 0xffffu), (uint16_t)(v.x >> 16), (uint16_t)(v.y & 0xffffu), (uint16_t)(v.y >> 16)};
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            a[j] = P.dt == TSENOR_DTYPE_BF16 ? _tsenor_abs_bf16(h[j]) : _tsenor_abs_f16(h[j]);
+            if (!isfinite(a[j])) { *bad = 1; a[j] = 0.0f; }
+        }
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) a[j] = j < B.cols ? load_abs(P.w, P.dt, at + (size_t)j, bad) : 0.0f;
+}
+
+template <int N> __global__ void __launch_bounds__(128) solve_n4_kernel(Problem P)
+{
+    double kept_d = 0.0, total_d = 0.0;
+    int bad = 0;
+    for (int k = 0; k < N4_BLOCKS_PER_THREAD; k++) {
+        const size_t b = ((size_t)blockIdx.x * N4_BLOCKS_PER_THREAD + (size_t)k) * 128 + threadIdx.x;
+        if (b >= P.blocks) break;
+        const _tsenor_block B = _tsenor_block_at(b, P.block_cols, 4, P.rows, P.cols);
+        float a[16];
+#pragma unroll
+        for (int i = 0; i < 4; i++) n4_load_row(P, B, i, a + 4 * i, &bad);
+        float mx = a[0];
+#pragma unroll
+        for (int q = 1; q < 16; q++) mx = fmaxf(mx, a[q]);
+        const float scale = mx > _TSENOR_N4_SCALE_ABOVE ? _TSENOR_N4_SCALE : 1.0f;
+#pragma unroll
+        for (int q = 0; q < 16; q++) a[q] = __fmul_rn(a[q], scale);   /* a power of two: exact */
+        float best, arg;
+#define _TSENOR_N4_V float
+#define _TSENOR_N4_ADD(x, y) __fadd_rn(x, y)
+#define _TSENOR_N4_SET(c) ((float)(c))
+#define _TSENOR_N4_BEST(c, bst, code, arg_) \
+    if ((c) > (bst)) {                      \
+        (bst) = (c);                        \
+        (arg_) = (code);                    \
+    }
+#define _TSENOR_N4_A(i, j) a[4 * (i) + (j)]
+        if (N == 1) _TSENOR_N4_SOLVE(1, _TSENOR_N4_A, best, arg)   /* N is known at compile time */
+        else if (N == 2) _TSENOR_N4_SOLVE(2, _TSENOR_N4_A, best, arg)
+        else _TSENOR_N4_SOLVE(3, _TSENOR_N4_A, best, arg)
+#undef _TSENOR_N4_V
+#undef _TSENOR_N4_ADD
+#undef _TSENOR_N4_SET
+#undef _TSENOR_N4_BEST
+#undef _TSENOR_N4_A
+        const unsigned bits = (unsigned)arg;
+        double total = 0.0;
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const unsigned row = bits >> (4 * i) & 15u;
+            /* the row total left to right, as the CPU's; rows in double */
+            total += (double)__fadd_rn(__fadd_rn(__fadd_rn(a[4 * i], a[4 * i + 1]), a[4 * i + 2]), a[4 * i + 3]);
+            if (i < B.rows) {
+                uint8_t *out = P.mask + (B.r0 + (size_t)i) * P.mask_ld + B.c0;
+                if (B.cols == 4 && ((uintptr_t)out & 3u) == 0)
+                    *reinterpret_cast<unsigned *>(out) = (row & 1u) | (row >> 1 & 1u) << 8 | (row >> 2 & 1u) << 16 | (row >> 3 & 1u) << 24;
+                else
+                    for (int j = 0; j < B.cols; j++) out[j] = (uint8_t)(row >> j & 1u);
+            }
+        }
+        const double unscale = scale == 1.0f ? 1.0 : 1.0 / (double)_TSENOR_N4_SCALE;
+        kept_d += (double)best * unscale;
+        total_d += total * unscale;
+    }
+    if (bad) atomicOr(P.nonfinite, 1);
+    cta_partials_128(P, kept_d, total_d);
+}
+
+/* 1 when the problem takes the n:4 kernel */
+bool is_n4(const _tsenor_config &o)
+{
+    return o.m == 4 && (o.method == TSENOR_METHOD_TSENOR || o.method == TSENOR_METHOD_EXACT);
+}
+
 /* Sums the per-CTA partials in a fixed order (one CTA): the report is deterministic. */
 __global__ void __launch_bounds__(256) sum_partials_kernel(const double *partials, size_t count, double *out)
 {
@@ -1160,6 +1266,7 @@ size_t ctas_for(const _tsenor_config &o, size_t rows, size_t cols)
     const size_t m = (size_t)o.m;
     if (o.method == TSENOR_METHOD_ROWWISE) return (rows * ((cols + m - 1) / m) + 127) / 128;
     const size_t blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
+    if (is_n4(o)) return (blocks + 128 * N4_BLOCKS_PER_THREAD - 1) / (128 * N4_BLOCKS_PER_THREAD);
     const int bpc = o.m <= 4 ? 128 : mp_for(o.m) == 32 ? Cta<32>::blocks_per_cta : 128 / mp_for(o.m);
     return (blocks + (size_t)bpc - 1) / (size_t)bpc;
 }
@@ -1188,6 +1295,12 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
         case 8: rowwise_kernel<8><<<grid, 128, 0, stream>>>(P, gpr); break;
         case 16: rowwise_kernel<16><<<grid, 128, 0, stream>>>(P, gpr); break;
         default: rowwise_kernel<32><<<grid, 128, 0, stream>>>(P, gpr); break;
+        }
+    } else if (is_n4(o)) {
+        switch (o.n) {
+        case 1: solve_n4_kernel<1><<<grid, 128, 0, stream>>>(P); break;
+        case 2: solve_n4_kernel<2><<<grid, 128, 0, stream>>>(P); break;
+        default: solve_n4_kernel<3><<<grid, 128, 0, stream>>>(P); break;
         }
     } else {
         switch (mp_for(o.m)) {
@@ -1267,7 +1380,7 @@ tsenor_status mask_device(const void *w, tsenor_dtype dt, size_t rows, size_t co
     _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if (o.method == TSENOR_METHOD_EXACT || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
+    if ((o.method == TSENOR_METHOD_EXACT && !is_n4(o)) || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
     if (!have_device()) return TSENOR_ERR_DEVICE;
     cudaStream_t stream = (cudaStream_t)stream_ptr;
     Scratch sc;
@@ -1309,7 +1422,7 @@ tsenor_status mask_host(const void *w, tsenor_dtype dt, size_t rows, size_t cols
     _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if (o.method == TSENOR_METHOD_EXACT || o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
+    if ((o.method == TSENOR_METHOD_EXACT && !is_n4(o)) || o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
         return dt == TSENOR_DTYPE_F32 ? tsenor_cpu_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report)
              : dt == TSENOR_DTYPE_F16 ? tsenor_cpu_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report)
                             : tsenor_cpu_mask_bf16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);

@@ -108,6 +108,16 @@ rc=$?
 printf '%s\n' "$out" | grep -E "FAIL|ERROR|Error|passed|skipped" | head -40
 tally python "$rc" "$out"
 
+echo "== bench/peers/exact_patterns_torch.py --self-test (make bench-cuda's exact n:4 PyTorch peer, on the CPU)"
+if command -v python3 >/dev/null 2>&1 && python3 -c "import torch, numpy" >/dev/null 2>&1; then
+    out=$(cd bench/peers && python3 exact_patterns_torch.py --self-test 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -E "FAIL|passed" | head -20
+    tally exact_patterns_torch "$rc" "$out"
+else
+    skip exact_patterns_torch "no python3 with torch and numpy" "pip install torch numpy"
+fi
+
 echo "== MiniLM layers (bench/minilm/layer_check.py: the pruning methods on real all-MiniLM-L6-v2 layers)"
 out=$(sh tests/minilm_layers.sh "$build" 2>&1)
 rc=$?

@@ -3,7 +3,8 @@
    reference. Checks: valid masks for every dtype, method and pattern (edge blocks
    included), GREEDY/ROWWISE masks identical to the CPU's, TSENOR objective within 0.01%
    of the CPU's and within the quality bar of EXACT, chunked = unchunked, the device-
-   pointer entry points, bad input (status, mask untouched), EXACT and m > 32 on the CPU.
+   pointer entry points, bad input (status, mask untouched), EXACT (but n:4) and m > 32 on
+   the CPU; n:4 (TSENOR and EXACT) bit for bit the CPU's masks.
    Without a GPU it prints why and exits 0 (CI compiles this but has no GPU). */
 #define _POSIX_C_SOURCE 200112L   /* setenv, pthreads */
 #define TSENOR_CUDA
@@ -28,13 +29,6 @@ static const char *mname(tsenor_method m)
          : m == TSENOR_METHOD_GREEDY ? "greedy" : "rowwise";
 }
 
-static uint16_t f32_to_bf16(float f)   /* round to nearest even */
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 static uint16_t f32_to_f16(float f)    /* normal range only (test data is |w| < 60000) */
 {
     uint32_t u, sign, e, mant;
@@ -47,7 +41,8 @@ static uint16_t f32_to_f16(float f)    /* normal range only (test data is |w| < 
 }
 
 /* Every pattern and method on a shape with edge blocks: valid, and the same as the CPU
-   (masks identical for GREEDY and ROWWISE, objective within 0.01% for TSENOR). */
+   (masks identical for GREEDY, ROWWISE and n:4, objective within 0.01% for TSENOR at
+   other m). */
 static void test_agreement_with_cpu(void)
 {
     static const int pats[][2] = {{2, 4}, {4, 8}, {8, 16}, {16, 32}, {1, 3}, {3, 5}, {5, 12}, {7, 24}, {2, 32}};
@@ -65,7 +60,7 @@ static void test_agreement_with_cpu(void)
                 tsenor_options o = make_opt(n, m, (tsenor_method)meth);
                 tsenor_report rg, rc;
                 tsenor_status sg, sc;
-                if (meth == TSENOR_METHOD_EXACT) continue;
+                if (meth == TSENOR_METHOD_EXACT && m != 4) continue;   /* EXACT: the GPU solves n:4 only */
                 memset(g, 7, rows * cols);
                 sg = tsenor_mask_f32(w, rows, cols, cols, g, cols, &o, &rg);
                 sc = tsenor_cpu_mask_f32(w, rows, cols, cols, c, cols, &o, &rc);
@@ -77,7 +72,7 @@ static void test_agreement_with_cpu(void)
                        "%s %d:%d dist %d: GPU mask invalid", mname(o.method), n, m, d);
                 EXPECT(fabs(rg.total - rc.total) <= 1e-6 * rc.total, "%s %d:%d: total %.9g vs cpu %.9g", mname(o.method),
                        n, m, rg.total, rc.total);
-                if (meth == TSENOR_METHOD_TSENOR)
+                if (meth == TSENOR_METHOD_TSENOR && m != 4)
                     EXPECT(fabs(rg.kept - rc.kept) <= 1e-4 * rc.kept, "tsenor %d:%d dist %d: kept %.9g vs cpu %.9g (%.5f%%)",
                            n, m, d, rg.kept, rc.kept, 100.0 * (rg.kept - rc.kept) / rc.kept);
                 else
@@ -86,6 +81,122 @@ static void test_agreement_with_cpu(void)
             }
         }
         free(w); free(g); free(c);
+    }
+}
+
+/* n:4 (TSENOR and EXACT, m = 4) on the GPU is the CPU's search bit for bit: every n,
+   dtype and kind of value (random, quantised with many ties, zeros, all equal, huge and
+   subnormal, sparse), edge blocks, strided and unaligned input and mask, host and device
+   pointers, forced chunks; the report's sums agree to 1e-9. */
+static float n4_value(int kind, wl_rng *r, size_t k)
+{
+    switch (kind) {
+    case 0: return (float)wl_normal(r);
+    case 1: return (float)((int)(wl_next(r) % 7) - 3) * 0.25f;
+    case 2: return 0.0f;
+    case 3: return k % 2 ? 0.75f : -0.75f;
+    case 4: return (float)(wl_next(r) % 1000 + 1) * (k % 3 ? 3.3e35f : 1e-42f);
+    default: return (float)(wl_next(r) % 3) * (float)wl_normal(r);
+    }
+}
+
+static void test_n4_bit_identical(void)
+{
+    static const char *kinds[6] = {"random", "quantised", "zeros", "all equal", "huge+subnormal", "sparse"};
+    static const size_t shapes[3][4] = {{37, 50, 53, 52}, {256, 320, 320, 320}, {130, 77, 81, 79}};   /* rows cols ld mask_ld */
+    wl_rng r;
+    int n, kind, dt, sh, meth;
+    r.s = 808;
+    for (sh = 0; sh < 3; sh++) {
+        const size_t rows = shapes[sh][0], cols = shapes[sh][1], ld = shapes[sh][2], mld = shapes[sh][3];
+        /* one element more: w + 1 is an unaligned start (the element-wise load path) */
+        float *w = (float *)xmalloc((rows * ld + 1) * 4);
+        uint16_t *h = (uint16_t *)xmalloc((rows * ld + 1) * 2);
+        uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
+        void *dw = NULL, *dm = NULL;
+        if (g_quick && sh == 1) { free(w); free(h); free(g); free(c); continue; }   /* quick: the edge and unaligned shapes */
+        if (cudaMalloc(&dw, (rows * ld + 1) * 4) != cudaSuccess || cudaMalloc(&dm, rows * mld) != cudaSuccess) {
+            EXPECT(0, "cudaMalloc failed");
+            return;
+        }
+        for (kind = 0; kind < 6; kind++) {
+            size_t k;
+            if (g_quick && kind != 1 && kind != 4) continue;
+            for (k = 0; k < rows * ld + 1; k++) w[k] = n4_value(kind, &r, k);
+            for (dt = 0; dt < 3; dt++) {
+                if (dt == 1 && kind == 4) continue;   /* f16 cannot hold these */
+                for (k = 0; k < rows * ld + 1; k++) h[k] = dt == 1 ? f32_to_f16(w[k]) : wl_bf16(w[k]);
+                for (n = 1; n <= 3; n++)
+                    for (meth = 0; meth < 2; meth++) {
+                        tsenor_options o = make_opt(n, 4, meth ? TSENOR_METHOD_EXACT : TSENOR_METHOD_TSENOR);
+                        const int shift = sh == 2;   /* the third shape starts unaligned */
+                        const void *in = dt == 0 ? (const void *)(w + shift) : (const void *)(h + shift);
+                        const size_t es = dt == 0 ? 4 : 2;
+                        tsenor_report rg, rc, rd;
+                        tsenor_status sg, sc, sd;
+                        size_t i, past = 0;
+                        memset(g, 0xAB, rows * mld);
+                        sg = tsenor_mask(in, (tsenor_dtype)dt, rows, cols, ld, g, mld, &o, &rg);
+                        sc = dt == 0 ? tsenor_cpu_mask_f32((const float *)in, rows, cols, ld, c, mld, &o, &rc)
+                           : dt == 1 ? tsenor_cpu_mask_f16((const uint16_t *)in, rows, cols, ld, c, mld, &o, &rc)
+                                     : tsenor_cpu_mask_bf16((const uint16_t *)in, rows, cols, ld, c, mld, &o, &rc);
+                        EXPECT(sg == TSENOR_OK && sc == TSENOR_OK, "n4 %d:4 %s %s: status gpu %d cpu %d (%s)", n,
+                               kinds[kind], tsenor_dtype_string((tsenor_dtype)dt), sg, sc, tsenor_cuda_last_error());
+                        if (sg != TSENOR_OK || sc != TSENOR_OK) continue;
+                        EXPECT(strcmp(rg.backend, "cuda") == 0, "n4: backend %s", rg.backend);
+                        for (i = 0; i < rows; i++) {
+                            past += mld > cols && g[i * mld + cols] != 0xAB;
+                            memset(g + i * mld + cols, 0xAB, mld - cols);   /* c's padding is unwritten too */
+                            memset(c + i * mld + cols, 0xAB, mld - cols);
+                        }
+                        EXPECT(past == 0, "n4 %d:4: GPU wrote past cols in %zu rows", n, past);
+                        EXPECT(memcmp(g, c, rows * mld) == 0, "n4 %d:4 %s %s %s %zux%zu: GPU mask differs from the CPU's", n,
+                               mname(o.method), kinds[kind], tsenor_dtype_string((tsenor_dtype)dt), rows, cols);
+                        EXPECT(fabs(rg.kept - rc.kept) <= 1e-9 * rc.kept && fabs(rg.total - rc.total) <= 1e-9 * rc.total,
+                               "n4 %d:4 %s: report kept %.12g/%.12g total %.12g/%.12g", n, kinds[kind], rg.kept, rc.kept,
+                               rg.total, rc.total);
+                        /* device pointers: the same mask */
+                        cudaMemcpy(dw, dt == 0 ? (const void *)w : (const void *)h, (rows * ld + 1) * es, cudaMemcpyHostToDevice);
+                        cudaMemset(dm, 0xAB, rows * mld);
+                        {
+                            const void *din = (const char *)dw + (size_t)shift * es;
+                            sd = dt == 0 ? tsenor_cuda_mask_f32_device((const float *)din, rows, cols, ld, (uint8_t *)dm, mld, &o, &rd, NULL)
+                               : dt == 1 ? tsenor_cuda_mask_f16_device((const uint16_t *)din, rows, cols, ld, (uint8_t *)dm, mld, &o, &rd, NULL)
+                                         : tsenor_cuda_mask_bf16_device((const uint16_t *)din, rows, cols, ld, (uint8_t *)dm, mld, &o, &rd, NULL);
+                        }
+                        EXPECT(sd == TSENOR_OK, "n4 %d:4 device: status %d (%s)", n, sd, tsenor_cuda_last_error());
+                        cudaMemcpy(g, dm, rows * mld, cudaMemcpyDeviceToHost);
+                        for (i = 0; i < rows; i++) {
+                            past += mld > cols && g[i * mld + cols] != 0xAB;
+                            memset(g + i * mld + cols, 0xAB, mld - cols);
+                        }
+                        EXPECT(past == 0 && memcmp(g, c, rows * mld) == 0, "n4 %d:4 %s %s device pointers: mask differs", n,
+                               kinds[kind], tsenor_dtype_string((tsenor_dtype)dt));
+                    }
+            }
+        }
+        cudaFree(dw);
+        cudaFree(dm);
+        free(w); free(h); free(g); free(c);
+    }
+    {   /* forced chunks (a few block rows each) and NaN in the last chunk */
+        const size_t rows = 4 * 61 + 3, cols = 300;
+        float *w = (float *)xmalloc(rows * cols * 4);
+        uint8_t *a = (uint8_t *)xmalloc(rows * cols), *b = (uint8_t *)xmalloc(rows * cols);
+        tsenor_options o = make_opt(2, 4, TSENOR_METHOD_EXACT);
+        tsenor_report ra, rb;
+        wl_fill(w, rows, cols, cols, WL_OUTLIER, 15);
+        EXPECT(tsenor_mask_f32(w, rows, cols, cols, a, cols, &o, &ra) == TSENOR_OK, "n4 unchunked");
+        setenv("TSENOR_CUDA_CHUNK_BYTES", "20000", 1);
+        EXPECT(tsenor_mask_f32(w, rows, cols, cols, b, cols, &o, &rb) == TSENOR_OK, "n4 chunked");
+        EXPECT(memcmp(a, b, rows * cols) == 0 && fabs(ra.kept - rb.kept) <= 1e-9 * ra.kept, "n4 chunked differs");
+        w[(rows - 1) * cols + 5] = NAN;
+        memcpy(b, a, rows * cols);
+        EXPECT(tsenor_mask_f32(w, rows, cols, cols, b, cols, &o, NULL) == TSENOR_ERR_NONFINITE_INPUT, "n4 chunked NaN");
+        unsetenv("TSENOR_CUDA_CHUNK_BYTES");
+        EXPECT(tsenor_mask_f32(w, rows, cols, cols, b, cols, &o, NULL) == TSENOR_ERR_NONFINITE_INPUT, "n4 NaN");
+        EXPECT(memcmp(a, b, rows * cols) == 0, "n4: mask changed by a failed call");
+        free(w); free(a); free(b);
     }
 }
 
@@ -127,7 +238,7 @@ static void test_half_dtypes(void)
     size_t k;
     int meth;
     wl_fill(w, rows, cols, cols, WL_STUDENT_T3, 77);
-    for (k = 0; k < rows * cols; k++) { h[k] = f32_to_f16(w[k]); b[k] = f32_to_bf16(w[k]); }
+    for (k = 0; k < rows * cols; k++) { h[k] = f32_to_f16(w[k]); b[k] = wl_bf16(w[k]); }
     for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
         tsenor_options o = make_opt(8, 16, (tsenor_method)meth);
         tsenor_report rg, rc;
@@ -250,7 +361,10 @@ static void test_errors_and_routing(void)
 
     o.method = TSENOR_METHOD_EXACT;
     EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
-           "EXACT should run on the CPU, backend %s", r.backend);
+           "EXACT 8:16 should run on the CPU, backend %s", r.backend);
+    o = make_opt(2, 4, TSENOR_METHOD_EXACT);
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strcmp(r.backend, "cuda") == 0,
+           "EXACT 2:4 should run on the GPU, backend %s", r.backend);
     o = make_opt(20, 48, TSENOR_METHOD_TSENOR);
     EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
            "m = 48 should run on the CPU, backend %s", r.backend);
@@ -314,12 +428,13 @@ static void *concurrent_worker(void *arg)
 
 /* The defined rows of README's bad-input table on the GPU: -0.0, subnormals, values near
    FLT_MAX, all zeros, all ties, 1x1, rows/cols < m. Each gives a valid mask and a finite
-   report; GREEDY and ROWWISE masks equal the CPU's; subnormal and huge inputs give the
+   report; GREEDY, ROWWISE and n:4 masks equal the CPU's; subnormal and huge inputs give the
    masks of the same values rescaled by a power of two into the normal range. */
 static void test_extreme_values(void)
 {
     enum { R = 64, C = 96 };
-    static const tsenor_method methods[3] = {TSENOR_METHOD_TSENOR, TSENOR_METHOD_GREEDY, TSENOR_METHOD_ROWWISE};
+    static const tsenor_method methods[4] = {TSENOR_METHOD_TSENOR, TSENOR_METHOD_GREEDY, TSENOR_METHOD_ROWWISE,
+                                             TSENOR_METHOD_EXACT};
     static const int pats[3][2] = {{2, 4}, {8, 16}, {16, 32}};
     static const char *names[6] = {"-0.0", "subnormals", "values near FLT_MAX", "all zeros", "all ties", "small shapes"};
     float *w = (float *)xmalloc(R * C * 4), *scaled = (float *)xmalloc(R * C * 4);
@@ -339,9 +454,10 @@ static void test_extreme_values(void)
             }
             scaled[k] = kind == 1 ? ldexpf(w[k], 100) : kind == 2 ? ldexpf(w[k], -100) : w[k];
         }
-        for (mi = 0; mi < 3; mi++)
+        for (mi = 0; mi < 4; mi++)
             for (p = 0; p < 3; p++) {
                 tsenor_options o = make_opt(pats[p][0], pats[p][1], methods[mi]);
+                if (methods[mi] == TSENOR_METHOD_EXACT && o.m != 4) continue;   /* the GPU's EXACT is n:4 */
                 const int transposable = methods[mi] != TSENOR_METHOD_ROWWISE;
                 const size_t rows = kind == 5 ? 3 : R, cols = kind == 5 ? 5 : C;   /* smaller than every m */
                 tsenor_report rep;
@@ -351,7 +467,7 @@ static void test_extreme_values(void)
                        names[kind], mname(methods[mi]), o.n, o.m);
                 EXPECT(rep.total < HUGE_VAL && rep.kept >= 0.0 && rep.kept <= rep.total * (1.0 + 1e-9),
                        "[%s] %s %d:%d: report kept %g of %g", names[kind], mname(methods[mi]), o.n, o.m, rep.kept, rep.total);
-                if (methods[mi] != TSENOR_METHOD_TSENOR) {
+                if (methods[mi] != TSENOR_METHOD_TSENOR || o.m == 4) {   /* n:4: the CPU's masks too */
                     tsenor_cpu_mask_f32(w, rows, cols, C, ref, cols, &o, NULL);
                     EXPECT(memcmp(mask, ref, rows * cols) == 0, "[%s] %s %d:%d: GPU mask differs from the CPU's", names[kind],
                            mname(methods[mi]), o.n, o.m);
@@ -423,6 +539,7 @@ int main(void)
     }
     test_errors_and_routing();
     test_agreement_with_cpu();
+    test_n4_bit_identical();
     test_half_dtypes();
     test_chunks_and_strides();
     test_device_pointers();

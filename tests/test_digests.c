@@ -1,5 +1,6 @@
 /* test_digests.c - the masks of every method, dtype and pattern on varied matrices, as
-   FNV-1a digests, compared with tests/mask_digests.txt (recorded from 0.4.0). A change
+   FNV-1a digests, compared with tests/mask_digests.txt (recorded from 0.4.0; the n:4
+   rows from 0.5.0, whose solver finds the optimum of every 4x4 block). A change
    that alters any mask bit fails here; `test_digests --print` writes the table anew.
    Built with TSENOR_CUDA (build/test_digests_cuda) the same calls run on the GPU, which
    gives the same masks as the CPU on every case of the table.
@@ -94,6 +95,11 @@ static const digest_case cases[] = {
     {"rowwise-2:4-gauss", 2, 4, TSENOR_METHOD_ROWWISE, 64, 128, WL_GAUSSIAN, 0, 0, 0, 0},
     {"rowwise-8:16-ties", 8, 16, TSENOR_METHOD_ROWWISE, 64, 128, WL_GAUSSIAN, 1, 0, 0, 0},
     {"rowwise-16:32-edge", 16, 32, TSENOR_METHOD_ROWWISE, 33, 71, WL_STUDENT_T3, 0, 0, 0, 0},
+    /* recorded from 0.5.0: the n:4 solver (ties broken by its rule; edge blocks) */
+    {"tsenor-2:4-ties", 2, 4, TSENOR_METHOD_TSENOR, 96, 128, WL_GAUSSIAN, 1, 0, 0, 0},
+    {"exact-1:4-ties", 1, 4, TSENOR_METHOD_EXACT, 64, 96, WL_STUDENT_T3, 1, 0, 0, 0},
+    {"exact-3:4-edge", 3, 4, TSENOR_METHOD_EXACT, 37, 51, WL_OUTLIER, 0, 0, 0, 0},
+    {"tsenor-2:4-1it", 2, 4, TSENOR_METHOD_TSENOR, 64, 64, WL_STUDENT_T3, 0, 1, -1, 0},
 };
 
 static const char *dtype_names[3] = {"f32", "f16", "bf16"};

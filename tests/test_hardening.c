@@ -129,10 +129,10 @@ static void test_bad_input_table(void)
         const uint16_t bad_h = which == 0 ? 0x7E00 : which == 1 ? 0x7C00 : 0xFC00;
         const uint16_t bad_b = which == 0 ? 0x7FC0 : which == 1 ? 0x7F80 : 0xFF80;
         for (k = 0; k < R * C; k++) { h[k] = 0x3C00; b[k] = to_bf16(g_w[k]); }
-        for (d = 0; d < 4; d++) {
+        for (d = 0; d < 8; d++) {   /* 8:16, then 2:4 (the n:4 solver for TSENOR and EXACT) */
             const size_t at[3] = {0, R * C / 2 + 5, R * C - 1};
             int p;
-            tsenor_options om = make_opt(8, 16, k_methods[d]);
+            tsenor_options om = d < 4 ? make_opt(8, 16, k_methods[d]) : make_opt(2, 4, k_methods[d - 4]);
             for (p = 0; p < 3; p++) {
                 const float keep = g_w[at[p]];
                 g_w[at[p]] = bad; h[at[p]] = bad_h; b[at[p]] = bad_b;
@@ -154,10 +154,17 @@ static void test_bad_input_table(void)
             zn[k] = k % 3 ? g_w[k] : -0.0f;
         }
         expect_defined("-0.0", zn, R, C, C, 8, 16, g_mask);
+        expect_defined("-0.0", zn, R, C, C, 2, 4, g_mask);
         o.method = TSENOR_METHOD_TSENOR;
         tsenor_mask_f32(zp, R, C, C, mp, C, &o, NULL);
         tsenor_mask_f32(zn, R, C, C, g_mask, C, &o, NULL);
         EXPECT(memcmp(mp, g_mask, sizeof mp) == 0, "[-0.0] mask differs from the +0.0 one");
+        {
+            tsenor_options o4 = make_opt(2, 4, TSENOR_METHOD_EXACT);
+            tsenor_mask_f32(zp, R, C, C, mp, C, &o4, NULL);
+            tsenor_mask_f32(zn, R, C, C, g_mask, C, &o4, NULL);
+            EXPECT(memcmp(mp, g_mask, sizeof mp) == 0, "[-0.0] 2:4 mask differs from the +0.0 one");
+        }
     }
 
     /* subnormals and 1e38-sized values: the masks of the same values scaled by 2^100 /
@@ -174,11 +181,15 @@ static void test_bad_input_table(void)
             scaled[k] = which == 0 ? ldexpf(x[k], 100) : ldexpf(x[k], -100);
         }
         expect_defined(row, x, R, C, C, 8, 16, g_mask);
-        for (mi = 0; mi < 4; mi++) {
-            tsenor_options om = make_opt(8, 16, k_methods[mi]);
+        expect_defined(row, x, R, C, C, 2, 4, g_mask);
+        expect_defined(row, x, R, C, C, 3, 4, g_mask);
+        for (mi = 0; mi < 12; mi++) {   /* 8:16, 2:4 and 1:4 */
+            static const int nm[3][2] = {{8, 16}, {2, 4}, {1, 4}};
+            tsenor_options om = make_opt(nm[mi / 4][0], nm[mi / 4][1], k_methods[mi % 4]);
             tsenor_mask_f32(x, R, C, C, g_mask, C, &om, NULL);
             tsenor_mask_f32(scaled, R, C, C, ms, C, &om, NULL);
-            EXPECT(memcmp(ms, g_mask, sizeof ms) == 0, "[%s] %s: mask differs from the rescaled input's", row, k_method_names[mi]);
+            EXPECT(memcmp(ms, g_mask, sizeof ms) == 0, "[%s] %s %d:%d: mask differs from the rescaled input's", row,
+                   k_method_names[mi % 4], om.n, om.m);
         }
     }
 
@@ -187,6 +198,7 @@ static void test_bad_input_table(void)
         float z[R * C], t[R * C];
         for (k = 0; k < R * C; k++) { z[k] = 0.0f; t[k] = k % 2 ? 0.25f : -0.25f; }
         expect_defined("all zeros", z, R, C, C, 8, 16, g_mask);
+        expect_defined("all zeros", z, R, C, C, 2, 4, g_mask);
         expect_defined("all ties", t, R, C, C, 8, 16, g_mask);
         expect_defined("all ties", t, R, C, C, 2, 4, g_mask);
     }
@@ -198,9 +210,10 @@ static void test_bad_input_table(void)
         int mi, p;
         expect_defined("1x1", &one, 1, 1, 1, 1, 2, &m1);
         expect_defined("1x1", &one, 1, 1, 1, 8, 16, &m1);
+        expect_defined("1x1", &one, 1, 1, 1, 2, 4, &m1);
         for (mi = 0; mi < 4; mi++)
-            for (p = 0; p < 2; p++) {
-                tsenor_options o1 = make_opt(p ? 8 : 1, p ? 16 : 2, k_methods[mi]);
+            for (p = 0; p < 3; p++) {
+                tsenor_options o1 = make_opt(p == 2 ? 1 : p ? 8 : 1, p == 2 ? 4 : p ? 16 : 2, k_methods[mi]);
                 m1 = 7;
                 EXPECT(tsenor_mask_f32(&one, 1, 1, 1, &m1, 1, &o1, NULL) == TSENOR_OK && m1 == 1,
                        "[1x1] %s %d:%d keeps the only weight (mask %d)", k_method_names[mi], o1.n, o1.m, m1);
@@ -208,6 +221,9 @@ static void test_bad_input_table(void)
         expect_defined("rows or cols < m", g_w, 3, C, C, 8, 16, g_mask);
         expect_defined("rows or cols < m", g_w, R, 5, C, 8, 16, g_mask);
         expect_defined("rows or cols < m", g_w, 7, 9, C, 8, 16, g_mask);
+        expect_defined("rows or cols < m", g_w, 3, C, C, 2, 4, g_mask);
+        expect_defined("rows or cols < m", g_w, R, 3, C, 3, 4, g_mask);
+        expect_defined("rows or cols < m", g_w, 2, 3, C, 1, 4, g_mask);
     }
 
     /* the argument errors */

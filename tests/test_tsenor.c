@@ -71,21 +71,6 @@ static double brute_force_best(const double *a, int m, int n)
     return g_bf_best;
 }
 
-static void test_pattern_count_2_4(void)
-{
-    int s, count = 0;
-    for (s = 0; s < 65536; s++) {
-        int i, j, ok = 1;
-        for (i = 0; i < 4 && ok; i++) {
-            int r = 0, c = 0;
-            for (j = 0; j < 4; j++) { r += (s >> (i * 4 + j)) & 1; c += (s >> (j * 4 + i)) & 1; }
-            ok = r == 2 && c == 2;
-        }
-        count += ok;
-    }
-    EXPECT(count == 90, "transposable 2:4 patterns of a 4x4 block: %d, expected 90", count);
-}
-
 /* EXACT against brute-force enumeration on small blocks: every 2:4 pattern of 4x4 blocks
    and full enumeration for 1:3, 2:5, 3:6, 2:6. Includes integer-valued blocks (ties). */
 static void test_exact_vs_brute_force(void)
@@ -190,6 +175,262 @@ static void test_exact_certificate(void)
                    n, m, api_obj, cert_obj);
             free(af); free(ad); free(keys); free(tmp); free(sel); free(wblk); free(api_mask);
         }
+    }
+}
+
+/* ---- n:4 (m = 4): the exact search of every 4x4 block ----------------------------------
+   The rule tsenor.h states (its "Transposable n:4 exactly" comment), written here as plain
+   loops: scaled |w|, row subset sums in float left to right, per column-count state the
+   first best pair of rows 0-1 and of rows 2-3, the first state with the best total. */
+static int n4_subsets(int n, int *subset)   /* the n-subsets of {0..3}, lexicographic */
+{
+    int count = 0, a, b, c;
+    for (a = 0; a < 4; a++) {
+        if (n == 1) { subset[count++] = 1 << a; continue; }
+        for (b = a + 1; b < 4; b++) {
+            if (n == 2) { subset[count++] = 1 << a | 1 << b; continue; }
+            for (c = b + 1; c < 4; c++) subset[count++] = 1 << a | 1 << b | 1 << c;
+        }
+    }
+    return count;
+}
+
+static float n4_subset_sum(const float *row, int subset)
+{
+    float s = 0.0f;
+    int j, first = 1;
+    for (j = 0; j < 4; j++)
+        if (subset >> j & 1) { s = first ? row[j] : s + row[j]; first = 0; }
+    return s;
+}
+
+/* the best pair of rows (r, r+1) with column counts c: its sum (-1 if none) and bits */
+static float n4_best_pair(const float *a, int r, int n, const int *c, unsigned *bits)
+{
+    int subset[6], count = n4_subsets(n, subset), p, q, j;
+    float best = -1.0f;
+    for (p = 0; p < count; p++)
+        for (q = 0; q < count; q++) {
+            int ok = 1;
+            float t;
+            for (j = 0; j < 4; j++) ok &= ((subset[p] >> j & 1) + (subset[q] >> j & 1)) == c[j];
+            if (!ok) continue;
+            t = n4_subset_sum(a + 4 * r, subset[p]) + n4_subset_sum(a + 4 * (r + 1), subset[q]);
+            if (t > best) { best = t; *bits = (unsigned)(subset[p] | subset[q] << 4); }
+        }
+    return best;
+}
+
+/* the rule's mask (bit 4i + j) of one zero-padded block of |w| */
+static unsigned n4_reference(const float *w16, int n)
+{
+    float a[16], mx = 0.0f, best = -1.0f;
+    unsigned bits = 0;
+    int c[4], d[4], k;
+    for (k = 0; k < 16; k++) { a[k] = fabsf(w16[k]); if (a[k] > mx) mx = a[k]; }
+    if (mx > 0x1p124f) for (k = 0; k < 16; k++) a[k] *= 0x1p-4f;
+    for (c[0] = 0; c[0] <= 2; c[0]++)
+        for (c[1] = 0; c[1] <= 2; c[1]++)
+            for (c[2] = 0; c[2] <= 2; c[2]++)
+                for (c[3] = 0; c[3] <= 2; c[3]++) {
+                    unsigned tb = 0, bb = 0;
+                    float top, bottom, total;
+                    int ok = 1;
+                    for (k = 0; k < 4; k++) { d[k] = n - c[k]; ok &= d[k] >= 0 && d[k] <= 2; }
+                    if (!ok || c[0] + c[1] + c[2] + c[3] != 2 * n) continue;
+                    top = n4_best_pair(a, 0, n, c, &tb);
+                    bottom = n4_best_pair(a, 2, n, d, &bb);
+                    if (top < 0.0f || bottom < 0.0f) continue;
+                    total = top + bottom;
+                    if (total > best) { best = total; bits = tb | bb << 8; }
+                }
+    return bits;
+}
+
+/* the transposable n:4 patterns of a 4x4 block, as 16-bit masks */
+static int n4_patterns(int n, unsigned *out)
+{
+    int s, count = 0;
+    for (s = 0; s < 65536; s++) {
+        int i, j, ok = 1;
+        for (i = 0; i < 4 && ok; i++) {
+            int r = 0, c = 0;
+            for (j = 0; j < 4; j++) { r += (s >> (i * 4 + j)) & 1; c += (s >> (j * 4 + i)) & 1; }
+            ok = r == n && c == n;
+        }
+        if (ok) out[count++] = (unsigned)s;
+    }
+    return count;
+}
+
+static float n4_value(int kind, wl_rng *r, int k)
+{
+    switch (kind) {
+    case 0: return (float)wl_normal(r);                                    /* random */
+    case 1: return (float)((int)(wl_next(r) % 7) - 3) * 0.25f;            /* quantised: ties */
+    case 2: return 0.0f;                                                  /* zeros */
+    case 3: return k % 2 ? 0.75f : -0.75f;                               /* all equal */
+    case 4: return (float)(wl_next(r) % 1000 + 1) * (k % 3 ? 3.3e35f : 1e-42f);   /* huge and subnormal */
+    default: return (float)(wl_next(r) % 3) * (float)wl_normal(r);       /* zeros among random */
+    }
+}
+
+/* n:4 against brute force over all 24/90/24 patterns and against the tie rule, bit for
+   bit: random, quantised, zero, all-equal and huge/subnormal values; f32, f16 and bf16;
+   edge blocks (37 x 50); strided input and mask; TSENOR (any options) = EXACT. */
+static void test_n4_exact(void)
+{
+    static const char *kinds[6] = {"random", "quantised", "zeros", "all equal", "huge+subnormal", "sparse"};
+    const size_t rows = 37, cols = 50, ld = 53, mask_ld = 52;
+    float *w = (float *)xmalloc(rows * ld * 4), *wq = (float *)xmalloc(rows * ld * 4);
+    uint16_t *h = (uint16_t *)xmalloc(rows * ld * 2);
+    uint8_t *mask = (uint8_t *)xmalloc(rows * mask_ld), *m2 = (uint8_t *)xmalloc(rows * mask_ld);
+    unsigned pats[90];
+    wl_rng r;
+    int n, kind, dt;
+    r.s = 404;
+    EXPECT(n4_patterns(1, pats) == 24 && n4_patterns(2, pats) == 90 && n4_patterns(3, pats) == 24, "n:4 pattern counts");
+    for (n = 1; n <= 3; n++) {
+        const int npat = n4_patterns(n, pats);
+        for (kind = 0; kind < 6; kind++)
+            for (dt = 0; dt < 3; dt++) {
+                int worse = 0, rule = 0, bad_pad = 0, method;
+                double gap = 0.0;
+                size_t i, j, k;
+                tsenor_report rep;
+                tsenor_options o = make_opt(n, 4, TSENOR_METHOD_EXACT);
+                tsenor_status s;
+                if (dt && kind == 4) continue;   /* f16/bf16 cannot hold these; f32 only */
+                for (k = 0; k < rows * ld; k++) {
+                    const float v = n4_value(kind, &r, (int)k);
+                    if (dt == 0) { w[k] = v; continue; }
+                    {   /* the half types: bf16 by truncation, f16 of small values; wq holds the values */
+                        uint32_t b;
+                        memcpy(&b, &v, 4);
+                        if (dt == 2) h[k] = (uint16_t)(b >> 16);
+                        else {
+                            const int e = (int)((b >> 23) & 255) - 127 + 15;
+                            h[k] = (uint16_t)((b >> 16) & 0x8000);
+                            if (e > 0 && e < 31) h[k] |= (uint16_t)((e << 10) | ((b >> 13) & 1023));
+                        }
+                    }
+                }
+                for (k = 0; k < rows * ld; k++) {
+                    if (dt == 0) wq[k] = w[k];
+                    else if (dt == 2) { uint32_t b = (uint32_t)h[k] << 16; memcpy(&wq[k], &b, 4); }
+                    else {
+                        const int e = (h[k] >> 10) & 31, f = h[k] & 1023;
+                        const float v = e == 0 ? ldexpf((float)f, -24) : ldexpf((float)(f + 1024), e - 25);
+                        wq[k] = (h[k] & 0x8000) ? -v : v;
+                    }
+                }
+                memset(mask, 0xAB, rows * mask_ld);
+                s = dt == 0 ? tsenor_mask_f32(w, rows, cols, ld, mask, mask_ld, &o, &rep)
+                  : dt == 1 ? tsenor_mask_f16(h, rows, cols, ld, mask, mask_ld, &o, &rep)
+                            : tsenor_mask_bf16(h, rows, cols, ld, mask, mask_ld, &o, &rep);
+                EXPECT(s == TSENOR_OK, "n4 %d:4 %s %s: status %d", n, kinds[kind], tsenor_dtype_string((tsenor_dtype)dt), s);
+                if (s != TSENOR_OK) continue;
+                EXPECT(tsenor_check(mask, rows, cols, mask_ld, n, 4, 1) == TSENOR_OK, "n4 %d:4 %s: invalid mask", n, kinds[kind]);
+                for (i = 0; i < rows; i++)
+                    for (j = cols; j < mask_ld; j++) bad_pad += mask[i * mask_ld + j] != 0xAB;
+                EXPECT(bad_pad == 0, "n4 %d:4 %s: %d bytes written past cols", n, kinds[kind], bad_pad);
+                for (i = 0; i < rows; i += 4)
+                    for (j = 0; j < cols; j += 4) {
+                        float blk[16];
+                        double best = -1.0, got = 0.0;
+                        unsigned want, have = 0;
+                        int a, b, p;
+                        for (a = 0; a < 4; a++)
+                            for (b = 0; b < 4; b++) {
+                                const int in = i + (size_t)a < rows && j + (size_t)b < cols;
+                                blk[4 * a + b] = in ? wq[(i + (size_t)a) * ld + j + (size_t)b] : 0.0f;
+                                if (in && mask[(i + (size_t)a) * mask_ld + j + (size_t)b]) {
+                                    have |= 1u << (4 * a + b);
+                                    got += fabs((double)blk[4 * a + b]);
+                                }
+                            }
+                        for (p = 0; p < npat; p++) {
+                            double v = 0.0;
+                            int q;
+                            for (q = 0; q < 16; q++) if (pats[p] >> q & 1) v += fabs((double)blk[q]);
+                            if (v > best) best = v;
+                        }
+                        if (got < best * (1.0 - 1e-6)) { worse++; if (best - got > gap) gap = best - got; }
+                        want = n4_reference(blk, n);
+                        for (a = 0; a < 4; a++)   /* compare the block's part inside the matrix */
+                            for (b = 0; b < 4; b++)
+                                if (i + (size_t)a >= rows || j + (size_t)b >= cols) want &= ~(1u << (4 * a + b));
+                        rule += want != have;
+                    }
+                EXPECT(worse == 0, "n4 %d:4 %s %s: %d blocks below the brute-force optimum (gap %g)", n, kinds[kind],
+                       tsenor_dtype_string((tsenor_dtype)dt), worse, gap);
+                EXPECT(rule == 0, "n4 %d:4 %s %s: %d blocks differ from the tie rule", n, kinds[kind],
+                       tsenor_dtype_string((tsenor_dtype)dt), rule);
+                {
+                    double total = 0.0;
+                    for (i = 0; i < rows; i++)
+                        for (j = 0; j < cols; j++) total += fabs((double)wq[i * ld + j]);
+                    EXPECT(fabs(rep.kept - kept_sum(wq, rows, cols, ld, mask, mask_ld)) <= 1e-6 * rep.kept &&
+                               fabs(rep.total - total) <= 1e-6 * total,
+                           "n4 %d:4 %s: report kept %g total %g (%g)", n, kinds[kind], rep.kept, rep.total, total);
+                }
+                /* TSENOR, whatever its options, returns the same mask for n:4 */
+                for (method = 0; method < 3; method++) {
+                    tsenor_options ot = make_opt(n, 4, method == 0 ? TSENOR_METHOD_DEFAULT : TSENOR_METHOD_TSENOR);
+                    if (method == 2) { ot.iterations = 1; ot.local_search_steps = -1; ot.tau = 0.5f; }
+                    ot.threads = 1 + method % 2;
+                    memset(m2, 0xAB, rows * mask_ld);
+                    s = dt == 0 ? tsenor_mask_f32(w, rows, cols, ld, m2, mask_ld, &ot, NULL)
+                      : dt == 1 ? tsenor_mask_f16(h, rows, cols, ld, m2, mask_ld, &ot, NULL)
+                                : tsenor_mask_bf16(h, rows, cols, ld, m2, mask_ld, &ot, NULL);
+                    EXPECT(s == TSENOR_OK && memcmp(mask, m2, rows * mask_ld) == 0, "n4 %d:4 %s: tsenor (%d) differs from exact",
+                           n, kinds[kind], method);
+                }
+            }
+    }
+    free(w); free(wq); free(h); free(mask); free(m2);
+}
+
+/* n:4's search and the general EXACT solver (greedy + repair + negative-cycle cancelling)
+   keep the same magnitude on every block: exactly on quantised blocks, to 1e-6 otherwise. */
+static void test_n4_matches_general_exact(void)
+{
+    wl_rng r;
+    int n, t;
+    r.s = 77;
+    for (n = 1; n <= 3; n++) {
+        int differ = 0;
+        double worst = 0.0;
+        for (t = 0; t < 3000; t++) {
+            const int quantised = t % 2;
+            float w[16], af[16], gainbuf[8];
+            double ad[16], amax = 0.0, general = 0.0, fast = 0.0, dist[8], u[4], v[4];
+            uint64_t keys[16], tmp[16];
+            int pred[8], queue[8], layer[8], epred[8], stamp[8], k;
+            uint8_t sel[16], mk[16];
+            _tsenor_round_scratch rs;
+            _tsenor_exact_scratch es;
+            tsenor_options o = make_opt(n, 4, TSENOR_METHOD_EXACT);
+            for (k = 0; k < 16; k++) {
+                w[k] = quantised ? (float)((int)(wl_next(&r) % 5)) : (float)wl_normal(&r);
+                ad[k] = fabs((double)w[k]);
+                if (ad[k] > amax) amax = ad[k];
+            }
+            for (k = 0; k < 16; k++) af[k] = amax > 0.0 ? (float)(ad[k] / amax) : 0.0f;
+            memset(&rs, 0, sizeof rs);
+            rs.keys = keys; rs.keys_tmp = tmp; rs.gain = gainbuf; rs.pred = pred; rs.queue = queue; rs.layer = layer;
+            es.dist = dist; es.pred = epred; es.stamp = stamp;
+            memset(sel, 0, sizeof sel);
+            _tsenor_greedy(af, af, 4, n, sel, &rs);
+            _tsenor_repair(af, 4, n, sel, &rs);
+            _tsenor_exact_improve(ad, 4, sel, &es, u, v);
+            EXPECT(tsenor_mask_f32(w, 4, 4, 4, mk, 4, &o, NULL) == TSENOR_OK, "n4 exact call");
+            for (k = 0; k < 16; k++) { general += sel[k] ? ad[k] : 0.0; fast += mk[k] ? ad[k] : 0.0; }
+            if (quantised ? fast != general : fabs(fast - general) > 1e-6 * general) differ++;
+            if (fabs(fast - general) > worst) worst = fabs(fast - general);
+        }
+        EXPECT(differ == 0, "n4 %d:4: %d of 3000 blocks keep another magnitude than the general EXACT solver (worst %g)", n,
+               differ, worst);
     }
 }
 
@@ -835,9 +1076,10 @@ static void test_misc_api(void)
 
 int main(void)
 {
-    test_pattern_count_2_4();
     test_exact_vs_brute_force();
     test_exact_certificate();
+    test_n4_exact();
+    test_n4_matches_general_exact();
     test_greedy_matches_sorted_reference();
     test_repair_swap_wide_matches_scalar();
     test_check();

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef enum wl_dist { WL_GAUSSIAN, WL_STUDENT_T3, WL_OUTLIER, WL_DIST_COUNT } wl_dist;
 
@@ -38,6 +39,14 @@ static inline double wl_normal(wl_rng *r)
 {
     double u = wl_uniform(r), v = wl_uniform(r);
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* The bfloat16 bits of a finite float, rounded to nearest even. */
+static inline uint16_t wl_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
 /* Fills w (rows x cols, leading dimension ld) with distribution d from seed. */

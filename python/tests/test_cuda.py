@@ -136,6 +136,18 @@ def test_cuda_exact_and_large_m_run_on_the_cpu_and_come_back(method, n, m):
 
 
 @gpu_test
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("method", ["exact", "tsenor"])
+def test_cuda_n4_is_the_cpus_mask_bit_for_bit(method, n, dtype):
+    # n:4 (EXACT and TSENOR) is solved exactly on the GPU, with the CPU's arithmetic
+    t = on_gpu(weights(4 * 33 + 2, 4 * 40 + 3, seed=n)).to(getattr(torch, dtype))
+    keep = tsenor.mask(t, n, 4, method=method)
+    assert keep.device == t.device
+    assert torch.equal(keep.cpu(), tsenor.mask(t.cpu(), n, 4, method=method))
+
+
+@gpu_test
 def test_cuda_nan_is_refused_and_untouched():
     t = on_gpu(weights(64, 64))
     t[10, 20] = float("nan")

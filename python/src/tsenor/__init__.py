@@ -18,8 +18,9 @@ What runs where:
   through np.from_dlpack and get a NumPy mask.
 - torch CUDA tensors are solved on their own GPU, on torch's current stream of that
   device, and get a torch.bool mask on that device (this needs the CUDA backend, built
-  when nvcc is found). EXACT and m > CUDA_MAX_M have no GPU solver: those tensors are
-  copied to the host, solved by the CPU, and the mask copied back to the device.
+  when nvcc is found). EXACT with m != 4 and m > CUDA_MAX_M have no GPU solver: those
+  tensors are copied to the host, solved by the CPU, and the mask copied back to the
+  device (n:4, EXACT or TSENOR, is solved exactly on the GPU).
   Other CUDA arrays (CuPy, JAX): pass torch.from_dlpack(x).
 - Layout: rows with unit inner stride and a leading dimension >= cols (a row slice of a
   wider matrix) are read in place; other layouts (transposed, negative or zero strides,
@@ -66,7 +67,8 @@ CUDA_BUILT: bool = bool(_core.HAS_CUDA)
 """Whether this build has the CUDA backend (torch CUDA tensors can be passed)."""
 
 CUDA_MAX_M: int = _core.CUDA_MAX_M
-"""Largest m the GPU solves; larger patterns (and EXACT) run on the CPU. 0 without CUDA."""
+"""Largest m the GPU solves; larger patterns (and EXACT but for m = 4) run on the CPU. 0
+without CUDA."""
 
 
 def cuda_device_count() -> int:
@@ -118,7 +120,7 @@ def _mask_torch(torch: Any, w: Any, opts: _Options) -> Any:
     if w.device.type == "cuda":
         if not CUDA_BUILT:
             raise RuntimeError(_NO_CUDA)
-        if opts.method == "exact" or opts.m > CUDA_MAX_M:
+        if (opts.method == "exact" and opts.m != 4) or opts.m > CUDA_MAX_M:
             # no GPU solver for these: solve a host copy, hand the mask back on the device
             return _mask_torch(torch, w.cpu(), opts).to(w.device)
         return _mask_cuda(torch, w, code, opts)
