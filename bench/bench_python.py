@@ -60,7 +60,8 @@ def library():
 
 
 def median_pair(python_call, c_call, rounds, per_round):
-    """Medians (seconds per call) of the two, interleaved round by round."""
+    """Medians (seconds per call) of the two, interleaved round by round, and the
+    quartiles of the rounds' differences (python - C), the spread of the overhead."""
     py, c = [], []
     for _ in range(rounds):
         for calls, timer in ((py, python_call), (c, c_call)):
@@ -68,7 +69,9 @@ def median_pair(python_call, c_call, rounds, per_round):
             for _ in range(per_round):
                 timer()
             calls.append((time.perf_counter() - t0) / per_round)
-    return statistics.median(py), statistics.median(c)
+    diffs = sorted(a - b for a, b in zip(py, c))
+    quartiles = statistics.quantiles(diffs, n=4) if len(diffs) > 1 else [diffs[0]] * 3
+    return statistics.median(py), statistics.median(c), (quartiles[0], quartiles[2])
 
 
 def bench_cpu(lib, quick):
@@ -85,7 +88,7 @@ def bench_cpu(lib, quick):
             if s != 0:
                 raise RuntimeError("tsenor_cpu_mask_f32: status %d" % s)
 
-        py, c = median_pair(lambda: tsenor.mask(w, n, m), c_call, 3 if quick else 7, 1)
+        py, c, _ = median_pair(lambda: tsenor.mask(w, n, m), c_call, 3 if quick else 7, 1)
         assert np.array_equal(tsenor.mask(w, n, m), out.astype(bool)), "Python and C masks differ"
         print("   %2d:%-2d  python %8.2f ms   C %8.2f ms   overhead %+.2f%% (target <= 5%%)"
               % (n, m, py * 1e3, c * 1e3, (py - c) / c * 100))
@@ -102,7 +105,7 @@ def bench_gpu(lib, quick):
                                         else "the package was built without CUDA"))
         return
     print("2. GPU, %s, device-pointer path on torch's current stream" % torch.cuda.get_device_name())
-    for size, per_round in ((64, 200), (4096, 10)):
+    for size, per_round in ((64, 200), (4096, 20)):
         w = torch.randn(size, size, device="cuda")
         out = torch.empty(size, size, dtype=torch.uint8, device="cuda")
         opt = Options(n=8, m=16)
@@ -118,11 +121,12 @@ def bench_gpu(lib, quick):
             tsenor.mask(w, 8, 16)
             c_call()
         torch.cuda.synchronize()
-        py, c = median_pair(lambda: tsenor.mask(w, 8, 16), c_call, 5 if quick else 15, per_round)
+        py, c, (low, high) = median_pair(lambda: tsenor.mask(w, 8, 16), c_call, 7 if quick else 41, per_round)
         torch.cuda.synchronize()
         assert torch.equal(tsenor.mask(w, 8, 16), out.bool()), "Python and C masks differ"
-        print("   %4d x %-4d 8:16  python %9.1f us   C %9.1f us   overhead %+6.1f us per call (target <= 20 us)"
-              % (size, size, py * 1e6, c * 1e6, (py - c) * 1e6))
+        print("   %4d x %-4d 8:16  python %9.1f us   C %9.1f us   overhead %+6.1f us per call, rounds' quartiles "
+              "%+.1f / %+.1f us (target <= 20 us)" % (size, size, py * 1e6, c * 1e6, (py - c) * 1e6, low * 1e6,
+                                                       high * 1e6))
 
 
 def bench_model(device, quick):
