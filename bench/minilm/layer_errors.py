@@ -180,10 +180,10 @@ class Row:
         self.layers.append(layer)
         return w_new
 
-    def run(self, dense, ids):
+    def run(self, dense, ids, within_layer="sequential"):
         from .calibrate import prune_sequential
         start = time.perf_counter()
-        self.model, infos = prune_sequential(dense, ids, self.prune)
+        self.model, infos = prune_sequential(dense, ids, self.prune, within_layer=within_layer)
         self.wall = time.perf_counter() - start
         for layer, info in zip(self.layers, infos):
             assert layer["name"] == info.name

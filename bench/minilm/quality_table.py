@@ -80,6 +80,9 @@ def parse_args(argv):
         short_label(lab) for lab, _, _, _ in ALL_PATTERNS) + ")")
     p.add_argument("--methods", default=",".join(METHODS), help="only these methods (comma-separated)")
     p.add_argument("--no-extra", action="store_true", help="leave out ALPS with the EXACT projection")
+    p.add_argument("--within-layer", default="sequential", choices=("sequential", "parallel"),
+                   help="calibrate.prune_sequential's order within an encoder layer (default sequential: q, k, v, "
+                        "then the attention output, then the FFN, each H behind the pruned ones)")
     p.add_argument("--workers", type=int, default=2, help="processes pruning and evaluating rows (default 2)")
     p.add_argument("--threads", type=int, default=1, help="threads per process: OpenBLAS and tsenor (default 1)")
     p.add_argument("--cache", default=os.path.join(REPO, "build", "minilm_cache"),
@@ -121,9 +124,11 @@ def plan(args):
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise SystemExit(f"unknown method(s): {', '.join(sorted(unknown))}; of {', '.join(METHODS)}")
-    rows = [(m, lab, default_solver(lab)) for lab in labels for m in methods]
-    if not args.no_extra:
-        rows += [x for x in EXTRA if x[0] in methods and x[1] in labels]
+    rows = []
+    for lab in labels:
+        rows += [(m, lab, default_solver(lab)) for m in methods]
+        if not args.no_extra:
+            rows += [x for x in EXTRA if x[0] in methods and x[1] == lab]
     return rows
 
 
@@ -131,9 +136,9 @@ def plan(args):
 _WORKER = {}
 
 
-def _init_worker(ids, evaluator, threads):
+def _init_worker(ids, evaluator, threads, within_layer):
     from .model import MiniLM
-    _WORKER.update(ids=ids, evaluator=evaluator, threads=threads, dense=MiniLM.load())
+    _WORKER.update(ids=ids, evaluator=evaluator, threads=threads, within_layer=within_layer, dense=MiniLM.load())
 
 
 def _run_row(spec):
@@ -144,7 +149,7 @@ def _run_row(spec):
     w = _WORKER
     load_start = os.getloadavg()[0]
     start = time.perf_counter()
-    row = Row(method, label, solver, w["threads"]).run(w["dense"], w["ids"])
+    row = Row(method, label, solver, w["threads"]).run(w["dense"], w["ids"], w["within_layer"])
     evaluated = time.perf_counter()
     ev = w["evaluator"]
     cosines = ev.heldout_cosines(row.model)
@@ -204,12 +209,12 @@ def run(args):
     results = []
     order = sorted(specs, key=expected_cost, reverse=True)
     if args.workers == 1:
-        _init_worker(ids, ev, args.threads)
+        _init_worker(ids, ev, args.threads, args.within_layer)
         stream = map(_run_row, order)
         pool = None
     else:
         pool = multiprocessing.get_context("spawn").Pool(min(args.workers, len(order)), _init_worker,
-                                                        (ids, ev, args.threads))
+                                                        (ids, ev, args.threads, args.within_layer))
         stream = pool.imap_unordered(_run_row, order)
     try:
         for r in stream:
@@ -234,6 +239,7 @@ def run(args):
     return {"calibration": args.calibration, "calibration_tokens": tokens, "heldout": args.heldout,
             "heldout_tokens": sum(len(i) for i in ev.heldout_ids), "trec": ev.with_trec,
             "trec_test": len(ev.test_ids), "trec_train": len(ev.train_ids), "workers": args.workers,
+            "within_layer": args.within_layer, "command": " ".join(["python3 -m bench.minilm.quality_table"] + sys.argv[1:]),
             "threads": args.threads, "tsenor": tsenor.__version__, "numpy": np.__version__,
             "seconds": time.perf_counter() - t0, "load_start": load_start, "load_end": load_average(),
             "quick": args.quick, "full": is_full(args), "rows": rows}
@@ -241,7 +247,8 @@ def run(args):
 
 def is_full(args):
     return (not args.quick and args.rows is None and args.methods == ",".join(METHODS) and not args.no_extra
-            and args.calibration == 512 and args.heldout == 2000 and not args.no_trec)
+            and args.calibration == 512 and args.heldout == 2000 and not args.no_trec
+            and args.within_layer == "sequential")
 
 
 # ---- reading the results -----------------------------------------------------------
@@ -356,20 +363,30 @@ def short_table(res):
             cells.append("" if r is None else f"{r['cosine']:.3f}")
         if any(cells):
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    if res["trec"] and len(rows) > 1:
+        pruned = [r["trec"] for r in rows[1:]]
+        lines += ["", f"TREC accuracy: dense {rows[0]['trec']:.3f}, the pruned models {min(pruned):.3f}-"
+                      f"{max(pruned):.3f}, each ± {max(r['trec_std'] for r in rows):.3f} (bootstrap std). "
+                      f"{len(rows) - 1} pruned models in {res['seconds'] / 60:.1f} min on {res['workers']} "
+                      f"process(es) (load average {res['load_start'].split()[0]} at the start, "
+                      f"{res['load_end'].split()[0]} at the end): `make eval`."]
     return "\n".join(lines)
 
 
 def command_line(res):
-    if res["quick"]:
-        return "PYTHONPATH=build/python/site python3 -m bench.minilm.quality_table --quick"
-    return ("make eval   # = PYTHONPATH=build/python/site python3 -m bench.minilm.quality_table --json "
-            "build/quality_table.json --plot bench/minilm/quality.png --update-docs")
+    if res.get("full"):
+        return ("make eval (= PYTHONPATH=build/python/site python3 -m bench.minilm.quality_table --json "
+                "build/quality_table.json --plot bench/minilm/quality.png --update-docs)")
+    return "PYTHONPATH=build/python/site " + res.get("command", "python3 -m bench.minilm.quality_table")
 
 
 def markdown(res):
-    out = [f"{res['calibration']} calibration sentences ({res['calibration_tokens']} tokens), {res['heldout']} "
+    out = [f"Command: `{command_line(res)}`.", "",
+           f"{res['calibration']} calibration sentences ({res['calibration_tokens']} tokens), {res['heldout']} "
            f"held-out sentences ({res['heldout_tokens']} tokens)"
            + (f", TREC {res['trec_train']} train / {res['trec_test']} test questions" if res["trec"] else "")
+           + ("" if res.get("within_layer", "sequential") == "sequential" else
+              f", within each layer {res['within_layer']}")
            + f"; tsenor {res['tsenor']}, numpy {res['numpy']}; {res['workers']} worker process(es) of "
            f"{res['threads']} thread(s); {res['seconds'] / 60:.1f} min in all, load average (1, 5, 15 min) "
            f"{res['load_start']} at the start, {res['load_end']} at the end.", "", full_table(res), ""]
@@ -426,9 +443,10 @@ def plot(res, path):
         ax.axhline(dense[key], color="black", linestyle="--", linewidth=1, label="dense")
         if key == "trec":
             ax.axhspan(dense[key] - dense["trec_std"], dense[key] + dense["trec_std"], color="black", alpha=0.07)
-        for method in METHODS:
+        for k, method in enumerate(METHODS):
+            dodge = (k - 1.5) * 0.07            # the methods side by side, so that the bars do not overlap
             for labels in families:
-                pts = [(xs[lab], find(rows, method, lab)) for lab in labels]
+                pts = [(xs[lab] + dodge, find(rows, method, lab)) for lab in labels]
                 pts = [(x, r) for x, r in pts if r is not None]
                 if not pts:
                     continue
@@ -441,7 +459,7 @@ def plot(res, path):
         for method, label, solver in EXTRA:
             r = find(rows, method, label, solver)
             if r is not None:
-                ax.errorbar([xs[label] + 0.18], [r[key]], yerr=[r["trec_std"]] if key == "trec" else None,
+                ax.errorbar([xs[label] + 0.25], [r[key]], yerr=[r["trec_std"]] if key == "trec" else None,
                             color=COLOURS[method], marker=SYMBOLS[method], markerfacecolor="white", markersize=6,
                             linestyle="none", capsize=3, label=f"{method}, {solver.upper()} projection")
         ax.set_xticks([xs[lab] for labels in families for lab in labels])
