@@ -44,6 +44,7 @@ From Python: collect(model, batches, layers) and write_safetensors(path, tensors
 import argparse
 import json
 import os
+import re
 import signal
 import struct
 import sys
@@ -354,6 +355,12 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="replace an existing GRAMS")
     p.add_argument("--quiet", action="store_true", help="no progress, no summary")
     args = p.parse_args(argv)
+    for option, patterns in (("--include", args.include), ("--exclude", args.exclude)):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                p.error("%s %r: %s" % (option, pattern, e))
     for name in ("max_texts", "max_length", "batch_size", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -404,11 +411,21 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Any, Any]:
     # transformers 4.56 renamed torch_dtype to dtype
     version = tuple(int(v) for v in transformers.__version__.split(".")[:2] if v.isdigit())
     dtype_key = "dtype" if version >= (4, 56) else "torch_dtype"
+    # transformers' progress bar and warnings stay off stderr while it loads (stderr has
+    # this command's lines); its settings are restored after
+    logging = transformers.utils.logging
+    verbosity, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(args.model_dir)
         model = auto.from_pretrained(args.model_dir, **{dtype_key: getattr(torch, args.dtype)})
     except Exception as e:   # transformers raises many kinds (OSError, ValueError, KeyError, ...)
         raise InputError("%s: transformers cannot load it: %s" % (args.model_dir, _one_line(e))) from None
+    finally:
+        logging.set_verbosity(verbosity)
+        if bar:
+            logging.enable_progress_bar()
     return torch, tokenizer, model.to(device)
 
 
