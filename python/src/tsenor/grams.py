@@ -275,18 +275,21 @@ def collect(model: Any, batches: Iterable[Mapping[str, Any]], layers: Sequence[T
         return hook
 
     # no key/value cache: it is not needed and would only hold memory
-    extra = {"use_cache": False} if getattr(getattr(model, "config", None), "use_cache", None) is not None else {}
+    config = getattr(model, "config", None)
+    use_cache = getattr(config, "use_cache", None)
     handles = [module.register_forward_pre_hook(hook_for(name)) for name, module in layers]
     training = model.training
     model.eval()
     try:
+        if use_cache is not None:
+            config.use_cache = False
         with torch.no_grad():
             for index, batch in enumerate(batches):
                 batch = {k: (v.to(device) if device is not None and isinstance(v, torch.Tensor) else v)
                          for k, v in batch.items()}
                 mask = batch.get("attention_mask")
                 state["mask"] = None if mask is None else mask.to(torch.bool)
-                model(**batch, **extra)
+                model(**batch)
                 shared.clear()
                 if progress is not None:
                     progress(index, 0 if mask is None else int(mask.sum()))
@@ -294,6 +297,8 @@ def collect(model: Any, batches: Iterable[Mapping[str, Any]], layers: Sequence[T
         for h in handles:
             h.remove()
         model.train(training)
+        if use_cache is not None:
+            config.use_cache = use_cache
     return grams, tokens
 
 
