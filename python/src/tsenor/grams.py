@@ -100,7 +100,7 @@ def write_safetensors(path: str, tensors: Mapping[str, Any], metadata: Optional[
             f.write(struct.pack("<Q", len(raw)))
             f.write(raw)
             for a in arrays:
-                f.write(memoryview(a.reshape(-1)).cast("B"))
+                f.write(a.reshape(-1).view(np.uint8).data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -275,7 +275,7 @@ def collect(model: Any, batches: Iterable[Mapping[str, Any]], layers: Sequence[T
         return hook
 
     # no key/value cache: it is not needed and would only hold memory
-    config = getattr(model, "config", None)
+    config: Any = getattr(model, "config", None)
     use_cache = getattr(config, "use_cache", None)
     handles = [module.register_forward_pre_hook(hook_for(name)) for name, module in layers]
     training = model.training
@@ -418,7 +418,7 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Any, Any]:
     dtype_key = "dtype" if version >= (4, 56) else "torch_dtype"
     # transformers' progress bar and warnings stay off stderr while it loads (stderr has
     # this command's lines); its settings are restored after
-    logging = transformers.utils.logging
+    logging: Any = transformers.utils.logging
     verbosity, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error()
     logging.disable_progress_bar()
