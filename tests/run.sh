@@ -118,10 +118,10 @@ else
     skip exact_patterns_torch "no python3 with torch and numpy" "pip install torch numpy"
 fi
 
-echo "== MiniLM layers (bench/minilm/layer_check.py: the pruning methods on real all-MiniLM-L6-v2 layers)"
+echo "== MiniLM (bench/minilm: the pruning methods on real all-MiniLM-L6-v2 layers, the quality table's quick mode)"
 out=$(sh tests/minilm_layers.sh "$build" 2>&1)
 rc=$?
-printf '%s\n' "$out" | grep -E "FAIL|passed|skipped|layer_check" | head -40
+printf '%s\n' "$out" | grep -E "FAIL|passed|skipped|layer_check|quality_table|^ok " | head -40
 tally minilm_layers "$rc" "$out"
 
 echo "== fuzz smoke (tests/fuzz)"

@@ -99,6 +99,33 @@ def trec_accuracy_of(train_x, train_y, test_x, test_y, l2=L2):
     return float(np.mean(clf.predict(test_x) == np.asarray(test_y)))
 
 
+def bootstrap_std(values, samples=2000, seed=20261201):
+    """Standard deviation of the mean of values (per-item scores: 0/1 correct, cosines)
+    over bootstrap resamples of the items, with a fixed seed. Rows resampled with the
+    same seed and item count use the same resamples (paired)."""
+    values = np.asarray(values, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.empty(samples)
+    for i in range(samples):
+        means[i] = values[rng.integers(0, len(values), len(values))].mean()
+    return float(means.std())
+
+
+CACHE_VERSION = 1    # bump when the forward pass or the tokenizer changes what they compute
+
+
+def _digest(dense, parts):
+    """A key of the dense model's weights and the evaluation sets."""
+    import hashlib
+    h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
+    for name in sorted(dense.tensors):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(dense.tensors[name]).tobytes())
+    for part in parts:
+        h.update(repr(part).encode("utf-8"))
+    return h.hexdigest()[:24]
+
+
 class Evaluator:
     """Holds the tokenized evaluation sets, the dense model's held-out embeddings and a
     classifier fitted on the dense model's TREC training embeddings.
@@ -109,33 +136,87 @@ class Evaluator:
         protocol: what information the embeddings still carry); costs a forward pass over
         all 5381 questions, skipped (None) with retrain=False;
       trec_accuracy_dense_classifier: the dense model's classifier on the model's test
-        embeddings (do they still fit the dense space); needs the 1077 test questions only."""
+        embeddings (do they still fit the dense space); needs the 1077 test questions only.
 
-    def __init__(self, dense, tokenizer, heldout=2000, max_length=128, retrain=True, batch_tokens=4096):
-        self.batch_tokens, self.retrain = batch_tokens, retrain
-        self.heldout_ids = tokenizer.encode_all(data.heldout(heldout), max_length)
-        train_q, self.train_y, test_q, self.test_y = data.trec()
-        self.train_ids = tokenizer.encode_all(train_q, max_length)
-        self.test_ids = tokenizer.encode_all(test_q, max_length)
+    trec=False leaves TREC out altogether (no TREC data needed; evaluate() then gives
+    the cosine only). cache: a folder where the tokenized sets and the dense model's
+    embeddings are kept between runs, in a file named by a digest of the dense model's
+    weights, the sentences, the questions and max_length (a changed input is a new
+    file); setup_seconds is what computing them took (also when read from the cache)."""
+
+    def __init__(self, dense, tokenizer, heldout=2000, max_length=128, retrain=True, batch_tokens=4096,
+                 trec=True, cache=None):
+        import time
+        self.batch_tokens, self.retrain, self.with_trec = batch_tokens, retrain, trec
+        sentences = data.heldout(heldout)
+        train_q, self.train_y, test_q, self.test_y = data.trec() if trec else ([], [], [], [])
+        path = None
+        if cache is not None:
+            import os
+            path = os.path.join(cache, "evaluator-%s.pkl" % _digest(dense, (sentences, train_q, self.train_y, test_q,
+                                                                            self.test_y, max_length)))
+            if os.path.isfile(path):
+                import pickle
+                with open(path, "rb") as f:
+                    self.__dict__.update(pickle.load(f))
+                self.from_cache = True
+                self.batch_tokens, self.retrain = batch_tokens, retrain
+                return
+        start = time.perf_counter()
+        self.heldout_ids = tokenizer.encode_all(sentences, max_length)
+        self.train_ids = tokenizer.encode_all(train_q, max_length) if trec else []
+        self.test_ids = tokenizer.encode_all(test_q, max_length) if trec else []
         self.dense_heldout = self._embed(dense, self.heldout_ids)
-        self.dense_train = self._embed(dense, self.train_ids)
-        self.dense_classifier = LogisticRegression().fit(self.dense_train, self.train_y, len(data.TREC_CLASSES))
+        self.dense_train = self._embed(dense, self.train_ids) if trec else None
+        self.dense_test = self._embed(dense, self.test_ids) if trec else None
+        self.dense_classifier = (LogisticRegression().fit(self.dense_train, self.train_y, len(data.TREC_CLASSES))
+                                 if trec else None)
+        self.setup_seconds = time.perf_counter() - start
+        self.from_cache = False
+        if path is not None:
+            import os
+            import pickle
+            import tempfile
+            os.makedirs(cache, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump({k: v for k, v in self.__dict__.items() if k not in ("batch_tokens", "retrain")}, f,
+                            protocol=4)
+            os.replace(tmp, path)
 
     def _embed(self, model, ids):
         return model.embed(ids, batch_tokens=self.batch_tokens)
 
+    def heldout_cosines(self, model):
+        """The cosine of each held-out sentence's embedding to the dense model's."""
+        a = np.asarray(self._embed(model, self.heldout_ids), dtype=np.float64)
+        b = np.asarray(self.dense_heldout, dtype=np.float64)
+        return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
     def heldout_cosine(self, model):
-        return mean_cosine(self._embed(model, self.heldout_ids), self.dense_heldout)
+        return float(np.mean(self.heldout_cosines(model)))
+
+    def trec_correct(self, model):
+        """(correct with a refitted classifier or None, correct with the dense
+        classifier): one bool per test question."""
+        if not self.with_trec:
+            raise ValueError("this Evaluator was made with trec=False")
+        test = self._embed(model, self.test_ids)
+        y = np.asarray(self.test_y)
+        frozen = self.dense_classifier.predict(test) == y
+        if not self.retrain:
+            return None, frozen
+        clf = LogisticRegression().fit(self._embed(model, self.train_ids), self.train_y, len(data.TREC_CLASSES))
+        return clf.predict(test) == y, frozen
 
     def trec(self, model):
         """(trec_accuracy or None, trec_accuracy_dense_classifier)."""
-        test = self._embed(model, self.test_ids)
-        frozen = float(np.mean(self.dense_classifier.predict(test) == np.asarray(self.test_y)))
-        if not self.retrain:
-            return None, frozen
-        return trec_accuracy_of(self._embed(model, self.train_ids), self.train_y, test, self.test_y), frozen
+        retrained, frozen = self.trec_correct(model)
+        return (None if retrained is None else float(np.mean(retrained))), float(np.mean(frozen))
 
     def evaluate(self, model):
-        retrained, frozen = self.trec(model)
-        return {"heldout_cosine": self.heldout_cosine(model), "trec_accuracy": retrained,
-                "trec_accuracy_dense_classifier": frozen}
+        out = {"heldout_cosine": self.heldout_cosine(model)}
+        if self.with_trec:
+            retrained, frozen = self.trec(model)
+            out.update(trec_accuracy=retrained, trec_accuracy_dense_classifier=frozen)
+        return out

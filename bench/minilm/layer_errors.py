@@ -36,12 +36,15 @@ import os
 import sys
 import time
 
-PATTERNS = (  # label, n, m, mask solver
+ALL_PATTERNS = (  # label, n, m, mask solver (the quality table, quality_table.py, has all six)
     ("row-wise 2:4", 2, 4, "rowwise"),
+    ("row-wise 8:16", 8, 16, "rowwise"),
+    ("row-wise 16:32", 16, 32, "rowwise"),
     ("transposable 2:4", 2, 4, "tsenor"),
     ("transposable 8:16", 8, 16, "tsenor"),
     ("transposable 16:32", 16, 32, "tsenor"),
 )
+PATTERNS = tuple(p for p in ALL_PATTERNS if p[0] != "row-wise 8:16" and p[0] != "row-wise 16:32")  # this table's
 METHODS = ("magnitude", "wanda", "sparsegpt", "alps")
 EXTRA = (("alps", "transposable 8:16", "exact"),)   # (method, pattern, mask solver) rows
 SPEED = ("alps", "transposable 16:32")               # the row the NumPy peer is timed on
@@ -53,14 +56,37 @@ REFERENCE = {
 }
 
 
+def pattern(label):
+    for p in ALL_PATTERNS:
+        if p[0] == label:
+            return p
+    raise KeyError(label)
+
+
+def short_label(label):
+    """"2:4r" for row-wise 2:4, "16:32t" for transposable 16:32."""
+    _, n, m, solver = pattern(label)
+    return "%d:%d%s" % (n, m, "r" if solver == "rowwise" else "t")
+
+
+def parse_patterns(text):
+    """Pattern labels from a comma-separated list of short labels; SystemExit on an unknown one."""
+    short = {short_label(lab): lab for lab, _, _, _ in ALL_PATTERNS}
+    try:
+        return [short[s.strip()] for s in text.split(",") if s.strip()]
+    except KeyError as e:
+        raise SystemExit(f"unknown pattern {e}; one of {', '.join(short)}")
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sentences", type=int, default=None, help="calibration sentences (default 512, --quick 64)")
     p.add_argument("--quick", action="store_true", help="64 calibration sentences")
     p.add_argument("--threads", type=int, default=None, help="OpenBLAS and tsenor threads (default OPENBLAS_NUM_THREADS)")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ",".join(METHODS))
-    p.add_argument("--patterns", default=None, help="comma-separated subset of: " + ", ".join(
-        "%d:%d%s" % (n, m, "r" if s == "rowwise" else "t") for _, n, m, s in PATTERNS) + " (e.g. 2:4r,16:32t)")
+    p.add_argument("--patterns", default=None, help="comma-separated, of: " + ", ".join(
+        short_label(lab) for lab, _, _, _ in ALL_PATTERNS) + " (e.g. 2:4r,16:32t; default: "
+        + ",".join(short_label(lab) for lab, _, _, _ in PATTERNS) + ")")
     p.add_argument("--no-extra", action="store_true", help="leave out ALPS with the EXACT projection")
     p.add_argument("--no-speed", action="store_true", help="leave out the NumPy peer")
     p.add_argument("--per-layer", action="store_true", help="also print every layer's error")
@@ -107,13 +133,6 @@ def missing(need_tsenor=True):
     return None
 
 
-def pattern(label):
-    for p in PATTERNS:
-        if p[0] == label:
-            return p
-    raise KeyError(label)
-
-
 class Row:
     """One sequential calibration of the model with one method and pattern."""
 
@@ -122,7 +141,8 @@ class Row:
         _, self.n, self.m, _ = pattern(label)
         self.layers = []   # dicts: name, shape, error, seconds, report, (peer_*)
         self.bad = []      # what was wrong with a mask or the weights
-        self.wall = 0.0
+        self.wall = 0.0    # seconds of the sequential calibration, pruning included
+        self.model = None  # the pruned model
 
     @property
     def name(self):
@@ -160,10 +180,10 @@ class Row:
         self.layers.append(layer)
         return w_new
 
-    def run(self, dense, ids):
+    def run(self, dense, ids, within_layer="sequential"):
         from .calibrate import prune_sequential
         start = time.perf_counter()
-        _, infos = prune_sequential(dense, ids, self.prune)
+        self.model, infos = prune_sequential(dense, ids, self.prune, within_layer=within_layer)
         self.wall = time.perf_counter() - start
         for layer, info in zip(self.layers, infos):
             assert layer["name"] == info.name
@@ -190,7 +210,7 @@ def targets(rows):
         return r.mean() if r else None
 
     out = []
-    for label, _, _, _ in PATTERNS:
+    for label, _, _, _ in ALL_PATTERNS:
         e = {mth: get(mth, label) for mth in METHODS}
         if None in e.values():
             continue
@@ -285,13 +305,7 @@ def main(args):
     methods = [s.strip() for s in args.methods.split(",") if s.strip()]
     if set(methods) - set(METHODS):
         raise SystemExit(f"unknown method(s): {', '.join(sorted(set(methods) - set(METHODS)))}")
-    labels = [p[0] for p in PATTERNS]
-    if args.patterns:
-        short = {"%d:%d%s" % (n, m, "r" if s == "rowwise" else "t"): lab for lab, n, m, s in PATTERNS}
-        try:
-            labels = [short[s.strip()] for s in args.patterns.split(",")]
-        except KeyError as e:
-            raise SystemExit(f"unknown pattern {e}; one of {', '.join(short)}")
+    labels = parse_patterns(args.patterns) if args.patterns else [p[0] for p in PATTERNS]
     plan = [(mth, lab, pattern(lab)[3]) for lab in labels for mth in methods]
     if not args.no_extra:
         plan += [x for x in EXTRA if x[0] in methods and x[1] in labels]

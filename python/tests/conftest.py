@@ -76,6 +76,21 @@ def ml_dtypes():
     return pytest.importorskip("ml_dtypes")
 
 
+def sentence_embeddings(tokenizer, model, sentences, device="cpu", batch=64):
+    """all-MiniLM-L6-v2's sentence embeddings as sentence-transformers makes them: mean of
+    the last hidden states over the real tokens, L2-normalised (torch, on the CPU)."""
+    import torch
+    out = []
+    for i in range(0, len(sentences), batch):
+        b = tokenizer(sentences[i:i + batch], padding=True, truncation=True, max_length=128,
+                      return_tensors="pt").to(device)
+        with torch.no_grad():
+            hidden = model(**b).last_hidden_state
+        weights = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        out.append(torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1), dim=-1).cpu())
+    return torch.cat(out)
+
+
 def assert_valid(keep, n, m, transposable=True):
     report = tsenor.check_report(keep, n, m, transposable)
     assert report.valid, report

@@ -39,8 +39,12 @@ def test_typed_package():
         assert getattr(tsenor, name).__doc__ and getattr(tsenor, name).__annotations__
     pytest.importorskip("torch")
     model_pruning = importlib.import_module("tsenor.torch")
-    for name in ("prune", "prunable_layers", "keep_masks", "remove_masks"):
+    for name in ("prune", "prunable_layers", "weight_selector", "keep_masks", "remove_masks"):
         assert getattr(model_pruning, name).__doc__ and getattr(model_pruning, name).__annotations__
+    grams = importlib.import_module("tsenor.grams")
+    assert tsenor.grams is grams and callable(tsenor.gram)      # the module does not hide the function
+    for name in ("collect", "write_safetensors", "read_texts", "tensor_name", "checkpoint_names"):
+        assert getattr(grams, name).__doc__ and getattr(grams, name).__annotations__
 
 
 def python_blocks(markdown, heading=None):
@@ -72,7 +76,7 @@ def test_sdist_carries_the_library_files(tmp_path):
     for needed in ("vendor/tsenor.h", "vendor/tsenor_cuda.h", "vendor/cuda/tsenor_cuda.cu", "vendor/LICENSE",
                    "setup.py", "pyproject.toml", "csrc/ext.h", "csrc/library.c", "csrc/mask_host.c",
                    "csrc/prune_host.c", "csrc/prune_device.c", "csrc/gram_host.c", "csrc/gram_device.c",
-                   "src/tsenor/_prune.py", "src/tsenor/_options.py", "src/tsenor/torch.py",
+                   "src/tsenor/_prune.py", "src/tsenor/_options.py", "src/tsenor/torch.py", "src/tsenor/grams.py",
                    "src/tsenor/__init__.py", "src/tsenor/_core.pyi", "src/tsenor/py.typed"):
         assert needed in names, needed
 

@@ -19,7 +19,7 @@ import sys
 import pytest
 
 import tsenor
-from conftest import REPO
+from conftest import REPO, sentence_embeddings
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -44,11 +44,7 @@ def minilm():
 
 
 def embed(tokenizer, model, sentences, device="cpu"):
-    batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt").to(device)
-    with torch.no_grad():
-        hidden = model(**batch).last_hidden_state
-    weights = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-    return torch.nn.functional.normalize((hidden * weights).sum(1) / weights.sum(1), dim=-1).cpu()
+    return sentence_embeddings(tokenizer, model, sentences, device, batch=len(sentences))
 
 
 def calibration_batches(tokenizer):

@@ -29,7 +29,9 @@ What runs where:
 Pruning with calibration data: prune_layer(w, gram, n, m, method="alps") prunes one
 linear layer given the Gram matrix H = X^T X of its inputs, which gram(x, out) sums
 batch by batch (both in _prune.py); tsenor.torch.prune(model, batches, n, m) prunes a
-whole PyTorch model with them (imported on first use of tsenor.torch).
+whole PyTorch model with them (imported on first use of tsenor.torch);
+`python -m tsenor.grams MODEL_DIR --text FILE -o GRAMS.safetensors` writes the grams of
+a Hugging Face model's layers for the command line's --gram (tsenor/grams.py).
 
 Errors: bad values (shape, dtype, n/m, options, NaN or infinity in w, unknown method)
 raise ValueError with the C library's status text; a wrong kind of argument raises
@@ -177,9 +179,9 @@ def check(mask: Any, n: int, m: int, transposable: bool = True, *, at_most: bool
 
 
 def __getattr__(name: str) -> Any:
-    # tsenor.torch (model pruning) is imported on first use, so that `import tsenor`
-    # never imports torch
-    if name == "torch":
+    # tsenor.torch (model pruning) and tsenor.grams (the grams command) are imported on
+    # first use, so that `import tsenor` never imports torch
+    if name in ("torch", "grams"):
         import importlib
         return importlib.import_module(".torch", __name__)
     raise AttributeError("module 'tsenor' has no attribute %r" % name)

@@ -34,7 +34,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -44,8 +44,8 @@ from . import _arrays
 from ._options import integer
 from ._prune import PruneReport, gram, prune_layer
 
-__all__ = ["prune", "LayerReport", "DEFAULT_EXCLUDES", "prunable_layers", "keep_masks", "remove_masks",
-           "MaskedWeight"]
+__all__ = ["prune", "LayerReport", "DEFAULT_EXCLUDES", "prunable_layers", "weight_selector", "keep_masks",
+           "remove_masks", "MaskedWeight"]
 
 # What usually stays dense, the command line's list (cli/tsenor_cli.c), matched
 # case-insensitively against the weight's name ("<module name>.weight").
@@ -93,23 +93,35 @@ def prunable_layers(model: nn.Module, include: Patterns = None, exclude: Pattern
     exclude; and unless include names them or default_excludes=False, none matched by
     DEFAULT_EXCLUDES (embeddings, position tables, output heads, norms). A module that
     appears under two names (shared) counts once, under its first."""
-    includes, excludes = _patterns(include, "include"), _patterns(exclude, "exclude")
-    defaults = [re.compile(p, re.IGNORECASE) for p, _ in DEFAULT_EXCLUDES] if default_excludes else []
+    selected = weight_selector(include, exclude, default_excludes)
     chosen, seen = [], set()
     for name, module in model.named_modules():
         if not isinstance(module, nn.Linear) or id(module) in seen:
             continue
         seen.add(id(module))
-        weight_name = name + ".weight"
+        if selected(name + ".weight"):
+            chosen.append((name, module))
+    return chosen
+
+
+def weight_selector(include: Patterns = None, exclude: Patterns = None,
+                    default_excludes: bool = True) -> Callable[[str], bool]:
+    """The command line's selection rule as a function of a weight's name: with include
+    (regular expressions, re.search), only names matched by one of them; never names
+    matched by exclude; and unless include names them or default_excludes=False, none
+    matched by DEFAULT_EXCLUDES (case-insensitively). Bad patterns raise ValueError."""
+    includes, excludes = _patterns(include, "include"), _patterns(exclude, "exclude")
+    defaults = [re.compile(p, re.IGNORECASE) for p, _ in DEFAULT_EXCLUDES] if default_excludes else []
+
+    def selected(weight_name: str) -> bool:
         included = any(p.search(weight_name) for p in includes)
         if includes and not included:
-            continue
+            return False
         if any(p.search(weight_name) for p in excludes):
-            continue
-        if not included and any(p.search(weight_name) for p in defaults):
-            continue
-        chosen.append((name, module))
-    return chosen
+            return False
+        return included or not any(p.search(weight_name) for p in defaults)
+
+    return selected
 
 
 class _StopForward(Exception):
