@@ -83,6 +83,16 @@ tsenor_status tsenor_cuda_mask_bf16_device(const uint16_t *w, size_t rows, size_
                                            uint8_t *mask, size_t mask_ld, const tsenor_options *opt,
                                            tsenor_report *report, void *stream);
 
+/* EXACT's proof of optimality (m <= 32, m != 4; f32, host pointers): the mask of
+   tsenor_cuda_mask_f32 with opt->method = TSENOR_METHOD_EXACT, and the dual potentials of
+   every block (blocks in row-major order, 2m doubles each: u_0..u_{m-1}, then
+   v_0..v_{m-1}), such that |w_ij| - u_i - v_j >= -eps where the mask keeps (i, j) and
+   <= eps where it prunes, eps = 1e-12 x the block's max |w| (padding entries of edge
+   blocks count as 0 and, on the padding side, as kept or pruned so that every row and
+   column of the padded block keeps n): no transposable selection of the block keeps more. */
+tsenor_status tsenor_cuda_exact_certificate_f32(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                                               size_t mask_ld, const tsenor_options *opt, double *potentials);
+
 /* Pruning (tsenor_prune_f32's meaning), host pointers: copy in, run, copy out. */
 tsenor_status tsenor_cuda_prune_f32(const float *w, size_t rows, size_t cols, size_t ld, const float *gram,
                                     size_t gram_ld, float *out, size_t out_ld, uint8_t *mask, size_t mask_ld,

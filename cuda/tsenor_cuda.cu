@@ -58,6 +58,9 @@ struct Problem {
     size_t block_cols, blocks;
     double *partials;               /* per CTA: kept, total                          */
     int *nonfinite;                 /* set to 1 when NaN/Inf is seen                 */
+    unsigned *sel_out;              /* EXACT's start: per block, MP row bitmasks of the
+                                       selection (then no mask is written); or NULL */
+    double *potentials;             /* EXACT: per block 2m doubles (u, then v), or NULL */
 };
 
 /* |w[at]| as float (the shared decoders); NaN/Inf set *bad and read as 0 */
@@ -752,7 +755,11 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
         total += s.a[t][j];
         kept += (bits >> j & 1u) ? s.a[t][j] : 0.0f;
     }
-    if (t < B.rows) write_mask_row<MP>(P.mask + (B.r0 + (size_t)t) * P.mask_ld + B.c0, bits, B.cols);
+    if (P.sel_out) {
+        if (active) P.sel_out[b * MP + (size_t)t] = bits;
+    } else if (t < B.rows) {
+        write_mask_row<MP>(P.mask + (B.r0 + (size_t)t) * P.mask_ld + B.c0, bits, B.cols);
+    }
     const double bk = group_sum_double<MP>((double)kept), bt = group_sum_double<MP>((double)total);
     PHASE_MARK(6);
     if (t == 0) {
@@ -1193,6 +1200,157 @@ template <int N> __global__ void __launch_bounds__(128) solve_n4_kernel(Problem 
     cta_partials_128(P, kept_d, total_d);
 }
 
+/* ---- EXACT (m != 4, m <= 32): negative-cycle cancelling, as _tsenor_exact_improve ------
+   One warp per block; lane t owns row node t and column node m + t of the block's
+   residual graph: row i -> column j over pruned entries at cost -|w_ij|, column j -> row i
+   over kept entries at cost +|w_ij|; |w| exact (floats in shared memory), labels and
+   sums in double, the CPU's epsilon (1e-12 x the block's max |w|). The start is the
+   TSENOR pipeline's selection of the block (sel_in, MP row bitmasks per block); without
+   one, or if it is not perfect, the circulant selection (j - i) mod m < n. A Bellman-Ford
+   pass relaxes every column node, then every row node (each lane scans its column or
+   row, the other side's labels broadcast by shuffles). After each pass, pointer doubling
+   over the predecessors finds a cycle when there is one (every cycle of predecessors is a
+   negative cycle); the warp walks it once for its gain and the entries it toggles, flips
+   it, and the search goes on from the labels it has. A pass that changes nothing ends the
+   block: its labels are the dual certificate, u_i = d(row i), v_j = -d(column j), with
+   |w_ij| - u_i - v_j >= -eps on kept entries and <= eps on pruned ones. Padding entries of
+   edge blocks are zero, as on the CPU, so their rows and columns keep at most n. */
+const int EXACT_WARPS = 4;
+
+template <int MP> __global__ void __launch_bounds__(32 * EXACT_WARPS) exact_kernel(Problem P, const unsigned *sel_in)
+{
+    __shared__ float sa[EXACT_WARPS][MP][MP + 1];
+    __shared__ double cta_part[EXACT_WARPS][2];
+    const int g = threadIdx.x >> 5, t = threadIdx.x & 31, m = P.m, n = P.n;
+    const size_t b = (size_t)blockIdx.x * EXACT_WARPS + (size_t)g;
+    double kept = 0.0, total = 0.0;
+    if (b < P.blocks) {   /* warp-uniform */
+        float (&a)[MP][MP + 1] = sa[g];
+        const _tsenor_block B = _tsenor_block_at(b, P.block_cols, m, P.rows, P.cols);
+        int bad = 0;
+        float amax = 0.0f;
+        if (t < MP) {
+            for (int i = 0; i < MP; i++) {   /* a row at a time, lanes over columns */
+                const float v = i < B.rows && t < B.cols
+                              ? load_abs(P.w, P.dt, (B.r0 + (size_t)i) * P.ld + B.c0 + (size_t)t, &bad) : 0.0f;
+                a[i][t] = v;
+                amax = fmaxf(amax, v);
+            }
+        }
+        if (bad) atomicOr(P.nonfinite, 1);
+        for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(kFullMask, amax, o));
+        __syncwarp();
+        const double eps = (double)amax * 1e-12;
+
+        /* the start: rowbits = row t's kept columns, colbits = column t's kept rows */
+        unsigned rowbits = 0u, colbits = 0u;
+        if (sel_in && t < m) rowbits = sel_in[b * MP + (size_t)t] & (m == 32 ? kFullMask : (1u << m) - 1u);
+        for (int i = 0; i < m; i++) colbits |= (__shfl_sync(kFullMask, rowbits, i) >> t & 1u) << i;
+        if (!__all_sync(kFullMask, t >= m || (__popc(rowbits) == n && __popc(colbits) == n))) {
+            rowbits = colbits = 0u;
+            if (t < m)
+                for (int k = 0; k < m; k++) {
+                    if ((k - t + m) % m < n) rowbits |= 1u << k;   /* row t, column k */
+                    if ((t - k + m) % m < n) colbits |= 1u << k;   /* row k, column t */
+                }
+        }
+
+        double dr = 0.0, dc = 0.0;   /* labels of row node t and column node m + t */
+        int pr = -1, pc = -1;        /* their predecessors (node ids), -1 = none      */
+        int rounds = 0, passes = 0;
+        while ((1 << rounds) < 2 * m) rounds++;
+        for (;;) {
+            bool changed = false;
+            {   /* column t from every row i over pruned (i, t): d(col) > d(row) - a */
+                double best = dc;
+                int bp = -1;
+                for (int i = 0; i < m; i++) {
+                    const double di = __shfl_sync(kFullMask, dr, i);
+                    if (t < m && !(colbits >> i & 1u)) {
+                        const double c = di - (double)a[i][t];
+                        if (c < best - eps) { best = c; bp = i; }
+                    }
+                }
+                if (bp >= 0) { dc = best; pc = bp; changed = true; }
+            }
+            {   /* row t from every column j over kept (t, j): d(row) > d(col) + a */
+                double best = dr;
+                int bp = -1;
+                for (int j = 0; j < m; j++) {
+                    const double dj = __shfl_sync(kFullMask, dc, j);
+                    if (t < m && (rowbits >> j & 1u)) {
+                        const double c = dj + (double)a[t][j];
+                        if (c < best - eps) { best = c; bp = m + j; }
+                    }
+                }
+                if (bp >= 0) { dr = best; pr = bp; changed = true; }
+            }
+            if (!__any_sync(kFullMask, changed)) break;    /* optimal: the labels certify it */
+            if (++passes > 64 * m) break;                  /* cannot happen; guards float noise */
+
+            /* the 2^rounds-th predecessor of every node (2^rounds >= 2m): not -1 only on
+               a cycle of predecessors */
+            int ar = pr, ac = pc;
+            for (int k = 0; k < rounds; k++) {
+                const int lr = ar < 0 ? 0 : ar < m ? ar : ar - m, lc = ac < 0 ? 0 : ac < m ? ac : ac - m;
+                const int rr = __shfl_sync(kFullMask, ar, lr), rc = __shfl_sync(kFullMask, ac, lr);
+                const int cr = __shfl_sync(kFullMask, ar, lc), cc = __shfl_sync(kFullMask, ac, lc);
+                ar = ar < 0 ? -1 : ar < m ? rr : rc;
+                ac = ac < 0 ? -1 : ac < m ? cr : cc;
+            }
+            const unsigned on = __ballot_sync(kFullMask, t < m && ar >= 0);   /* a cycle has row nodes */
+            if (!on) continue;
+            const int at = __shfl_sync(kFullMask, ar, __ffs(on) - 1);
+
+            /* walk it once (warp-uniform): its gain, and the entries it toggles */
+            double gain = 0.0;
+            unsigned rtog = 0u, ctog = 0u;
+            int u = at, steps = 0;
+            do {
+                const int lu = u < m ? u : u - m;
+                const int p_r = __shfl_sync(kFullMask, pr, lu), p_c = __shfl_sync(kFullMask, pc, lu);
+                const int p = u < m ? p_r : p_c;
+                int i, j;
+                if (p < m) { i = p; j = u - m; gain += (double)a[i][j]; }   /* pruned (i, j) is kept */
+                else { i = u; j = p - m; gain -= (double)a[i][j]; }         /* kept (i, j) is pruned */
+                if (t == i) rtog |= 1u << j;
+                if (t == j) ctog |= 1u << i;
+                u = p;
+            } while (u != at && ++steps < 2 * m);
+            if (!(gain > eps)) break;                      /* float noise only: already optimal */
+            rowbits ^= rtog;
+            colbits ^= ctog;
+            pr = pc = -1;
+        }
+
+        for (int i = 0; i < B.rows; i++)   /* the mask, a row at a time */
+            if (t < B.cols) P.mask[(B.r0 + (size_t)i) * P.mask_ld + B.c0 + (size_t)t] = (uint8_t)(colbits >> i & 1u);
+        if (t < m) {
+            for (int i = 0; i < m; i++) {
+                const double v = (double)a[i][t];
+                total += v;
+                if (colbits >> i & 1u) kept += v;
+            }
+            if (P.potentials) {
+                P.potentials[b * 2 * (size_t)m + (size_t)t] = dr;
+                P.potentials[b * 2 * (size_t)m + (size_t)m + (size_t)t] = -dc;
+            }
+        }
+    }
+    for (int o = 16; o > 0; o /= 2) {
+        kept += __shfl_xor_sync(kFullMask, kept, o);
+        total += __shfl_xor_sync(kFullMask, total, o);
+    }
+    if (t == 0) { cta_part[g][0] = kept; cta_part[g][1] = total; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double k = 0.0, tt = 0.0;
+        for (int q = 0; q < EXACT_WARPS; q++) { k += cta_part[q][0]; tt += cta_part[q][1]; }
+        P.partials[2 * (size_t)blockIdx.x] = k;
+        P.partials[2 * (size_t)blockIdx.x + 1] = tt;
+    }
+}
+
 /* 1 when the problem takes the n:4 kernel */
 bool is_n4(const _tsenor_config &o)
 {
@@ -1236,21 +1394,32 @@ double now_seconds()
 
 int mp_for(int m) { return m <= 4 ? 4 : m <= 8 ? 8 : m <= 16 ? 16 : 32; }
 
-/* Device scratch of a call: per-CTA partials, the running sums, the NaN flag. */
+/* 1 when EXACT runs the cycle-cancelling kernel (every m <= TSENOR_CUDA_MAX_M but 4) */
+bool is_exact_cc(const _tsenor_config &o) { return o.method == TSENOR_METHOD_EXACT && !is_n4(o); }
+
+/* Device scratch of a call: per-CTA partials, the running sums, the NaN flag; for EXACT
+   the start selections (MP words per block) and, when asked, the potentials. */
 struct Scratch {
     double *partials = nullptr;
     double *sums = nullptr;     /* [kept, total] accumulated over chunks */
     int *flag = nullptr;
     size_t partial_capacity = 0;
+    unsigned *sel = nullptr;
+    size_t sel_blocks = 0;
+    double *potentials = nullptr;   /* not owned: the caller's device buffer, or NULL */
 };
 
-cudaError_t scratch_alloc(Scratch &sc, size_t ctas)
+cudaError_t scratch_alloc(Scratch &sc, size_t ctas, size_t sel_words = 0, size_t sel_blocks = 0)
 {
     cudaError_t e;
     if ((e = cudaMalloc(&sc.partials, 2 * (ctas ? ctas : 1) * sizeof(double))) != cudaSuccess) return e;
     if ((e = cudaMalloc(&sc.sums, 2 * sizeof(double))) != cudaSuccess) return e;
     if ((e = cudaMalloc(&sc.flag, sizeof(int))) != cudaSuccess) return e;
     sc.partial_capacity = ctas;
+    if (sel_words) {
+        if ((e = cudaMalloc(&sc.sel, sel_words * sizeof(unsigned))) != cudaSuccess) return e;
+        sc.sel_blocks = sel_blocks;
+    }
     return cudaSuccess;
 }
 
@@ -1259,9 +1428,11 @@ void scratch_free(Scratch &sc)
     cudaFree(sc.partials);
     cudaFree(sc.sums);
     cudaFree(sc.flag);
+    cudaFree(sc.sel);
 }
 
-size_t ctas_for(const _tsenor_config &o, size_t rows, size_t cols)
+/* CTAs of the first kernel of a solve (for EXACT: the start's pipeline) */
+size_t ctas_first(const _tsenor_config &o, size_t rows, size_t cols)
 {
     const size_t m = (size_t)o.m;
     if (o.method == TSENOR_METHOD_ROWWISE) return (rows * ((cols + m - 1) / m) + 127) / 128;
@@ -1269,6 +1440,27 @@ size_t ctas_for(const _tsenor_config &o, size_t rows, size_t cols)
     if (is_n4(o)) return (blocks + 128 * N4_BLOCKS_PER_THREAD - 1) / (128 * N4_BLOCKS_PER_THREAD);
     const int bpc = o.m <= 4 ? 128 : mp_for(o.m) == 32 ? Cta<32>::blocks_per_cta : 128 / mp_for(o.m);
     return (blocks + (size_t)bpc - 1) / (size_t)bpc;
+}
+
+/* partial slots a solve needs: the largest grid it launches */
+size_t ctas_for(const _tsenor_config &o, size_t rows, size_t cols)
+{
+    const size_t m = (size_t)o.m, first = ctas_first(o, rows, cols);
+    const size_t exact = (((rows + m - 1) / m) * ((cols + m - 1) / m) + EXACT_WARPS - 1) / EXACT_WARPS;
+    return is_exact_cc(o) && exact > first ? exact : first;
+}
+
+/* EXACT's scratch for rows x cols: the start selections, MP words per block */
+size_t exact_sel_words(const _tsenor_config &o, size_t rows, size_t cols)
+{
+    const size_t m = (size_t)o.m;
+    return is_exact_cc(o) ? ((rows + m - 1) / m) * ((cols + m - 1) / m) * (size_t)mp_for(o.m) : 0;
+}
+
+cudaError_t scratch_alloc_for(Scratch &sc, const _tsenor_config &o, size_t rows, size_t cols)
+{
+    const size_t words = exact_sel_words(o, rows, cols);
+    return scratch_alloc(sc, ctas_for(o, rows, cols), words, words / (size_t)mp_for(o.m));
 }
 
 /* Queues the solve of one dense-or-strided device matrix; sums accumulate in sc.sums. */
@@ -1284,9 +1476,13 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
     P.blocks = ((rows + (size_t)o.m - 1) / (size_t)o.m) * P.block_cols;
     P.partials = sc.partials;
     P.nonfinite = sc.flag;
-    const size_t ctas = ctas_for(o, rows, cols);
-    if (ctas > sc.partial_capacity) return cudaErrorInvalidValue;
-    if (ctas > 0x7fffffffu) return cudaErrorInvalidConfiguration;
+    P.sel_out = nullptr;
+    P.potentials = nullptr;
+    const bool exact = is_exact_cc(o);
+    size_t ctas = ctas_first(o, rows, cols);
+    if (exact && (P.blocks > sc.sel_blocks || o.m > TSENOR_CUDA_MAX_M)) return cudaErrorInvalidValue;
+    if (ctas_for(o, rows, cols) > sc.partial_capacity) return cudaErrorInvalidValue;
+    if (ctas_for(o, rows, cols) > 0x7fffffffu) return cudaErrorInvalidConfiguration;
     const unsigned grid = (unsigned)ctas;
     if (o.method == TSENOR_METHOD_ROWWISE) {
         const size_t gpr = (cols + (size_t)o.m - 1) / (size_t)o.m;
@@ -1302,7 +1498,11 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
         case 2: solve_n4_kernel<2><<<grid, 128, 0, stream>>>(P); break;
         default: solve_n4_kernel<3><<<grid, 128, 0, stream>>>(P); break;
         }
-    } else {
+    } else if (!exact || o.m > 4) {
+        if (exact) {   /* the start: the TSENOR pipeline's selections, kept on the device */
+            P.method = (int)TSENOR_METHOD_TSENOR;
+            P.sel_out = sc.sel;
+        }
         switch (mp_for(o.m)) {
         case 4:
             if (o.m == 4) solve_small_blocks_kernel<4><<<grid, 128, 0, stream>>>(P);
@@ -1318,6 +1518,20 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
     }
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
+    if (exact) {   /* cancel the negative cycles, block by block */
+        const unsigned *start = P.sel_out;
+        ctas = (P.blocks + EXACT_WARPS - 1) / EXACT_WARPS;
+        P.method = (int)TSENOR_METHOD_EXACT;
+        P.sel_out = nullptr;
+        P.potentials = sc.potentials;
+        switch (mp_for(o.m)) {
+        case 4: exact_kernel<4><<<(unsigned)ctas, 32 * EXACT_WARPS, 0, stream>>>(P, start); break;
+        case 8: exact_kernel<8><<<(unsigned)ctas, 32 * EXACT_WARPS, 0, stream>>>(P, start); break;
+        case 16: exact_kernel<16><<<(unsigned)ctas, 32 * EXACT_WARPS, 0, stream>>>(P, start); break;
+        default: exact_kernel<32><<<(unsigned)ctas, 32 * EXACT_WARPS, 0, stream>>>(P, start); break;
+        }
+        if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    }
     sum_partials_kernel<<<1, 256, 0, stream>>>(sc.partials, ctas, sc.sums);
     return cudaGetLastError();
 }
@@ -1372,15 +1586,15 @@ size_t blocks_of(const _tsenor_config &o, size_t rows, size_t cols)
     return o.method == TSENOR_METHOD_ROWWISE ? rows * ((cols + m - 1) / m) : ((rows + m - 1) / m) * ((cols + m - 1) / m);
 }
 
-/* Device pointers. */
+/* Device pointers; potentials (device, EXACT only, or NULL): the certificate. */
 tsenor_status mask_device(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
-                          const tsenor_options *opt, tsenor_report *report, void *stream_ptr)
+                          const tsenor_options *opt, tsenor_report *report, void *stream_ptr, double *potentials = nullptr)
 {
     const double t0 = now_seconds();
     _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if ((o.method == TSENOR_METHOD_EXACT && !is_n4(o)) || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (o.m > TSENOR_CUDA_MAX_M || (potentials && !is_exact_cc(o))) return TSENOR_ERR_INVALID_ARGUMENT;
     if (!have_device()) return TSENOR_ERR_DEVICE;
     cudaStream_t stream = (cudaStream_t)stream_ptr;
     Scratch sc;
@@ -1389,7 +1603,8 @@ tsenor_status mask_device(const void *w, tsenor_dtype dt, size_t rows, size_t co
     int flag = 0;
     double sums[2] = {0.0, 0.0};
     float ms = 0.0f;
-    if ((e = scratch_alloc(sc, ctas_for(o, rows, cols))) != cudaSuccess) { scratch_free(sc); return device_error("cudaMalloc", e); }
+    if ((e = scratch_alloc_for(sc, o, rows, cols)) != cudaSuccess) { scratch_free(sc); return device_error("cudaMalloc", e); }
+    sc.potentials = potentials;
     if ((e = cudaEventCreate(&e0)) != cudaSuccess || (e = cudaEventCreate(&e1)) != cudaSuccess) { st = device_error("cudaEventCreate", e); goto done; }
     if ((e = cudaMemsetAsync(sc.flag, 0, sizeof(int), stream)) != cudaSuccess ||
         (e = cudaMemsetAsync(sc.sums, 0, 2 * sizeof(double), stream)) != cudaSuccess) { st = device_error("cudaMemsetAsync", e); goto done; }
@@ -1422,7 +1637,7 @@ tsenor_status mask_host(const void *w, tsenor_dtype dt, size_t rows, size_t cols
     _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if ((o.method == TSENOR_METHOD_EXACT && !is_n4(o)) || o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
+    if (o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
         return dt == TSENOR_DTYPE_F32 ? tsenor_cpu_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report)
              : dt == TSENOR_DTYPE_F16 ? tsenor_cpu_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report)
                             : tsenor_cpu_mask_bf16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);
@@ -1455,7 +1670,7 @@ tsenor_status mask_host(const void *w, tsenor_dtype dt, size_t rows, size_t cols
     if ((e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)) != cudaSuccess) return device_error("cudaStreamCreate", e);
     if ((e = cudaMalloc(&dw, chunk_rows * cols * es)) != cudaSuccess ||
         (e = cudaMalloc((void **)&dmask, chunk_rows * cols)) != cudaSuccess ||
-        (e = scratch_alloc(sc, ctas_for(o, chunk_rows, cols))) != cudaSuccess) { st = device_error("cudaMalloc", e); goto done; }
+        (e = scratch_alloc_for(sc, o, chunk_rows, cols)) != cudaSuccess) { st = device_error("cudaMalloc", e); goto done; }
     if ((e = cudaEventCreate(&e0)) != cudaSuccess || (e = cudaEventCreate(&e1)) != cudaSuccess) { st = device_error("cudaEventCreate", e); goto done; }
     if ((e = cudaMemsetAsync(sc.flag, 0, sizeof(int), stream)) != cudaSuccess ||
         (e = cudaMemsetAsync(sc.sums, 0, 2 * sizeof(double), stream)) != cudaSuccess) { st = device_error("cudaMemsetAsync", e); goto done; }
@@ -1569,6 +1784,37 @@ tsenor_status tsenor_cuda_mask_bf16(const uint16_t *w, size_t rows, size_t cols,
                                     size_t mask_ld, const tsenor_options *opt, tsenor_report *report)
 {
     return mask_host(w, TSENOR_DTYPE_BF16, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+tsenor_status tsenor_cuda_exact_certificate_f32(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                                               size_t mask_ld, const tsenor_options *opt, double *potentials)
+{
+    _tsenor_config o;
+    tsenor_status st = check_args(w, TSENOR_DTYPE_F32, rows, cols, ld, mask, mask_ld, opt, &o);
+    if (st != TSENOR_OK) return st;
+    if (!potentials || !is_exact_cc(o) || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!have_device()) return TSENOR_ERR_DEVICE;
+    const size_t m = (size_t)o.m, blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
+    float *dw = nullptr;
+    uint8_t *dmask = nullptr;
+    double *dpot = nullptr;
+    cudaError_t e;
+    if ((e = cudaMalloc((void **)&dw, rows * cols * sizeof(float))) != cudaSuccess ||
+        (e = cudaMalloc((void **)&dmask, rows * cols)) != cudaSuccess ||
+        (e = cudaMalloc((void **)&dpot, blocks * 2 * m * sizeof(double))) != cudaSuccess) {
+        st = device_error("cudaMalloc", e);
+    } else if ((e = cudaMemcpy2D(dw, cols * sizeof(float), w, ld * sizeof(float), cols * sizeof(float), rows,
+                                 cudaMemcpyHostToDevice)) != cudaSuccess) {
+        st = device_error("copy to device", e);
+    } else if ((st = mask_device(dw, TSENOR_DTYPE_F32, rows, cols, cols, dmask, cols, opt, nullptr, nullptr, dpot)) == TSENOR_OK) {
+        if ((e = cudaMemcpy2D(mask, mask_ld, dmask, cols, cols, rows, cudaMemcpyDeviceToHost)) != cudaSuccess ||
+            (e = cudaMemcpy(potentials, dpot, blocks * 2 * m * sizeof(double), cudaMemcpyDeviceToHost)) != cudaSuccess)
+            st = device_error("copy to host", e);
+    }
+    cudaFree(dw);
+    cudaFree(dmask);
+    cudaFree(dpot);
+    return st;
 }
 
 tsenor_status tsenor_cuda_mask_f32_device(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
