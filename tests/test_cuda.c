@@ -23,6 +23,7 @@
 #include "check.h"
 
 static int g_quick;   /* TSENOR_TEST_QUICK: fewer cases, for runs under compute-sanitizer */
+static int g_exact_only;   /* TSENOR_TEST_EXACT_ONLY: the EXACT tests alone */
 
 static const char *mname(tsenor_method m)
 {
@@ -663,6 +664,7 @@ int main(void)
 {
     const int devices = tsenor_cuda_device_count();
     g_quick = getenv("TSENOR_TEST_QUICK") != NULL;
+    g_exact_only = getenv("TSENOR_TEST_EXACT_ONLY") != NULL;
     test_device_entry_arguments();
     if (devices == 0) {
         float w[16] = {0};
@@ -681,6 +683,12 @@ int main(void)
             printf("device: %s, %d SMs, compute %d.%d\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
     }
     test_errors_and_routing();
+    if (g_exact_only) {
+        test_exact_certified();
+        test_device_pointers();
+        printf("%d passed, %d failed\n", g_passed, g_failed);
+        return g_failed ? 1 : 0;
+    }
     test_agreement_with_cpu();
     test_n4_bit_identical();
     test_exact_certified();
