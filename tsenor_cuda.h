@@ -13,12 +13,16 @@
 
    tsenor_mask_f32/f16/bf16 keep their signatures and meaning (zero-padded edge blocks,
    mask untouched on error, the same mask for the same input). Inputs larger than the free
-   device memory are processed in chunks of block rows. EXACT with m != 4, and patterns
-   with m > 32, run on the CPU solver of tsenor.h (report->backend says "cpu-...");
-   everything else on the GPU (report->backend = "cuda"): n:4 (EXACT and TSENOR) is the
-   CPU's exact n:4 search, one thread per 4x4 block, with the same masks bit for bit. A
-   missing GPU or a CUDA failure returns
-   TSENOR_ERR_DEVICE, and tsenor_cuda_last_error() gives CUDA's text.
+   device memory are processed in chunks of block rows. Patterns with m > 32 run on the
+   CPU solver of tsenor.h (report->backend says "cpu-..."); everything else on the GPU
+   (report->backend = "cuda"): n:4 (EXACT and TSENOR) is the CPU's exact n:4 search, one
+   thread per 4x4 block, with the same masks bit for bit; EXACT at every other m starts
+   from the TSENOR kernel's mask and cancels the negative cycles of every block's residual
+   graph (Bellman-Ford over the 2m row and column nodes, one warp per block, |w| exact and
+   the path costs in double, the CPU's tolerance), so it keeps what the CPU's EXACT keeps
+   up to rounding; where several masks keep the same magnitude it may choose another of
+   them. GREEDY and ROWWISE give the CPU's masks bit for bit. A missing GPU or a CUDA
+   failure returns TSENOR_ERR_DEVICE, and tsenor_cuda_last_error() gives CUDA's text.
 
    DEVICE POINTERS (frameworks: a PyTorch tensor's data_ptr())
 
@@ -26,8 +30,8 @@
 
    Work is queued on `stream` (a cudaStream_t; NULL = the default stream) and the call
    returns when it is done. The input is scanned for NaN/Inf before anything is written,
-   so mask_dev is untouched on every error too. EXACT with m != 4 and m > 32 are not
-   available here (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
+   so mask_dev is untouched on every error too. Patterns with m > 32 are not available
+   here (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
 
    The report's `kernel_seconds` is the GPU time of the solving kernels (CUDA events);
    `seconds` is the wall time of the whole call, host-to-host.
@@ -44,8 +48,9 @@
    the products, cuSOLVER the factorisations, the block solver the projections. The
    results equal the CPU's up to rounding: FP32 products with double sums
    (TSENOR_CUDA_PRUNE_MATH=tf32 runs ALPS's ADMM solves and CG products on TF32 tensor
-   cores: faster products, but more ADMM iterations). EXACT and m > 32 run on the CPU from host pointers (report->backend
-   then names the CPU) and are refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
+   cores: faster products, but more ADMM iterations). Pruning with the EXACT mask solver,
+   and with m > 32, runs on the CPU from host pointers (report->backend then names the
+   CPU) and is refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
    ALPS applies (H + rho I)^-1 as an explicit inverse: a Cholesky factor and its inverse
    per value of rho (potrf, trtri, syrk), or with TSENOR_CUDA_ALPS_SOLVER=eigen one
    eigendecomposition of H at the start and one n^3 product per rho.
