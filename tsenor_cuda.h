@@ -14,7 +14,8 @@
    tsenor_mask_f32/f16/bf16 keep their signatures and meaning (zero-padded edge blocks,
    mask untouched on error, the same mask for the same input). Inputs larger than the free
    device memory are processed in chunks of block rows. Patterns with m > 32 run on the
-   CPU solver of tsenor.h (report->backend says "cpu-..."); everything else on the GPU
+   CPU solver of tsenor.h (report->backend says "cpu-..."), but ROWWISE, which runs on the
+   GPU up to m = 64; everything else on the GPU
    (report->backend = "cuda"): n:4 (EXACT and TSENOR) is the CPU's exact n:4 search, one
    thread per 4x4 block, with the same masks bit for bit; EXACT at every other m starts
    from the TSENOR kernel's mask and cancels the negative cycles of every block's residual
@@ -30,8 +31,8 @@
 
    Work is queued on `stream` (a cudaStream_t; NULL = the default stream) and the call
    returns when it is done. The input is scanned for NaN/Inf before anything is written,
-   so mask_dev is untouched on every error too. Patterns with m > 32 are not available
-   here (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
+   so mask_dev is untouched on every error too. Patterns with m > 32 (ROWWISE: m > 64) are
+   not available here (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
 
    The report's `kernel_seconds` is the GPU time of the solving kernels (CUDA events);
    `seconds` is the wall time of the whole call, host-to-host.
@@ -118,8 +119,10 @@ int tsenor_cuda_device_count(void);
 /* CUDA's text for the last TSENOR_ERR_DEVICE of the calling thread ("" if none). */
 const char *tsenor_cuda_last_error(void);
 
-/* Largest m the GPU kernels take; larger patterns run on the CPU (host-pointer calls). */
+/* Largest m the GPU kernels take; larger patterns run on the CPU (host-pointer calls).
+   ROWWISE (not transposable) runs on the GPU up to TSENOR_CUDA_MAX_M_ROWWISE. */
 #define TSENOR_CUDA_MAX_M 32
+#define TSENOR_CUDA_MAX_M_ROWWISE 64
 
 #ifdef __cplusplus
 }

@@ -797,16 +797,21 @@ __device__ void cta_partials_128(const Problem &P, double kept, double total)
 }
 
 /* ROWWISE: one thread per group of m consecutive entries of a row; rank counting with
-   earlier entries winning ties (the CPU's _tsenor_rank). */
-template <int MP> __device__ void _tsenor_rank(const float (&v)[MP], int m, int n, unsigned &keep)
+   earlier entries winning ties (the CPU's _tsenor_rank). m up to 64 (MP = 64: 64-bit
+   keep bits). */
+template <int MP> struct RowBits { typedef unsigned type; };
+template <> struct RowBits<64> { typedef unsigned long long type; };
+
+template <int MP> __device__ void _tsenor_rank(const float (&v)[MP], int m, int n, typename RowBits<MP>::type &keep)
 {
+    typedef typename RowBits<MP>::type Bits;
     keep = 0u;
 #pragma unroll
     for (int j = 0; j < MP; j++) {
         int beaten_by = 0;
 #pragma unroll
         for (int k = 0; k < MP; k++) beaten_by += k < j ? v[k] >= v[j] : k > j ? v[k] > v[j] : 0;
-        if (j < m && beaten_by < n) keep |= 1u << j;
+        if (j < m && beaten_by < n) keep |= (Bits)1u << j;
     }
 }
 
@@ -821,7 +826,7 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
         const int len = P.cols - c0 < (size_t)P.m ? (int)(P.cols - c0) : P.m;
         float v[MP];
         int bad = 0;
-        unsigned keep;
+        typename RowBits<MP>::type keep;
 #pragma unroll
         for (int j = 0; j < MP; j++) v[j] = j < len ? load_abs(P.w, P.dt, r * P.ld + c0 + (size_t)j, &bad) : -1.0f;
         if (bad) atomicOr(P.nonfinite, 1);
@@ -1394,6 +1399,13 @@ double now_seconds()
 
 int mp_for(int m) { return m <= 4 ? 4 : m <= 8 ? 8 : m <= 16 ? 16 : 32; }
 
+/* 1 when the GPU solves the pattern: m <= TSENOR_CUDA_MAX_M, ROWWISE up to
+   TSENOR_CUDA_MAX_M_ROWWISE */
+bool on_gpu(const _tsenor_config &o)
+{
+    return o.m <= (o.method == TSENOR_METHOD_ROWWISE ? TSENOR_CUDA_MAX_M_ROWWISE : TSENOR_CUDA_MAX_M);
+}
+
 /* 1 when EXACT runs the cycle-cancelling kernel (every m <= TSENOR_CUDA_MAX_M but 4) */
 bool is_exact_cc(const _tsenor_config &o) { return o.method == TSENOR_METHOD_EXACT && !is_n4(o); }
 
@@ -1481,16 +1493,18 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
     const bool exact = is_exact_cc(o);
     size_t ctas = ctas_first(o, rows, cols);
     if (exact && (P.blocks > sc.sel_blocks || o.m > TSENOR_CUDA_MAX_M)) return cudaErrorInvalidValue;
+    if (!on_gpu(o)) return cudaErrorInvalidValue;
     if (ctas_for(o, rows, cols) > sc.partial_capacity) return cudaErrorInvalidValue;
     if (ctas_for(o, rows, cols) > 0x7fffffffu) return cudaErrorInvalidConfiguration;
     const unsigned grid = (unsigned)ctas;
     if (o.method == TSENOR_METHOD_ROWWISE) {
         const size_t gpr = (cols + (size_t)o.m - 1) / (size_t)o.m;
-        switch (mp_for(o.m)) {
+        switch (o.m > 32 ? 64 : mp_for(o.m)) {
         case 4: rowwise_kernel<4><<<grid, 128, 0, stream>>>(P, gpr); break;
         case 8: rowwise_kernel<8><<<grid, 128, 0, stream>>>(P, gpr); break;
         case 16: rowwise_kernel<16><<<grid, 128, 0, stream>>>(P, gpr); break;
-        default: rowwise_kernel<32><<<grid, 128, 0, stream>>>(P, gpr); break;
+        case 32: rowwise_kernel<32><<<grid, 128, 0, stream>>>(P, gpr); break;
+        default: rowwise_kernel<64><<<grid, 128, 0, stream>>>(P, gpr); break;
         }
     } else if (is_n4(o)) {
         switch (o.n) {
@@ -1594,7 +1608,7 @@ tsenor_status mask_device(const void *w, tsenor_dtype dt, size_t rows, size_t co
     _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if (o.m > TSENOR_CUDA_MAX_M || (potentials && !is_exact_cc(o))) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!on_gpu(o) || (potentials && !is_exact_cc(o))) return TSENOR_ERR_INVALID_ARGUMENT;
     if (!have_device()) return TSENOR_ERR_DEVICE;
     cudaStream_t stream = (cudaStream_t)stream_ptr;
     Scratch sc;
@@ -1637,7 +1651,7 @@ tsenor_status mask_host(const void *w, tsenor_dtype dt, size_t rows, size_t cols
     _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if (o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
+    if (!on_gpu(o)) {   /* the CPU solver */
         return dt == TSENOR_DTYPE_F32 ? tsenor_cpu_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report)
              : dt == TSENOR_DTYPE_F16 ? tsenor_cpu_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report)
                             : tsenor_cpu_mask_bf16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);

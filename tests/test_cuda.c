@@ -3,9 +3,11 @@
    reference. Checks: valid masks for every dtype, method and pattern (edge blocks
    included), GREEDY/ROWWISE masks identical to the CPU's, TSENOR objective within 0.01%
    of the CPU's and within the quality bar of EXACT, chunked = unchunked, the device-
-   pointer entry points, bad input (status, mask untouched), m > 32 on the CPU; n:4 (TSENOR
+   pointer entry points, bad input (status, mask untouched), m > 32 on the CPU (but
+   ROWWISE); n:4 (TSENOR
    and EXACT) bit for bit the CPU's masks; EXACT at every other m keeping what the CPU's
-   EXACT keeps (1e-6 relative) with its dual certificate checked entry by entry.
+   EXACT keeps (1e-6 relative) with its dual certificate checked entry by entry; ROWWISE
+   up to m = 64 bit for bit the CPU's.
    Without a GPU it prints why and exits 0 (CI compiles this but has no GPU). */
 #define _POSIX_C_SOURCE 200112L   /* setenv, pthreads */
 #define TSENOR_CUDA
@@ -412,6 +414,72 @@ static void test_exact_certified(void)
     }
 }
 
+/* ROWWISE with m in (32, 64] on the GPU: the CPU's masks bit for bit, every dtype, edge
+   groups, strided input and mask, host and device pointers; GREEDY, TSENOR and EXACT
+   at such m run on the CPU and say so. */
+static void test_rowwise_large_m(void)
+{
+    static const int pats[][2] = {{20, 48}, {32, 64}, {5, 33}, {1, 64}, {63, 64}};
+    size_t p;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1];
+        const size_t rows = 37, cols = (size_t)(3 * m + 5), ld = cols + 9, mld = cols + 2;
+        float *w = (float *)xmalloc(rows * ld * 4);
+        uint16_t *h = (uint16_t *)xmalloc(rows * ld * 2);
+        uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
+        void *dw = NULL, *dm = NULL;
+        tsenor_options o = make_opt(n, m, TSENOR_METHOD_ROWWISE);
+        int dt, ties;
+        size_t k;
+        if (g_quick && p >= 2) { free(w); free(h); free(g); free(c); continue; }
+        for (ties = 0; ties < 2; ties++) {
+            wl_fill(w, rows, cols, ld, WL_STUDENT_T3, 77 + (uint64_t)p + 10 * (uint64_t)ties);
+            if (ties)
+                for (k = 0; k < rows * ld; k++) w[k] = (float)((int)(w[k] * 2.0f)) * 0.5f;
+            for (dt = 0; dt < 3; dt++) {
+                tsenor_report rg;
+                tsenor_status sg, sc;
+                const void *in = dt == 0 ? (const void *)w : (const void *)h;
+                for (k = 0; k < rows * ld; k++) h[k] = dt == 1 ? f32_to_f16(w[k]) : wl_bf16(w[k]);
+                memset(g, 0x5A, rows * mld);
+                memset(c, 0x5A, rows * mld);
+                sg = tsenor_mask(in, (tsenor_dtype)dt, rows, cols, ld, g, mld, &o, &rg);
+                sc = dt == 0 ? tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, NULL)
+                   : dt == 1 ? tsenor_cpu_mask_f16(h, rows, cols, ld, c, mld, &o, NULL)
+                             : tsenor_cpu_mask_bf16(h, rows, cols, ld, c, mld, &o, NULL);
+                EXPECT(sg == TSENOR_OK && sc == TSENOR_OK, "rowwise %d:%d dtype %d: status gpu %d cpu %d (%s)", n, m, dt, sg, sc,
+                       tsenor_cuda_last_error());
+                if (sg != TSENOR_OK) continue;
+                EXPECT(strcmp(rg.backend, "cuda") == 0, "rowwise %d:%d: backend %s", n, m, rg.backend);
+                EXPECT(memcmp(g, c, rows * mld) == 0, "rowwise %d:%d dtype %d ties %d: GPU mask differs from the CPU's", n, m, dt,
+                       ties);
+                EXPECT(tsenor_check(g, rows, cols, mld, n, m, 0) == TSENOR_OK, "rowwise %d:%d: mask invalid", n, m);
+            }
+        }
+        if (cudaMalloc(&dw, rows * ld * 4) == cudaSuccess && cudaMalloc(&dm, rows * mld) == cudaSuccess) {
+            tsenor_status s;
+            cudaMemcpy(dw, w, rows * ld * 4, cudaMemcpyHostToDevice);
+            cudaMemset(dm, 0x5A, rows * mld);
+            s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, ld, (uint8_t *)dm, mld, &o, NULL, NULL);
+            EXPECT(s == TSENOR_OK, "rowwise %d:%d device call: %d (%s)", n, m, s, tsenor_cuda_last_error());
+            cudaMemcpy(g, dm, rows * mld, cudaMemcpyDeviceToHost);
+            tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, NULL);
+            EXPECT(memcmp(g, c, rows * mld) == 0, "rowwise %d:%d: device-pointer mask differs from the CPU's", n, m);
+        } else {
+            EXPECT(0, "cudaMalloc failed");
+        }
+        cudaFree(dw);
+        cudaFree(dm);
+        {   /* the transposable methods at this m: the CPU */
+            tsenor_options ot = make_opt(n, m, TSENOR_METHOD_GREEDY);
+            tsenor_report r;
+            EXPECT(tsenor_mask_f32(w, rows, cols, ld, g, mld, &ot, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
+                   "greedy %d:%d should run on the CPU", n, m);
+        }
+        free(w); free(h); free(g); free(c);
+    }
+}
+
 /* The device-pointer entry points give the host entry points' masks. */
 static void test_device_pointers(void)
 {
@@ -692,6 +760,7 @@ int main(void)
     test_agreement_with_cpu();
     test_n4_bit_identical();
     test_exact_certified();
+    test_rowwise_large_m();
     test_half_dtypes();
     test_chunks_and_strides();
     test_device_pointers();
