@@ -8,7 +8,8 @@
    never leaves the chip between stages: |w| and the rounding keys
    live in shared memory, the Dykstra kernel K in registers (a row and a column per
    thread), and one launch runs load -> Dykstra -> threshold preselection -> greedy
-   rounds -> repair -> local search -> mask write.
+   rounds -> repair -> local search -> mask write. EXACT at m != 4 adds a second launch
+   that cancels the negative cycles of each block from that kernel's selection ("EXACT").
 
    The stages mirror the CPU's stages in tsenor.h one to one and carry their names
    (_tsenor_normalize, _tsenor_dykstra with _tsenor_build_kernel, _tsenor_sweep and
