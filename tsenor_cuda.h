@@ -14,8 +14,8 @@
    tsenor_mask_f32/f16/bf16 keep their signatures and meaning (zero-padded edge blocks,
    mask untouched on error, the same mask for the same input). Inputs larger than the free
    device memory are processed in chunks of block rows. Patterns with m > 32 run on the
-   CPU solver of tsenor.h (report->backend says "cpu-..."), but ROWWISE, which runs on the
-   GPU up to m = 64; everything else on the GPU
+   CPU solver of tsenor.h (report->backend says "cpu-..."), but GREEDY and ROWWISE, which
+   run on the GPU up to m = 64 (GREEDY there with a CTA per block); everything else on the GPU
    (report->backend = "cuda"): n:4 (EXACT and TSENOR) is the CPU's exact n:4 search, one
    thread per 4x4 block, with the same masks bit for bit; EXACT at every other m starts
    from the TSENOR kernel's mask and cancels the negative cycles of every block's residual
@@ -31,7 +31,7 @@
 
    Work is queued on `stream` (a cudaStream_t; NULL = the default stream) and the call
    returns when it is done. The input is scanned for NaN/Inf before anything is written,
-   so mask_dev is untouched on every error too. Patterns with m > 32 (ROWWISE: m > 64) are
+   so mask_dev is untouched on every error too. Patterns with m > 32 (GREEDY, ROWWISE: m > 64) are
    not available here (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
 
    The report's `kernel_seconds` is the GPU time of the solving kernels (CUDA events);
@@ -120,9 +120,9 @@ int tsenor_cuda_device_count(void);
 const char *tsenor_cuda_last_error(void);
 
 /* Largest m the GPU kernels take; larger patterns run on the CPU (host-pointer calls).
-   ROWWISE (not transposable) runs on the GPU up to TSENOR_CUDA_MAX_M_ROWWISE. */
+   GREEDY and ROWWISE run on the GPU up to TSENOR_CUDA_MAX_M_GREEDY_ROWWISE. */
 #define TSENOR_CUDA_MAX_M 32
-#define TSENOR_CUDA_MAX_M_ROWWISE 64
+#define TSENOR_CUDA_MAX_M_GREEDY_ROWWISE 64
 
 #ifdef __cplusplus
 }

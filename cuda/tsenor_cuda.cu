@@ -29,6 +29,7 @@
 
 #include <cuda_runtime.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1357,6 +1358,181 @@ template <int MP> __global__ void __launch_bounds__(32 * EXACT_WARPS) exact_kern
     }
 }
 
+/* ---- GREEDY for 32 < m <= 64: one CTA of 256 threads per block ----------------------
+   The CPU's GREEDY is greedy in descending order of the full key (_tsenor_greedy_key of
+   |w| / block max: the preselection and the rounds take only what that order takes), then
+   _tsenor_repair. Here the block's m*m keys are sorted in shared memory (bitonic, 4096
+   slots, padding keys 0 below every real key), one thread takes them in order under the
+   row and column budgets and runs the repair (the CPU's code, its scalar swap search:
+   the vector one finds the same swap), so the masks are the CPU's bit for bit. */
+struct Greedy64Smem {
+    unsigned long long key[4096];
+    float a[64 * 64];
+    uint8_t sel[64 * 64];
+    int rc[64], cc[64];
+    int pred[128], layer[128], queue[128];
+    float gain[128];
+    float red[256];
+};
+
+/* _tsenor_repair_swap: the best add-add-remove swap for short row i and short column j */
+__device__ int repair_swap64(const float *a, int m, uint8_t *sel, int i, int j)
+{
+    float best = -FLT_MAX;
+    int bk = -1, bl = -1;
+    const uint8_t *si = sel + i * m;
+    const float *ai = a + i * m;
+    for (int k = 0; k < m; k++) {
+        const uint8_t *sk = sel + k * m;
+        const float *ak = a + k * m;
+        if (sk[j]) continue;
+        for (int l = 0; l < m; l++) {
+            const float g = (sk[l] && !si[l]) ? ai[l] + ak[j] - ak[l] : -FLT_MAX;
+            if (g > best) { best = g; bk = k; bl = l; }
+        }
+    }
+    if (bk < 0) return 0;
+    sel[i * m + bl] = 1;
+    sel[bk * m + j] = 1;
+    sel[bk * m + bl] = 0;
+    return 1;
+}
+
+/* _tsenor_repair, line for line */
+__device__ void repair64(const float *a, int m, int n, uint8_t *sel, Greedy64Smem &s)
+{
+    int *pred = s.pred, *layer = s.layer, *queue = s.queue, *rc = s.rc, *cc = s.cc;
+    float *gain = s.gain;
+    for (;;) {
+        int v, head = 0, tail = 0, best = -1, depth, c;
+        for (v = 0; v < m; v++) if (rc[v] < n) break;
+        if (v == m) return;
+        for (c = 0; c < m; c++) if (cc[c] < n) break;
+        if (c < m && sel[v * m + c] && repair_swap64(a, m, sel, v, c)) {
+            rc[v]++;
+            cc[c]++;
+            continue;
+        }
+        for (v = 0; v < 2 * m; v++) { layer[v] = -1; pred[v] = -1; }
+        for (v = 0; v < m; v++)
+            if (rc[v] < n) { layer[v] = 0; gain[v] = 0.0f; queue[tail++] = v; }
+        for (depth = 0; head < tail && best < 0; depth++) {
+            int layer_end = tail;
+            for (; head < layer_end; head++) {
+                int u = queue[head];
+                if (u < m) {
+                    for (int j = 0; j < m; j++) {
+                        int cn = m + j;
+                        float g = gain[u] + a[u * m + j];
+                        if (sel[u * m + j]) continue;
+                        if (layer[cn] < 0) { layer[cn] = depth + 1; gain[cn] = g; pred[cn] = u; queue[tail++] = cn; }
+                        else if (layer[cn] == depth + 1 && g > gain[cn]) { gain[cn] = g; pred[cn] = u; }
+                    }
+                } else {
+                    int j = u - m;
+                    for (int i = 0; i < m; i++) {
+                        float g = gain[u] - a[i * m + j];
+                        if (!sel[i * m + j]) continue;
+                        if (layer[i] < 0) { layer[i] = depth + 1; gain[i] = g; pred[i] = u; queue[tail++] = i; }
+                        else if (layer[i] == depth + 1 && g > gain[i]) { gain[i] = g; pred[i] = u; }
+                    }
+                }
+            }
+            for (v = head; v < tail; v++) {
+                int cn = queue[v];
+                if (cn >= m && cc[cn - m] < n && (best < 0 || gain[cn] > gain[best])) best = cn;
+            }
+        }
+        if (best < 0) return;
+        cc[best - m]++;
+        for (v = best; pred[v] >= 0; v = pred[v]) {
+            int u = pred[v];
+            if (u < m) sel[u * m + (v - m)] = 1;
+            else sel[v * m + (u - m)] = 0;
+            if (pred[u] < 0) rc[u]++;
+        }
+    }
+}
+
+__global__ void __launch_bounds__(256) greedy64_kernel(Problem P)
+{
+    extern __shared__ __align__(16) unsigned char greedy64_smem[];
+    Greedy64Smem &s = *reinterpret_cast<Greedy64Smem *>(greedy64_smem);
+    const int tid = threadIdx.x, m = P.m, n = P.n, mm = m * m;
+    const _tsenor_block B = _tsenor_block_at((size_t)blockIdx.x, P.block_cols, m, P.rows, P.cols);
+    int bad = 0;
+    float mx = 0.0f;
+    for (int k = tid; k < mm; k += 256) {
+        const int i = k / m, j = k % m;
+        const float v = i < B.rows && j < B.cols ? load_abs(P.w, P.dt, (B.r0 + (size_t)i) * P.ld + B.c0 + (size_t)j, &bad) : 0.0f;
+        s.a[k] = v;
+        s.sel[k] = 0;
+        mx = fmaxf(mx, v);
+    }
+    if (bad) atomicOr(P.nonfinite, 1);
+    s.red[tid] = mx;
+    if (tid < 64) { s.rc[tid] = 0; s.cc[tid] = 0; }
+    __syncthreads();
+    for (int o = 128; o > 0; o >>= 1) {
+        if (tid < o) s.red[tid] = fmaxf(s.red[tid], s.red[tid + o]);
+        __syncthreads();
+    }
+    const float block_max = s.red[0];
+    const float div = block_max > 0.0f ? block_max : 1.0f;   /* _tsenor_normalize */
+    for (int k = tid; k < 4096; k += 256) {
+        if (k < mm) {
+            const float v = s.a[k] / div;
+            s.a[k] = v;
+            s.key[k] = _tsenor_greedy_key(v, v, k / m, k % m);
+        } else {
+            s.key[k] = 0ull;
+        }
+    }
+    __syncthreads();
+    for (int size = 2; size <= 4096; size <<= 1)   /* bitonic sort, descending */
+        for (int stride = size >> 1; stride > 0; stride >>= 1) {
+            for (int k = tid; k < 4096; k += 256) {
+                const int partner = k ^ stride;
+                if (partner > k) {
+                    const unsigned long long x = s.key[k], y = s.key[partner];
+                    if ((k & size) == 0 ? x < y : x > y) { s.key[k] = y; s.key[partner] = x; }
+                }
+            }
+            __syncthreads();
+        }
+    if (tid == 0) {   /* greedy in key order, then the repair */
+        for (int k = 0; k < mm; k++) {
+            const unsigned long long key = s.key[k];
+            const int i = _tsenor_key_row(key), j = _tsenor_key_col(key);
+            if (s.rc[i] < n && s.cc[j] < n) { s.sel[i * m + j] = 1; s.rc[i]++; s.cc[j]++; }
+        }
+        repair64(s.a, m, n, s.sel, s);
+    }
+    __syncthreads();
+    for (int k = tid; k < B.rows * B.cols; k += 256) {
+        const int i = k / B.cols, j = k % B.cols;
+        P.mask[(B.r0 + (size_t)i) * P.mask_ld + B.c0 + (size_t)j] = s.sel[i * m + j];
+    }
+    /* sums as the CPU: per row in float, rows in double x block max */
+    __syncthreads();
+    if (tid < m) {
+        float tot = 0.0f, kept = 0.0f;
+        for (int j = 0; j < m; j++) {
+            tot += s.a[tid * m + j];
+            kept += s.sel[tid * m + j] ? s.a[tid * m + j] : 0.0f;
+        }
+        s.gain[tid] = tot;
+        s.gain[64 + tid] = kept;
+    }
+    __syncthreads();
+    if (tid == 0) {
+        double kt = 0.0, tt = 0.0;
+        for (int i = 0; i < m; i++) { tt += (double)s.gain[i]; kt += (double)s.gain[64 + i]; }
+        P.partials[2 * (size_t)blockIdx.x] = kt * (double)block_max;
+        P.partials[2 * (size_t)blockIdx.x + 1] = tt * (double)block_max;
+    }
+}
+
 /* 1 when the problem takes the n:4 kernel */
 bool is_n4(const _tsenor_config &o)
 {
@@ -1400,11 +1576,12 @@ double now_seconds()
 
 int mp_for(int m) { return m <= 4 ? 4 : m <= 8 ? 8 : m <= 16 ? 16 : 32; }
 
-/* 1 when the GPU solves the pattern: m <= TSENOR_CUDA_MAX_M, ROWWISE up to
-   TSENOR_CUDA_MAX_M_ROWWISE */
+/* 1 when the GPU solves the pattern: m <= TSENOR_CUDA_MAX_M, ROWWISE and GREEDY up to
+   TSENOR_CUDA_MAX_M_GREEDY_ROWWISE */
 bool on_gpu(const _tsenor_config &o)
 {
-    return o.m <= (o.method == TSENOR_METHOD_ROWWISE ? TSENOR_CUDA_MAX_M_ROWWISE : TSENOR_CUDA_MAX_M);
+    const bool wide = o.method == TSENOR_METHOD_ROWWISE || o.method == TSENOR_METHOD_GREEDY;
+    return o.m <= (wide ? TSENOR_CUDA_MAX_M_GREEDY_ROWWISE : TSENOR_CUDA_MAX_M);
 }
 
 /* 1 when EXACT runs the cycle-cancelling kernel (every m <= TSENOR_CUDA_MAX_M but 4) */
@@ -1451,6 +1628,7 @@ size_t ctas_first(const _tsenor_config &o, size_t rows, size_t cols)
     if (o.method == TSENOR_METHOD_ROWWISE) return (rows * ((cols + m - 1) / m) + 127) / 128;
     const size_t blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
     if (is_n4(o)) return (blocks + 128 * N4_BLOCKS_PER_THREAD - 1) / (128 * N4_BLOCKS_PER_THREAD);
+    if (o.m > 32) return blocks;   /* GREEDY: a CTA per block */
     const int bpc = o.m <= 4 ? 128 : mp_for(o.m) == 32 ? Cta<32>::blocks_per_cta : 128 / mp_for(o.m);
     return (blocks + (size_t)bpc - 1) / (size_t)bpc;
 }
@@ -1513,6 +1691,11 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
         case 2: solve_n4_kernel<2><<<grid, 128, 0, stream>>>(P); break;
         default: solve_n4_kernel<3><<<grid, 128, 0, stream>>>(P); break;
         }
+    } else if (o.m > 32) {   /* GREEDY, 32 < m <= 64 */
+        cudaError_t ea = cudaFuncSetAttribute(greedy64_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              (int)sizeof(Greedy64Smem));
+        if (ea != cudaSuccess) return ea;
+        greedy64_kernel<<<grid, 256, sizeof(Greedy64Smem), stream>>>(P);
     } else if (!exact || o.m > 4) {
         if (exact) {   /* the start: the TSENOR pipeline's selections, kept on the device */
             P.method = (int)TSENOR_METHOD_TSENOR;

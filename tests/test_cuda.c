@@ -4,10 +4,10 @@
    included), GREEDY/ROWWISE masks identical to the CPU's, TSENOR objective within 0.01%
    of the CPU's and within the quality bar of EXACT, chunked = unchunked, the device-
    pointer entry points, bad input (status, mask untouched), m > 32 on the CPU (but
-   ROWWISE); n:4 (TSENOR
+   GREEDY and ROWWISE); n:4 (TSENOR
    and EXACT) bit for bit the CPU's masks; EXACT at every other m keeping what the CPU's
-   EXACT keeps (1e-6 relative) with its dual certificate checked entry by entry; ROWWISE
-   up to m = 64 bit for bit the CPU's.
+   EXACT keeps (1e-6 relative) with its dual certificate checked entry by entry; GREEDY
+   and ROWWISE up to m = 64 bit for bit the CPU's.
    Without a GPU it prints why and exits 0 (CI compiles this but has no GPU). */
 #define _POSIX_C_SOURCE 200112L   /* setenv, pthreads */
 #define TSENOR_CUDA
@@ -415,8 +415,8 @@ static void test_exact_certified(void)
 }
 
 /* ROWWISE with m in (32, 64] on the GPU: the CPU's masks bit for bit, every dtype, edge
-   groups, strided input and mask, host and device pointers; GREEDY, TSENOR and EXACT
-   at such m run on the CPU and say so. */
+   groups, strided input and mask, host and device pointers; TSENOR and EXACT at such m
+   run on the CPU and say so. */
 static void test_rowwise_large_m(void)
 {
     static const int pats[][2] = {{20, 48}, {32, 64}, {5, 33}, {1, 64}, {63, 64}};
@@ -470,11 +470,77 @@ static void test_rowwise_large_m(void)
         }
         cudaFree(dw);
         cudaFree(dm);
-        {   /* the transposable methods at this m: the CPU */
-            tsenor_options ot = make_opt(n, m, TSENOR_METHOD_GREEDY);
+        {   /* TSENOR and EXACT at this m: the CPU */
+            tsenor_options ot = make_opt(n, m, TSENOR_METHOD_TSENOR);
             tsenor_report r;
             EXPECT(tsenor_mask_f32(w, rows, cols, ld, g, mld, &ot, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
-                   "greedy %d:%d should run on the CPU", n, m);
+                   "tsenor %d:%d should run on the CPU", n, m);
+            ot.method = TSENOR_METHOD_EXACT;
+            EXPECT(tsenor_mask_f32(w, rows, cols, ld, g, mld, &ot, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
+                   "exact %d:%d should run on the CPU", n, m);
+        }
+        free(w); free(h); free(g); free(c);
+    }
+}
+
+/* GREEDY with m in (32, 64] on the GPU (a CTA per block): the CPU's masks bit for bit,
+   f32 and bf16, with ties and zeros, edge blocks, strided input and mask, host and device
+   pointers. Run last: its kernel is the newest. */
+static void test_greedy_large_m(void)
+{
+    static const int pats[][2] = {{20, 48}, {32, 64}, {5, 33}, {40, 64}, {1, 64}, {63, 64}};
+    size_t p;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1];
+        const size_t rows = (size_t)(2 * m + 5), cols = (size_t)(2 * m + 7), ld = cols + 5, mld = cols + 1;
+        float *w = (float *)xmalloc(rows * ld * 4);
+        uint16_t *h = (uint16_t *)xmalloc(rows * ld * 2);
+        uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
+        tsenor_options o = make_opt(n, m, TSENOR_METHOD_GREEDY);
+        int ties, dt;
+        size_t k;
+        for (ties = 0; ties < 2; ties++) {
+            wl_fill(w, rows, cols, ld, ties ? WL_GAUSSIAN : WL_OUTLIER, 300 + (uint64_t)p + 10 * (uint64_t)ties);
+            if (ties)
+                for (k = 0; k < rows * ld; k++) w[k] = (float)((int)(w[k] * 2.0f)) * 0.5f;
+            for (k = 0; k < rows * ld; k++) h[k] = wl_bf16(w[k]);
+            for (dt = 0; dt < 3; dt += 2) {
+                tsenor_report rg, rc;
+                tsenor_status sg, sc;
+                const void *in = dt == 0 ? (const void *)w : (const void *)h;
+                memset(g, 0x33, rows * mld);
+                memset(c, 0x33, rows * mld);
+                sg = tsenor_mask(in, (tsenor_dtype)dt, rows, cols, ld, g, mld, &o, &rg);
+                sc = dt == 0 ? tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, &rc)
+                             : tsenor_cpu_mask_bf16(h, rows, cols, ld, c, mld, &o, &rc);
+                EXPECT(sg == TSENOR_OK && sc == TSENOR_OK, "greedy %d:%d: status gpu %d cpu %d (%s)", n, m, sg, sc,
+                       tsenor_cuda_last_error());
+                if (sg != TSENOR_OK) continue;
+                EXPECT(strcmp(rg.backend, "cuda") == 0, "greedy %d:%d: backend %s", n, m, rg.backend);
+                EXPECT(memcmp(g, c, rows * mld) == 0, "greedy %d:%d %s ties %d: GPU mask differs from the CPU's", n, m,
+                       dt ? "bf16" : "f32", ties);
+                EXPECT(tsenor_check(g, rows, cols, mld, n, m, 1) == TSENOR_OK, "greedy %d:%d: mask invalid", n, m);
+                EXPECT(fabs(rg.total - rc.total) <= 1e-6 * rc.total, "greedy %d:%d: total %.9g vs cpu %.9g", n, m, rg.total,
+                       rc.total);
+            }
+        }
+        {   /* device pointers */
+            void *dw = NULL, *dm = NULL;
+            if (cudaMalloc(&dw, rows * ld * 4) == cudaSuccess && cudaMalloc(&dm, rows * mld) == cudaSuccess) {
+                tsenor_status s;
+                cudaMemcpy(dw, w, rows * ld * 4, cudaMemcpyHostToDevice);
+                s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, ld, (uint8_t *)dm, mld, &o, NULL, NULL);
+                EXPECT(s == TSENOR_OK, "greedy %d:%d device call: %d (%s)", n, m, s, tsenor_cuda_last_error());
+                cudaMemcpy(g, dm, rows * mld, cudaMemcpyDeviceToHost);
+                tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, NULL);
+                for (k = 0; k < rows; k++)
+                    if (memcmp(g + k * mld, c + k * mld, cols) != 0) break;
+                EXPECT(k == rows, "greedy %d:%d: device-pointer mask differs from the CPU's (row %zu)", n, m, k);
+            } else {
+                EXPECT(0, "cudaMalloc failed");
+            }
+            cudaFree(dw);
+            cudaFree(dm);
         }
         free(w); free(h); free(g); free(c);
     }
@@ -767,6 +833,7 @@ int main(void)
     test_concurrent_calls();
     test_extreme_values();
     if (!g_quick) test_quality_bar();
+    test_greedy_large_m();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }
