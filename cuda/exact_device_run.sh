@@ -2,9 +2,9 @@
 # EXACT on the GPU, on a lent GPU machine, in one call of under 10 minutes: build with
 # nvcc there (make -j16 cuda), the EXACT rows of the benchmark (8192^2 8:16 and 16:32 with
 # their targets, and the TSENOR rows they start from), the CUDA tests (test_cuda: GPU
-# EXACT against the CPU's EXACT with its dual certificate, ROWWISE up to m = 64, every
+# EXACT against the CPU's EXACT with its dual certificate, GREEDY and ROWWISE up to m = 64, every
 # other method and pattern as before; the digest table on the GPU), compute-sanitizer
-# memcheck and racecheck on the quick EXACT tests (SANITIZE=0 skips them), then the GPU
+# memcheck and racecheck on the quick EXACT and m > 32 tests (SANITIZE=0 skips them), then the GPU
 # pruning tests if time is left. Every step is cut to what is left of BUDGET seconds
 # (default 560). Logs go to $OUT when it is set (the device tool), else to build/.
 set -uo pipefail
@@ -33,7 +33,7 @@ timeout "$(left 90)" ./build/test_digests_cuda tests/mask_digests.txt > "$out/te
 grep -E "FAIL|passed" "$out/test_digests_cuda.log" | tail -12; stamp
 if [ "${SANITIZE:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
     for tool in memcheck racecheck; do
-        echo "== compute-sanitizer --tool $tool (quick EXACT tests)"
+        echo "== compute-sanitizer --tool $tool (quick EXACT and m > 32 tests)"
         TSENOR_TEST_QUICK=1 TSENOR_TEST_EXACT_ONLY=1 timeout "$(left 100)" compute-sanitizer --tool $tool \
             --error-exitcode 9 ./build/test_cuda > "$out/sanitize_$tool.log" 2>&1
         echo "exit $?"; grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|FAIL" "$out/sanitize_$tool.log" | tail -4; stamp
