@@ -11,7 +11,13 @@
    Density = kept / all entries; short lines = the share of the blocks' rows and columns
    that keep fewer than n.
 
-   Usage: build/bench_cuda [--no-peers] [--n4]     (--n4: the n:4 section and its peers only) */
+   EXACT rows (8:16, 16:32): the GPU's cycle cancelling from TSENOR's mask; their error
+   column is the relative difference of pruned magnitude against the CPU's EXACT (0 up
+   to rounding; the masks may differ where optima tie).
+
+   Usage: build/bench_cuda [--no-peers] [--n4 | --exact]
+          (--n4: the n:4 section and its peers only; --exact: the EXACT rows and the
+          TSENOR rows they start from) */
 #define _XOPEN_SOURCE 700   /* popen */
 #define TSENOR_CUDA
 #define TSENOR_IMPLEMENTATION
@@ -81,9 +87,10 @@ int main(int argc, char **argv)
 {
     static const struct { tsenor_method method; int n, m; double target_ms; } rows_spec[] = {
         {TSENOR_METHOD_TSENOR, 8, 16, 3.0}, {TSENOR_METHOD_TSENOR, 2, 4, 0.3}, {TSENOR_METHOD_TSENOR, 16, 32, 5.0},
-        {TSENOR_METHOD_GREEDY, 8, 16, 0.0}, {TSENOR_METHOD_ROWWISE, 8, 16, 0.0}};
+        {TSENOR_METHOD_GREEDY, 8, 16, 0.0}, {TSENOR_METHOD_ROWWISE, 8, 16, 0.0},
+        {TSENOR_METHOD_EXACT, 8, 16, 10.0}, {TSENOR_METHOD_EXACT, 16, 32, 30.0}};
     const size_t R = 8192, C = 8192;
-    int peers = 1, n4_only = 0, a;
+    int peers = 1, n4_only = 0, exact_only = 0, a;
     float *w = (float *)malloc(R * C * 4);
     uint8_t *mask = (uint8_t *)malloc(R * C), *exact = (uint8_t *)malloc(R * C);
     void *dw = NULL, *dm = NULL;
@@ -94,7 +101,8 @@ int main(int argc, char **argv)
     for (a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--no-peers")) peers = 0;
         else if (!strcmp(argv[a], "--n4")) n4_only = 1;
-        else { fprintf(stderr, "usage: bench_cuda [--no-peers] [--n4]\n"); return 2; }
+        else if (!strcmp(argv[a], "--exact")) exact_only = 1;
+        else { fprintf(stderr, "usage: bench_cuda [--no-peers] [--n4 | --exact]\n"); return 2; }
     }
     if (tsenor_cuda_device_count() == 0) {
         printf("bench-cuda skipped: no CUDA device (%s)\n", tsenor_cuda_last_error());
@@ -118,6 +126,8 @@ int main(int argc, char **argv)
         tsenor_options o, ox;
         double host[5], kernel_s, err = -1.0;
         int r;
+        if (exact_only && rows_spec[q].method != TSENOR_METHOD_EXACT && rows_spec[q].m == 4) continue;
+        if (exact_only && rows_spec[q].method != TSENOR_METHOD_EXACT && rows_spec[q].method != TSENOR_METHOD_TSENOR) continue;
         memset(&o, 0, sizeof o);
         o.n = rows_spec[q].n;
         o.m = rows_spec[q].m;
@@ -136,14 +146,19 @@ int main(int argc, char **argv)
         }
         printf("%-8s %2d:%-3d %10.3f %10.1f %12.1f ", mname(o.method), o.n, o.m, 1e3 * kernel_s, 1e3 * median(host, 5),
                (double)(R * C) / kernel_s * 1e-9);
-        if (err >= 0.0) printf("%9.4f%%", 100 * err);
+        if (err >= 0.0 && o.method == TSENOR_METHOD_EXACT) printf("%10.1e", err);   /* vs the CPU's EXACT */
+        else if (err >= 0.0) printf("%9.4f%%", 100 * err);
         else printf("%10s", "n/a");
         if (rows_spec[q].target_ms > 0)
             printf("  <= %.1f ms %s", rows_spec[q].target_ms, 1e3 * kernel_s <= rows_spec[q].target_ms ? "met" : "MISSED");
+        if (o.method == TSENOR_METHOD_EXACT)
+            printf(", mask %s, kept %s the CPU's EXACT", tsenor_check(mask, R, C, C, o.n, o.m, 1) == TSENOR_OK ? "valid" : "INVALID",
+                   err >= 0.0 && fabs(err) <= 1e-6 ? "=" : "!=");
         printf("\n");
         if (o.method == TSENOR_METHOD_TSENOR && o.m == 16) { tsenor_8_16_kernel = kernel_s; tsenor_8_16_error = err; }
     }
 
+    if (exact_only) goto finish;
     {   /* n:4 exactly (TSENOR and EXACT take the same kernel): bf16 and f32 through
            device pointers, each mask checked bit for bit against the CPU's */
         uint16_t *hb = (uint16_t *)malloc(R * C * 2);
@@ -291,6 +306,7 @@ int main(int argc, char **argv)
                    1e3 * p.seconds, 100 * p.error, p.invalid, 1e3 * tsenor_8_16_kernel, 100 * tsenor_8_16_error,
                    p.seconds / tsenor_8_16_kernel);
     }
+finish:
     cudaFree(dw);
     cudaFree(dm);
     free(w); free(mask); free(exact);

@@ -8,7 +8,8 @@
    never leaves the chip between stages: |w| and the rounding keys
    live in shared memory, the Dykstra kernel K in registers (a row and a column per
    thread), and one launch runs load -> Dykstra -> threshold preselection -> greedy
-   rounds -> repair -> local search -> mask write.
+   rounds -> repair -> local search -> mask write. EXACT at m != 4 adds a second launch
+   that cancels the negative cycles of each block from that kernel's selection ("EXACT").
 
    The stages mirror the CPU's stages in tsenor.h one to one and carry their names
    (_tsenor_normalize, _tsenor_dykstra with _tsenor_build_kernel, _tsenor_sweep and
@@ -28,6 +29,7 @@
 
 #include <cuda_runtime.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +60,9 @@ struct Problem {
     size_t block_cols, blocks;
     double *partials;               /* per CTA: kept, total                          */
     int *nonfinite;                 /* set to 1 when NaN/Inf is seen                 */
+    unsigned *sel_out;              /* EXACT's start: per block, MP row bitmasks of the
+                                       selection (then no mask is written); or NULL */
+    double *potentials;             /* EXACT: per block 2m doubles (u, then v), or NULL */
 };
 
 /* |w[at]| as float (the shared decoders); NaN/Inf set *bad and read as 0 */
@@ -752,7 +757,11 @@ __global__ void __launch_bounds__(Cta<MP>::threads, Cta<MP>::min_ctas_per_sm) so
         total += s.a[t][j];
         kept += (bits >> j & 1u) ? s.a[t][j] : 0.0f;
     }
-    if (t < B.rows) write_mask_row<MP>(P.mask + (B.r0 + (size_t)t) * P.mask_ld + B.c0, bits, B.cols);
+    if (P.sel_out) {
+        if (active) P.sel_out[b * MP + (size_t)t] = bits;
+    } else if (t < B.rows) {
+        write_mask_row<MP>(P.mask + (B.r0 + (size_t)t) * P.mask_ld + B.c0, bits, B.cols);
+    }
     const double bk = group_sum_double<MP>((double)kept), bt = group_sum_double<MP>((double)total);
     PHASE_MARK(6);
     if (t == 0) {
@@ -790,16 +799,21 @@ __device__ void cta_partials_128(const Problem &P, double kept, double total)
 }
 
 /* ROWWISE: one thread per group of m consecutive entries of a row; rank counting with
-   earlier entries winning ties (the CPU's _tsenor_rank). */
-template <int MP> __device__ void _tsenor_rank(const float (&v)[MP], int m, int n, unsigned &keep)
+   earlier entries winning ties (the CPU's _tsenor_rank). m up to 64 (MP = 64: 64-bit
+   keep bits). */
+template <int MP> struct RowBits { typedef unsigned type; };
+template <> struct RowBits<64> { typedef unsigned long long type; };
+
+template <int MP> __device__ void _tsenor_rank(const float (&v)[MP], int m, int n, typename RowBits<MP>::type &keep)
 {
+    typedef typename RowBits<MP>::type Bits;
     keep = 0u;
 #pragma unroll
     for (int j = 0; j < MP; j++) {
         int beaten_by = 0;
 #pragma unroll
         for (int k = 0; k < MP; k++) beaten_by += k < j ? v[k] >= v[j] : k > j ? v[k] > v[j] : 0;
-        if (j < m && beaten_by < n) keep |= 1u << j;
+        if (j < m && beaten_by < n) keep |= (Bits)1u << j;
     }
 }
 
@@ -814,7 +828,7 @@ __global__ void __launch_bounds__(128) rowwise_kernel(Problem P, size_t groups_p
         const int len = P.cols - c0 < (size_t)P.m ? (int)(P.cols - c0) : P.m;
         float v[MP];
         int bad = 0;
-        unsigned keep;
+        typename RowBits<MP>::type keep;
 #pragma unroll
         for (int j = 0; j < MP; j++) v[j] = j < len ? load_abs(P.w, P.dt, r * P.ld + c0 + (size_t)j, &bad) : -1.0f;
         if (bad) atomicOr(P.nonfinite, 1);
@@ -1193,6 +1207,332 @@ template <int N> __global__ void __launch_bounds__(128) solve_n4_kernel(Problem 
     cta_partials_128(P, kept_d, total_d);
 }
 
+/* ---- EXACT (m != 4, m <= 32): negative-cycle cancelling, as _tsenor_exact_improve ------
+   One warp per block; lane t owns row node t and column node m + t of the block's
+   residual graph: row i -> column j over pruned entries at cost -|w_ij|, column j -> row i
+   over kept entries at cost +|w_ij|; |w| exact (floats in shared memory), labels and
+   sums in double, the CPU's epsilon (1e-12 x the block's max |w|). The start is the
+   TSENOR pipeline's selection of the block (sel_in, MP row bitmasks per block); without
+   one, or if it is not perfect, the circulant selection (j - i) mod m < n. A Bellman-Ford
+   pass relaxes every column node, then every row node (each lane scans its column or
+   row, the other side's labels broadcast by shuffles). After each pass, pointer doubling
+   over the predecessors finds a cycle when there is one (every cycle of predecessors is a
+   negative cycle); the warp walks it once for its gain and the entries it toggles, flips
+   it, and the search goes on from the labels it has. A pass that changes nothing ends the
+   block: its labels are the dual certificate, u_i = d(row i), v_j = -d(column j), with
+   |w_ij| - u_i - v_j >= -eps on kept entries and <= eps on pruned ones. Padding entries of
+   edge blocks are zero, as on the CPU, so their rows and columns keep at most n. */
+const int EXACT_WARPS = 4;
+
+template <int MP> __global__ void __launch_bounds__(32 * EXACT_WARPS) exact_kernel(Problem P, const unsigned *sel_in)
+{
+    __shared__ float sa[EXACT_WARPS][MP][MP + 1];
+    __shared__ double cta_part[EXACT_WARPS][2];
+    const int g = threadIdx.x >> 5, t = threadIdx.x & 31, m = P.m, n = P.n;
+    const size_t b = (size_t)blockIdx.x * EXACT_WARPS + (size_t)g;
+    double kept = 0.0, total = 0.0;
+    if (b < P.blocks) {   /* warp-uniform */
+        float (&a)[MP][MP + 1] = sa[g];
+        const _tsenor_block B = _tsenor_block_at(b, P.block_cols, m, P.rows, P.cols);
+        int bad = 0;
+        float amax = 0.0f;
+        if (t < MP) {
+            for (int i = 0; i < MP; i++) {   /* a row at a time, lanes over columns */
+                const float v = i < B.rows && t < B.cols
+                              ? load_abs(P.w, P.dt, (B.r0 + (size_t)i) * P.ld + B.c0 + (size_t)t, &bad) : 0.0f;
+                a[i][t] = v;
+                amax = fmaxf(amax, v);
+            }
+        }
+        if (bad) atomicOr(P.nonfinite, 1);
+        for (int o = 16; o > 0; o /= 2) amax = fmaxf(amax, __shfl_xor_sync(kFullMask, amax, o));
+        __syncwarp();
+        const double eps = (double)amax * 1e-12;
+
+        /* the start: rowbits = row t's kept columns, colbits = column t's kept rows */
+        unsigned rowbits = 0u, colbits = 0u;
+        if (sel_in && t < m) rowbits = sel_in[b * MP + (size_t)t] & (m == 32 ? kFullMask : (1u << m) - 1u);
+        for (int i = 0; i < m; i++) colbits |= (__shfl_sync(kFullMask, rowbits, i) >> t & 1u) << i;
+        if (!__all_sync(kFullMask, t >= m || (__popc(rowbits) == n && __popc(colbits) == n))) {
+            rowbits = colbits = 0u;
+            if (t < m)
+                for (int k = 0; k < m; k++) {
+                    if ((k - t + m) % m < n) rowbits |= 1u << k;   /* row t, column k */
+                    if ((t - k + m) % m < n) colbits |= 1u << k;   /* row k, column t */
+                }
+        }
+
+        double dr = 0.0, dc = 0.0;   /* labels of row node t and column node m + t */
+        int pr = -1, pc = -1;        /* their predecessors (node ids), -1 = none      */
+        int rounds = 0, passes = 0;
+        while ((1 << rounds) < 2 * m) rounds++;
+        for (;;) {
+            bool changed = false;
+            {   /* column t from every row i over pruned (i, t): d(col) > d(row) - a */
+                double best = dc;
+                int bp = -1;
+                for (int i = 0; i < m; i++) {
+                    const double di = __shfl_sync(kFullMask, dr, i);
+                    if (t < m && !(colbits >> i & 1u)) {
+                        const double c = di - (double)a[i][t];
+                        if (c < best - eps) { best = c; bp = i; }
+                    }
+                }
+                if (bp >= 0) { dc = best; pc = bp; changed = true; }
+            }
+            {   /* row t from every column j over kept (t, j): d(row) > d(col) + a */
+                double best = dr;
+                int bp = -1;
+                for (int j = 0; j < m; j++) {
+                    const double dj = __shfl_sync(kFullMask, dc, j);
+                    if (t < m && (rowbits >> j & 1u)) {
+                        const double c = dj + (double)a[t][j];
+                        if (c < best - eps) { best = c; bp = m + j; }
+                    }
+                }
+                if (bp >= 0) { dr = best; pr = bp; changed = true; }
+            }
+            if (!__any_sync(kFullMask, changed)) break;    /* optimal: the labels certify it */
+            if (++passes > 64 * m) break;                  /* cannot happen; guards float noise */
+
+            /* the 2^rounds-th predecessor of every node (2^rounds >= 2m): not -1 only on
+               a cycle of predecessors */
+            int ar = pr, ac = pc;
+            for (int k = 0; k < rounds; k++) {
+                const int lr = ar < 0 ? 0 : ar < m ? ar : ar - m, lc = ac < 0 ? 0 : ac < m ? ac : ac - m;
+                const int rr = __shfl_sync(kFullMask, ar, lr), rc = __shfl_sync(kFullMask, ac, lr);
+                const int cr = __shfl_sync(kFullMask, ar, lc), cc = __shfl_sync(kFullMask, ac, lc);
+                ar = ar < 0 ? -1 : ar < m ? rr : rc;
+                ac = ac < 0 ? -1 : ac < m ? cr : cc;
+            }
+            const unsigned on = __ballot_sync(kFullMask, t < m && ar >= 0);   /* a cycle has row nodes */
+            if (!on) continue;
+            const int at = __shfl_sync(kFullMask, ar, __ffs(on) - 1);
+
+            /* walk it once (warp-uniform): its gain, and the entries it toggles */
+            double gain = 0.0;
+            unsigned rtog = 0u, ctog = 0u;
+            int u = at, steps = 0;
+            do {
+                const int lu = u < m ? u : u - m;
+                const int p_r = __shfl_sync(kFullMask, pr, lu), p_c = __shfl_sync(kFullMask, pc, lu);
+                const int p = u < m ? p_r : p_c;
+                int i, j;
+                if (p < m) { i = p; j = u - m; gain += (double)a[i][j]; }   /* pruned (i, j) is kept */
+                else { i = u; j = p - m; gain -= (double)a[i][j]; }         /* kept (i, j) is pruned */
+                if (t == i) rtog |= 1u << j;
+                if (t == j) ctog |= 1u << i;
+                u = p;
+            } while (u != at && ++steps < 2 * m);
+            if (!(gain > eps)) break;                      /* float noise only: already optimal */
+            rowbits ^= rtog;
+            colbits ^= ctog;
+            pr = pc = -1;
+        }
+
+        for (int i = 0; i < B.rows; i++)   /* the mask, a row at a time */
+            if (t < B.cols) P.mask[(B.r0 + (size_t)i) * P.mask_ld + B.c0 + (size_t)t] = (uint8_t)(colbits >> i & 1u);
+        if (t < m) {
+            for (int i = 0; i < m; i++) {
+                const double v = (double)a[i][t];
+                total += v;
+                if (colbits >> i & 1u) kept += v;
+            }
+            if (P.potentials) {
+                P.potentials[b * 2 * (size_t)m + (size_t)t] = dr;
+                P.potentials[b * 2 * (size_t)m + (size_t)m + (size_t)t] = -dc;
+            }
+        }
+    }
+    for (int o = 16; o > 0; o /= 2) {
+        kept += __shfl_xor_sync(kFullMask, kept, o);
+        total += __shfl_xor_sync(kFullMask, total, o);
+    }
+    if (t == 0) { cta_part[g][0] = kept; cta_part[g][1] = total; }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double k = 0.0, tt = 0.0;
+        for (int q = 0; q < EXACT_WARPS; q++) { k += cta_part[q][0]; tt += cta_part[q][1]; }
+        P.partials[2 * (size_t)blockIdx.x] = k;
+        P.partials[2 * (size_t)blockIdx.x + 1] = tt;
+    }
+}
+
+/* ---- GREEDY for 32 < m <= 64: one CTA of 256 threads per block ----------------------
+   The CPU's GREEDY is greedy in descending order of the full key (_tsenor_greedy_key of
+   |w| / block max: the preselection and the rounds take only what that order takes), then
+   _tsenor_repair. Here the block's m*m keys are sorted in shared memory (bitonic, 4096
+   slots, padding keys 0 below every real key), one thread takes them in order under the
+   row and column budgets and runs the repair (the CPU's code, its scalar swap search:
+   the vector one finds the same swap), so the masks are the CPU's bit for bit. */
+struct Greedy64Smem {
+    unsigned long long key[4096];
+    float a[64 * 64];
+    uint8_t sel[64 * 64];
+    int rc[64], cc[64];
+    int pred[128], layer[128], queue[128];
+    float gain[128];
+    float red[256];
+};
+
+/* _tsenor_repair_swap: the best add-add-remove swap for short row i and short column j */
+__device__ int repair_swap64(const float *a, int m, uint8_t *sel, int i, int j)
+{
+    float best = -FLT_MAX;
+    int bk = -1, bl = -1;
+    const uint8_t *si = sel + i * m;
+    const float *ai = a + i * m;
+    for (int k = 0; k < m; k++) {
+        const uint8_t *sk = sel + k * m;
+        const float *ak = a + k * m;
+        if (sk[j]) continue;
+        for (int l = 0; l < m; l++) {
+            const float g = (sk[l] && !si[l]) ? ai[l] + ak[j] - ak[l] : -FLT_MAX;
+            if (g > best) { best = g; bk = k; bl = l; }
+        }
+    }
+    if (bk < 0) return 0;
+    sel[i * m + bl] = 1;
+    sel[bk * m + j] = 1;
+    sel[bk * m + bl] = 0;
+    return 1;
+}
+
+/* _tsenor_repair, line for line */
+__device__ void repair64(const float *a, int m, int n, uint8_t *sel, Greedy64Smem &s)
+{
+    int *pred = s.pred, *layer = s.layer, *queue = s.queue, *rc = s.rc, *cc = s.cc;
+    float *gain = s.gain;
+    for (;;) {
+        int v, head = 0, tail = 0, best = -1, depth, c;
+        for (v = 0; v < m; v++) if (rc[v] < n) break;
+        if (v == m) return;
+        for (c = 0; c < m; c++) if (cc[c] < n) break;
+        if (c < m && sel[v * m + c] && repair_swap64(a, m, sel, v, c)) {
+            rc[v]++;
+            cc[c]++;
+            continue;
+        }
+        for (v = 0; v < 2 * m; v++) { layer[v] = -1; pred[v] = -1; }
+        for (v = 0; v < m; v++)
+            if (rc[v] < n) { layer[v] = 0; gain[v] = 0.0f; queue[tail++] = v; }
+        for (depth = 0; head < tail && best < 0; depth++) {
+            int layer_end = tail;
+            for (; head < layer_end; head++) {
+                int u = queue[head];
+                if (u < m) {
+                    for (int j = 0; j < m; j++) {
+                        int cn = m + j;
+                        float g = gain[u] + a[u * m + j];
+                        if (sel[u * m + j]) continue;
+                        if (layer[cn] < 0) { layer[cn] = depth + 1; gain[cn] = g; pred[cn] = u; queue[tail++] = cn; }
+                        else if (layer[cn] == depth + 1 && g > gain[cn]) { gain[cn] = g; pred[cn] = u; }
+                    }
+                } else {
+                    int j = u - m;
+                    for (int i = 0; i < m; i++) {
+                        float g = gain[u] - a[i * m + j];
+                        if (!sel[i * m + j]) continue;
+                        if (layer[i] < 0) { layer[i] = depth + 1; gain[i] = g; pred[i] = u; queue[tail++] = i; }
+                        else if (layer[i] == depth + 1 && g > gain[i]) { gain[i] = g; pred[i] = u; }
+                    }
+                }
+            }
+            for (v = head; v < tail; v++) {
+                int cn = queue[v];
+                if (cn >= m && cc[cn - m] < n && (best < 0 || gain[cn] > gain[best])) best = cn;
+            }
+        }
+        if (best < 0) return;
+        cc[best - m]++;
+        for (v = best; pred[v] >= 0; v = pred[v]) {
+            int u = pred[v];
+            if (u < m) sel[u * m + (v - m)] = 1;
+            else sel[v * m + (u - m)] = 0;
+            if (pred[u] < 0) rc[u]++;
+        }
+    }
+}
+
+__global__ void __launch_bounds__(256) greedy64_kernel(Problem P)
+{
+    extern __shared__ __align__(16) unsigned char greedy64_smem[];
+    Greedy64Smem &s = *reinterpret_cast<Greedy64Smem *>(greedy64_smem);
+    const int tid = threadIdx.x, m = P.m, n = P.n, mm = m * m;
+    const _tsenor_block B = _tsenor_block_at((size_t)blockIdx.x, P.block_cols, m, P.rows, P.cols);
+    int bad = 0;
+    float mx = 0.0f;
+    for (int k = tid; k < mm; k += 256) {
+        const int i = k / m, j = k % m;
+        const float v = i < B.rows && j < B.cols ? load_abs(P.w, P.dt, (B.r0 + (size_t)i) * P.ld + B.c0 + (size_t)j, &bad) : 0.0f;
+        s.a[k] = v;
+        s.sel[k] = 0;
+        mx = fmaxf(mx, v);
+    }
+    if (bad) atomicOr(P.nonfinite, 1);
+    s.red[tid] = mx;
+    if (tid < 64) { s.rc[tid] = 0; s.cc[tid] = 0; }
+    __syncthreads();
+    for (int o = 128; o > 0; o >>= 1) {
+        if (tid < o) s.red[tid] = fmaxf(s.red[tid], s.red[tid + o]);
+        __syncthreads();
+    }
+    const float block_max = s.red[0];
+    const float div = block_max > 0.0f ? block_max : 1.0f;   /* _tsenor_normalize */
+    for (int k = tid; k < 4096; k += 256) {
+        if (k < mm) {
+            const float v = s.a[k] / div;
+            s.a[k] = v;
+            s.key[k] = _tsenor_greedy_key(v, v, k / m, k % m);
+        } else {
+            s.key[k] = 0ull;
+        }
+    }
+    __syncthreads();
+    for (int size = 2; size <= 4096; size <<= 1)   /* bitonic sort, descending */
+        for (int stride = size >> 1; stride > 0; stride >>= 1) {
+            for (int k = tid; k < 4096; k += 256) {
+                const int partner = k ^ stride;
+                if (partner > k) {
+                    const unsigned long long x = s.key[k], y = s.key[partner];
+                    if ((k & size) == 0 ? x < y : x > y) { s.key[k] = y; s.key[partner] = x; }
+                }
+            }
+            __syncthreads();
+        }
+    if (tid == 0) {   /* greedy in key order, then the repair */
+        for (int k = 0; k < mm; k++) {
+            const unsigned long long key = s.key[k];
+            const int i = _tsenor_key_row(key), j = _tsenor_key_col(key);
+            if (s.rc[i] < n && s.cc[j] < n) { s.sel[i * m + j] = 1; s.rc[i]++; s.cc[j]++; }
+        }
+        repair64(s.a, m, n, s.sel, s);
+    }
+    __syncthreads();
+    for (int k = tid; k < B.rows * B.cols; k += 256) {
+        const int i = k / B.cols, j = k % B.cols;
+        P.mask[(B.r0 + (size_t)i) * P.mask_ld + B.c0 + (size_t)j] = s.sel[i * m + j];
+    }
+    /* sums as the CPU: per row in float, rows in double x block max */
+    __syncthreads();
+    if (tid < m) {
+        float tot = 0.0f, kept = 0.0f;
+        for (int j = 0; j < m; j++) {
+            tot += s.a[tid * m + j];
+            kept += s.sel[tid * m + j] ? s.a[tid * m + j] : 0.0f;
+        }
+        s.gain[tid] = tot;
+        s.gain[64 + tid] = kept;
+    }
+    __syncthreads();
+    if (tid == 0) {
+        double kt = 0.0, tt = 0.0;
+        for (int i = 0; i < m; i++) { tt += (double)s.gain[i]; kt += (double)s.gain[64 + i]; }
+        P.partials[2 * (size_t)blockIdx.x] = kt * (double)block_max;
+        P.partials[2 * (size_t)blockIdx.x + 1] = tt * (double)block_max;
+    }
+}
+
 /* 1 when the problem takes the n:4 kernel */
 bool is_n4(const _tsenor_config &o)
 {
@@ -1236,21 +1576,40 @@ double now_seconds()
 
 int mp_for(int m) { return m <= 4 ? 4 : m <= 8 ? 8 : m <= 16 ? 16 : 32; }
 
-/* Device scratch of a call: per-CTA partials, the running sums, the NaN flag. */
+/* 1 when the GPU solves the pattern: m <= TSENOR_CUDA_MAX_M, ROWWISE and GREEDY up to
+   TSENOR_CUDA_MAX_M_GREEDY_ROWWISE */
+bool on_gpu(const _tsenor_config &o)
+{
+    const bool wide = o.method == TSENOR_METHOD_ROWWISE || o.method == TSENOR_METHOD_GREEDY;
+    return o.m <= (wide ? TSENOR_CUDA_MAX_M_GREEDY_ROWWISE : TSENOR_CUDA_MAX_M);
+}
+
+/* 1 when EXACT runs the cycle-cancelling kernel (every m <= TSENOR_CUDA_MAX_M but 4) */
+bool is_exact_cc(const _tsenor_config &o) { return o.method == TSENOR_METHOD_EXACT && !is_n4(o); }
+
+/* Device scratch of a call: per-CTA partials, the running sums, the NaN flag; for EXACT
+   the start selections (MP words per block) and, when asked, the potentials. */
 struct Scratch {
     double *partials = nullptr;
     double *sums = nullptr;     /* [kept, total] accumulated over chunks */
     int *flag = nullptr;
     size_t partial_capacity = 0;
+    unsigned *sel = nullptr;
+    size_t sel_blocks = 0;
+    double *potentials = nullptr;   /* not owned: the caller's device buffer, or NULL */
 };
 
-cudaError_t scratch_alloc(Scratch &sc, size_t ctas)
+cudaError_t scratch_alloc(Scratch &sc, size_t ctas, size_t sel_words = 0, size_t sel_blocks = 0)
 {
     cudaError_t e;
     if ((e = cudaMalloc(&sc.partials, 2 * (ctas ? ctas : 1) * sizeof(double))) != cudaSuccess) return e;
     if ((e = cudaMalloc(&sc.sums, 2 * sizeof(double))) != cudaSuccess) return e;
     if ((e = cudaMalloc(&sc.flag, sizeof(int))) != cudaSuccess) return e;
     sc.partial_capacity = ctas;
+    if (sel_words) {
+        if ((e = cudaMalloc(&sc.sel, sel_words * sizeof(unsigned))) != cudaSuccess) return e;
+        sc.sel_blocks = sel_blocks;
+    }
     return cudaSuccess;
 }
 
@@ -1259,16 +1618,40 @@ void scratch_free(Scratch &sc)
     cudaFree(sc.partials);
     cudaFree(sc.sums);
     cudaFree(sc.flag);
+    cudaFree(sc.sel);
 }
 
-size_t ctas_for(const _tsenor_config &o, size_t rows, size_t cols)
+/* CTAs of the first kernel of a solve (for EXACT: the start's pipeline) */
+size_t ctas_first(const _tsenor_config &o, size_t rows, size_t cols)
 {
     const size_t m = (size_t)o.m;
     if (o.method == TSENOR_METHOD_ROWWISE) return (rows * ((cols + m - 1) / m) + 127) / 128;
     const size_t blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
     if (is_n4(o)) return (blocks + 128 * N4_BLOCKS_PER_THREAD - 1) / (128 * N4_BLOCKS_PER_THREAD);
+    if (o.m > 32) return blocks;   /* GREEDY: a CTA per block */
     const int bpc = o.m <= 4 ? 128 : mp_for(o.m) == 32 ? Cta<32>::blocks_per_cta : 128 / mp_for(o.m);
     return (blocks + (size_t)bpc - 1) / (size_t)bpc;
+}
+
+/* partial slots a solve needs: the largest grid it launches */
+size_t ctas_for(const _tsenor_config &o, size_t rows, size_t cols)
+{
+    const size_t m = (size_t)o.m, first = ctas_first(o, rows, cols);
+    const size_t exact = (((rows + m - 1) / m) * ((cols + m - 1) / m) + EXACT_WARPS - 1) / EXACT_WARPS;
+    return is_exact_cc(o) && exact > first ? exact : first;
+}
+
+/* EXACT's scratch for rows x cols: the start selections, MP words per block */
+size_t exact_sel_words(const _tsenor_config &o, size_t rows, size_t cols)
+{
+    const size_t m = (size_t)o.m;
+    return is_exact_cc(o) ? ((rows + m - 1) / m) * ((cols + m - 1) / m) * (size_t)mp_for(o.m) : 0;
+}
+
+cudaError_t scratch_alloc_for(Scratch &sc, const _tsenor_config &o, size_t rows, size_t cols)
+{
+    const size_t words = exact_sel_words(o, rows, cols);
+    return scratch_alloc(sc, ctas_for(o, rows, cols), words, words / (size_t)mp_for(o.m));
 }
 
 /* Queues the solve of one dense-or-strided device matrix; sums accumulate in sc.sums. */
@@ -1284,17 +1667,23 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
     P.blocks = ((rows + (size_t)o.m - 1) / (size_t)o.m) * P.block_cols;
     P.partials = sc.partials;
     P.nonfinite = sc.flag;
-    const size_t ctas = ctas_for(o, rows, cols);
-    if (ctas > sc.partial_capacity) return cudaErrorInvalidValue;
-    if (ctas > 0x7fffffffu) return cudaErrorInvalidConfiguration;
+    P.sel_out = nullptr;
+    P.potentials = nullptr;
+    const bool exact = is_exact_cc(o);
+    size_t ctas = ctas_first(o, rows, cols);
+    if (exact && (P.blocks > sc.sel_blocks || o.m > TSENOR_CUDA_MAX_M)) return cudaErrorInvalidValue;
+    if (!on_gpu(o)) return cudaErrorInvalidValue;
+    if (ctas_for(o, rows, cols) > sc.partial_capacity) return cudaErrorInvalidValue;
+    if (ctas_for(o, rows, cols) > 0x7fffffffu) return cudaErrorInvalidConfiguration;
     const unsigned grid = (unsigned)ctas;
     if (o.method == TSENOR_METHOD_ROWWISE) {
         const size_t gpr = (cols + (size_t)o.m - 1) / (size_t)o.m;
-        switch (mp_for(o.m)) {
+        switch (o.m > 32 ? 64 : mp_for(o.m)) {
         case 4: rowwise_kernel<4><<<grid, 128, 0, stream>>>(P, gpr); break;
         case 8: rowwise_kernel<8><<<grid, 128, 0, stream>>>(P, gpr); break;
         case 16: rowwise_kernel<16><<<grid, 128, 0, stream>>>(P, gpr); break;
-        default: rowwise_kernel<32><<<grid, 128, 0, stream>>>(P, gpr); break;
+        case 32: rowwise_kernel<32><<<grid, 128, 0, stream>>>(P, gpr); break;
+        default: rowwise_kernel<64><<<grid, 128, 0, stream>>>(P, gpr); break;
         }
     } else if (is_n4(o)) {
         switch (o.n) {
@@ -1302,7 +1691,16 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
         case 2: solve_n4_kernel<2><<<grid, 128, 0, stream>>>(P); break;
         default: solve_n4_kernel<3><<<grid, 128, 0, stream>>>(P); break;
         }
-    } else {
+    } else if (o.m > 32) {   /* GREEDY, 32 < m <= 64 */
+        cudaError_t ea = cudaFuncSetAttribute(greedy64_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              (int)sizeof(Greedy64Smem));
+        if (ea != cudaSuccess) return ea;
+        greedy64_kernel<<<grid, 256, sizeof(Greedy64Smem), stream>>>(P);
+    } else if (!exact || o.m > 4) {
+        if (exact) {   /* the start: the TSENOR pipeline's selections, kept on the device */
+            P.method = (int)TSENOR_METHOD_TSENOR;
+            P.sel_out = sc.sel;
+        }
         switch (mp_for(o.m)) {
         case 4:
             if (o.m == 4) solve_small_blocks_kernel<4><<<grid, 128, 0, stream>>>(P);
@@ -1318,6 +1716,20 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
     }
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) return e;
+    if (exact) {   /* cancel the negative cycles, block by block */
+        const unsigned *start = P.sel_out;
+        ctas = (P.blocks + EXACT_WARPS - 1) / EXACT_WARPS;
+        P.method = (int)TSENOR_METHOD_EXACT;
+        P.sel_out = nullptr;
+        P.potentials = sc.potentials;
+        switch (mp_for(o.m)) {
+        case 4: exact_kernel<4><<<(unsigned)ctas, 32 * EXACT_WARPS, 0, stream>>>(P, start); break;
+        case 8: exact_kernel<8><<<(unsigned)ctas, 32 * EXACT_WARPS, 0, stream>>>(P, start); break;
+        case 16: exact_kernel<16><<<(unsigned)ctas, 32 * EXACT_WARPS, 0, stream>>>(P, start); break;
+        default: exact_kernel<32><<<(unsigned)ctas, 32 * EXACT_WARPS, 0, stream>>>(P, start); break;
+        }
+        if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    }
     sum_partials_kernel<<<1, 256, 0, stream>>>(sc.partials, ctas, sc.sums);
     return cudaGetLastError();
 }
@@ -1372,15 +1784,15 @@ size_t blocks_of(const _tsenor_config &o, size_t rows, size_t cols)
     return o.method == TSENOR_METHOD_ROWWISE ? rows * ((cols + m - 1) / m) : ((rows + m - 1) / m) * ((cols + m - 1) / m);
 }
 
-/* Device pointers. */
+/* Device pointers; potentials (device, EXACT only, or NULL): the certificate. */
 tsenor_status mask_device(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld, uint8_t *mask, size_t mask_ld,
-                          const tsenor_options *opt, tsenor_report *report, void *stream_ptr)
+                          const tsenor_options *opt, tsenor_report *report, void *stream_ptr, double *potentials = nullptr)
 {
     const double t0 = now_seconds();
     _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if ((o.method == TSENOR_METHOD_EXACT && !is_n4(o)) || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!on_gpu(o) || (potentials && !is_exact_cc(o))) return TSENOR_ERR_INVALID_ARGUMENT;
     if (!have_device()) return TSENOR_ERR_DEVICE;
     cudaStream_t stream = (cudaStream_t)stream_ptr;
     Scratch sc;
@@ -1389,7 +1801,8 @@ tsenor_status mask_device(const void *w, tsenor_dtype dt, size_t rows, size_t co
     int flag = 0;
     double sums[2] = {0.0, 0.0};
     float ms = 0.0f;
-    if ((e = scratch_alloc(sc, ctas_for(o, rows, cols))) != cudaSuccess) { scratch_free(sc); return device_error("cudaMalloc", e); }
+    if ((e = scratch_alloc_for(sc, o, rows, cols)) != cudaSuccess) { scratch_free(sc); return device_error("cudaMalloc", e); }
+    sc.potentials = potentials;
     if ((e = cudaEventCreate(&e0)) != cudaSuccess || (e = cudaEventCreate(&e1)) != cudaSuccess) { st = device_error("cudaEventCreate", e); goto done; }
     if ((e = cudaMemsetAsync(sc.flag, 0, sizeof(int), stream)) != cudaSuccess ||
         (e = cudaMemsetAsync(sc.sums, 0, 2 * sizeof(double), stream)) != cudaSuccess) { st = device_error("cudaMemsetAsync", e); goto done; }
@@ -1422,7 +1835,7 @@ tsenor_status mask_host(const void *w, tsenor_dtype dt, size_t rows, size_t cols
     _tsenor_config o;
     tsenor_status st = check_args(w, dt, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if ((o.method == TSENOR_METHOD_EXACT && !is_n4(o)) || o.m > TSENOR_CUDA_MAX_M) {   /* the CPU solver */
+    if (!on_gpu(o)) {   /* the CPU solver */
         return dt == TSENOR_DTYPE_F32 ? tsenor_cpu_mask_f32((const float *)w, rows, cols, ld, mask, mask_ld, opt, report)
              : dt == TSENOR_DTYPE_F16 ? tsenor_cpu_mask_f16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report)
                             : tsenor_cpu_mask_bf16((const uint16_t *)w, rows, cols, ld, mask, mask_ld, opt, report);
@@ -1455,7 +1868,7 @@ tsenor_status mask_host(const void *w, tsenor_dtype dt, size_t rows, size_t cols
     if ((e = cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)) != cudaSuccess) return device_error("cudaStreamCreate", e);
     if ((e = cudaMalloc(&dw, chunk_rows * cols * es)) != cudaSuccess ||
         (e = cudaMalloc((void **)&dmask, chunk_rows * cols)) != cudaSuccess ||
-        (e = scratch_alloc(sc, ctas_for(o, chunk_rows, cols))) != cudaSuccess) { st = device_error("cudaMalloc", e); goto done; }
+        (e = scratch_alloc_for(sc, o, chunk_rows, cols)) != cudaSuccess) { st = device_error("cudaMalloc", e); goto done; }
     if ((e = cudaEventCreate(&e0)) != cudaSuccess || (e = cudaEventCreate(&e1)) != cudaSuccess) { st = device_error("cudaEventCreate", e); goto done; }
     if ((e = cudaMemsetAsync(sc.flag, 0, sizeof(int), stream)) != cudaSuccess ||
         (e = cudaMemsetAsync(sc.sums, 0, 2 * sizeof(double), stream)) != cudaSuccess) { st = device_error("cudaMemsetAsync", e); goto done; }
@@ -1569,6 +1982,37 @@ tsenor_status tsenor_cuda_mask_bf16(const uint16_t *w, size_t rows, size_t cols,
                                     size_t mask_ld, const tsenor_options *opt, tsenor_report *report)
 {
     return mask_host(w, TSENOR_DTYPE_BF16, rows, cols, ld, mask, mask_ld, opt, report);
+}
+
+tsenor_status tsenor_cuda_exact_certificate_f32(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
+                                               size_t mask_ld, const tsenor_options *opt, double *potentials)
+{
+    _tsenor_config o;
+    tsenor_status st = check_args(w, TSENOR_DTYPE_F32, rows, cols, ld, mask, mask_ld, opt, &o);
+    if (st != TSENOR_OK) return st;
+    if (!potentials || !is_exact_cc(o) || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!have_device()) return TSENOR_ERR_DEVICE;
+    const size_t m = (size_t)o.m, blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
+    float *dw = nullptr;
+    uint8_t *dmask = nullptr;
+    double *dpot = nullptr;
+    cudaError_t e;
+    if ((e = cudaMalloc((void **)&dw, rows * cols * sizeof(float))) != cudaSuccess ||
+        (e = cudaMalloc((void **)&dmask, rows * cols)) != cudaSuccess ||
+        (e = cudaMalloc((void **)&dpot, blocks * 2 * m * sizeof(double))) != cudaSuccess) {
+        st = device_error("cudaMalloc", e);
+    } else if ((e = cudaMemcpy2D(dw, cols * sizeof(float), w, ld * sizeof(float), cols * sizeof(float), rows,
+                                 cudaMemcpyHostToDevice)) != cudaSuccess) {
+        st = device_error("copy to device", e);
+    } else if ((st = mask_device(dw, TSENOR_DTYPE_F32, rows, cols, cols, dmask, cols, opt, nullptr, nullptr, dpot)) == TSENOR_OK) {
+        if ((e = cudaMemcpy2D(mask, mask_ld, dmask, cols, cols, rows, cudaMemcpyDeviceToHost)) != cudaSuccess ||
+            (e = cudaMemcpy(potentials, dpot, blocks * 2 * m * sizeof(double), cudaMemcpyDeviceToHost)) != cudaSuccess)
+            st = device_error("copy to host", e);
+    }
+    cudaFree(dw);
+    cudaFree(dmask);
+    cudaFree(dpot);
+    return st;
 }
 
 tsenor_status tsenor_cuda_mask_f32_device(const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,

@@ -3,8 +3,11 @@
    reference. Checks: valid masks for every dtype, method and pattern (edge blocks
    included), GREEDY/ROWWISE masks identical to the CPU's, TSENOR objective within 0.01%
    of the CPU's and within the quality bar of EXACT, chunked = unchunked, the device-
-   pointer entry points, bad input (status, mask untouched), EXACT (but n:4) and m > 32 on
-   the CPU; n:4 (TSENOR and EXACT) bit for bit the CPU's masks.
+   pointer entry points, bad input (status, mask untouched), m > 32 on the CPU (but
+   GREEDY and ROWWISE); n:4 (TSENOR
+   and EXACT) bit for bit the CPU's masks; EXACT at every other m keeping what the CPU's
+   EXACT keeps (1e-6 relative) with its dual certificate checked entry by entry; GREEDY
+   and ROWWISE up to m = 64 bit for bit the CPU's.
    Without a GPU it prints why and exits 0 (CI compiles this but has no GPU). */
 #define _POSIX_C_SOURCE 200112L   /* setenv, pthreads */
 #define TSENOR_CUDA
@@ -22,6 +25,7 @@
 #include "check.h"
 
 static int g_quick;   /* TSENOR_TEST_QUICK: fewer cases, for runs under compute-sanitizer */
+static int g_exact_only;   /* TSENOR_TEST_EXACT_ONLY: the EXACT tests and the m > 32 kernels' alone */
 
 static const char *mname(tsenor_method m)
 {
@@ -38,6 +42,17 @@ static uint16_t f32_to_f16(float f)    /* normal range only (test data is |w| < 
     mant = u & 0x7fffffu;
     if (e < 113) return (uint16_t)sign;                     /* flush tiny values to 0 */
     return (uint16_t)(sign | ((e - 112) << 10) | (mant >> 13));
+}
+
+/* sum of |w| where the mask keeps, in double */
+static double kept_of(const float *w, size_t rows, size_t cols, size_t ld, const uint8_t *mask, size_t mask_ld)
+{
+    double k = 0.0;
+    size_t i, j;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++)
+            if (mask[i * mask_ld + j]) k += fabs((double)w[i * ld + j]);
+    return k;
 }
 
 /* Every pattern and method on a shape with edge blocks: valid, and the same as the CPU
@@ -60,7 +75,6 @@ static void test_agreement_with_cpu(void)
                 tsenor_options o = make_opt(n, m, (tsenor_method)meth);
                 tsenor_report rg, rc;
                 tsenor_status sg, sc;
-                if (meth == TSENOR_METHOD_EXACT && m != 4) continue;   /* EXACT: the GPU solves n:4 only */
                 memset(g, 7, rows * cols);
                 sg = tsenor_mask_f32(w, rows, cols, cols, g, cols, &o, &rg);
                 sc = tsenor_cpu_mask_f32(w, rows, cols, cols, c, cols, &o, &rc);
@@ -75,7 +89,10 @@ static void test_agreement_with_cpu(void)
                 if (meth == TSENOR_METHOD_TSENOR && m != 4)
                     EXPECT(fabs(rg.kept - rc.kept) <= 1e-4 * rc.kept, "tsenor %d:%d dist %d: kept %.9g vs cpu %.9g (%.5f%%)",
                            n, m, d, rg.kept, rc.kept, 100.0 * (rg.kept - rc.kept) / rc.kept);
-                else
+                else if (meth == TSENOR_METHOD_EXACT && m != 4) {   /* optima may tie: the kept magnitude */
+                    const double kg = kept_of(w, rows, cols, cols, g, cols), kc = kept_of(w, rows, cols, cols, c, cols);
+                    EXPECT(fabs(kg - kc) <= 1e-6 * kc, "exact %d:%d dist %d: kept %.12g vs cpu %.12g", n, m, d, kg, kc);
+                } else
                     EXPECT(memcmp(g, c, rows * cols) == 0, "%s %d:%d dist %d: GPU mask differs from the CPU's",
                            mname(o.method), n, m, d);
             }
@@ -279,6 +296,16 @@ static void test_chunks_and_strides(void)
     EXPECT(tsenor_mask_f32(w, rows, cols, ld, a, mld, &ot, &ra) == TSENOR_OK, "unchunked tsenor");
     EXPECT(fabs(ra.kept - rb.kept) <= 1e-4 * ra.kept, "chunked tsenor kept %.9g vs %.9g", rb.kept, ra.kept);
     EXPECT(tsenor_check(b, rows, cols, mld, 8, 16, 1) == TSENOR_OK, "chunked tsenor mask invalid");
+    {   /* EXACT: chunked = unchunked bit for bit (every block is solved on its own) */
+        tsenor_options ox = make_opt(8, 16, TSENOR_METHOD_EXACT);
+        setenv("TSENOR_CUDA_CHUNK_BYTES", "20000", 1);
+        EXPECT(tsenor_mask_f32(w, rows, cols, ld, b, mld, &ox, &rb) == TSENOR_OK, "chunked exact");
+        unsetenv("TSENOR_CUDA_CHUNK_BYTES");
+        EXPECT(tsenor_mask_f32(w, rows, cols, ld, a, mld, &ox, &ra) == TSENOR_OK, "unchunked exact");
+        EXPECT(memcmp(a, b, rows * mld) == 0, "chunked exact differs from unchunked");
+        EXPECT(fabs(ra.kept - rb.kept) <= 1e-9 * ra.kept, "chunked exact kept %.12g vs %.12g", rb.kept, ra.kept);
+        EXPECT(tsenor_check(b, rows, cols, mld, 8, 16, 1) == TSENOR_OK, "chunked exact mask invalid");
+    }
     /* NaN in the last chunk: nothing written, chunked or not */
     w[(rows - 2) * ld + 7] = NAN;
     memcpy(c, b, rows * mld);
@@ -288,6 +315,236 @@ static void test_chunks_and_strides(void)
     EXPECT(tsenor_mask_f32(w, rows, cols, ld, b, mld, &ot, NULL) == TSENOR_ERR_NONFINITE_INPUT, "NaN status");
     EXPECT(memcmp(b, c, rows * mld) == 0, "mask changed by a failed call");
     free(w); free(a); free(b); free(c);
+}
+
+/* EXACT on the GPU (every m but 4): the CPU's EXACT kept magnitude to 1e-6 relative (the
+   masks may differ where optima tie), a valid mask, and the dual certificate: with the
+   potentials u, v of every block, |w_ij| - u_i - v_j >= -tol on kept entries and <= tol on
+   pruned ones (tol = 1e-9 x the block's max |w|), which proves no selection keeps more.
+   Gaussian, heavy-tailed, outlier-column, quantised (many ties and zeros) and sparse
+   matrices; edge blocks on both sides; strided input and mask; the certificate call's
+   mask equals tsenor_mask_f32's; device pointers give the same mask. */
+static void exact_fill(float *w, size_t rows, size_t cols, size_t ld, int kind, uint64_t seed)
+{
+    wl_rng r;
+    size_t i, j;
+    if (kind < 3) { wl_fill(w, rows, cols, ld, (wl_dist)kind, seed); return; }
+    r.s = seed;
+    for (i = 0; i < rows; i++)
+        for (j = 0; j < cols; j++)
+            w[i * ld + j] = kind == 3 ? (float)((int)(wl_next(&r) % 7) - 3) * 0.25f        /* quantised: ties, zeros */
+                                      : (float)(wl_next(&r) % 4 == 0) * (float)wl_normal(&r);   /* sparse */
+}
+
+static void test_exact_certified(void)
+{
+    static const int pats[][2] = {{4, 8}, {8, 16}, {7, 24}, {16, 32}, {3, 5}, {1, 3}, {2, 32}};
+    static const char *kinds[5] = {"gaussian", "student-t3", "outlier", "quantised", "sparse"};
+    size_t p;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1];
+        const size_t rows = (size_t)((g_quick ? 2 : 6) * m + 5), cols = (size_t)((g_quick ? 3 : 5) * m + 3);
+        const size_t ld = cols + 7, mld = cols + 3, bc = (cols + m - 1) / m, blocks = ((rows + m - 1) / m) * bc;
+        float *w = (float *)xmalloc(rows * ld * 4);
+        uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld), *h = (uint8_t *)xmalloc(rows * mld);
+        double *pot = (double *)xmalloc(blocks * 2 * (size_t)m * sizeof(double));
+        tsenor_options o = make_opt(n, m, TSENOR_METHOD_EXACT);
+        int kind;
+        if (g_quick && p >= 4) { free(w); free(g); free(c); free(h); free(pot); continue; }
+        for (kind = 0; kind < 5; kind++) {
+            size_t b, violations = 0, past = 0, i;
+            double kg, kc, worst = 0.0;
+            tsenor_status s;
+            if (g_quick && kind != 2 && kind != 3) continue;
+            exact_fill(w, rows, cols, ld, kind, 4242 + 10 * (uint64_t)p + (uint64_t)kind);
+            memset(g, 0xCD, rows * mld);
+            s = tsenor_cuda_exact_certificate_f32(w, rows, cols, ld, g, mld, &o, pot);
+            EXPECT(s == TSENOR_OK, "exact %d:%d %s: certificate status %d (%s)", n, m, kinds[kind], s, tsenor_cuda_last_error());
+            if (s != TSENOR_OK) continue;
+            for (i = 0; i < rows; i++) past += g[i * mld + cols] != 0xCD;
+            EXPECT(past == 0, "exact %d:%d %s: %zu bytes past cols written", n, m, kinds[kind], past);
+            EXPECT(tsenor_check(g, rows, cols, mld, n, m, 1) == TSENOR_OK, "exact %d:%d %s: GPU mask invalid", n, m, kinds[kind]);
+            EXPECT(tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, NULL) == TSENOR_OK, "cpu exact");
+            kg = kept_of(w, rows, cols, ld, g, mld);
+            kc = kept_of(w, rows, cols, ld, c, mld);
+            EXPECT(fabs(kg - kc) <= 1e-6 * kc, "exact %d:%d %s: kept %.12g vs cpu %.12g (%.3g relative)", n, m, kinds[kind], kg,
+                   kc, kc > 0.0 ? (kg - kc) / kc : kg);
+            for (b = 0; b < blocks; b++) {   /* the certificate, entry by entry */
+                const size_t r0 = (b / bc) * (size_t)m, c0 = (b % bc) * (size_t)m;
+                const int br = rows - r0 < (size_t)m ? (int)(rows - r0) : m, bcl = cols - c0 < (size_t)m ? (int)(cols - c0) : m;
+                const double *u = pot + b * 2 * (size_t)m, *v = u + m;
+                double amax = 0.0, tol;
+                int ii, jj;
+                for (ii = 0; ii < br; ii++)
+                    for (jj = 0; jj < bcl; jj++) amax = fmax(amax, fabs((double)w[(r0 + ii) * ld + c0 + jj]));
+                tol = 1e-9 * amax;
+                for (ii = 0; ii < m; ii++) {
+                    if (!(fabs(u[ii]) < HUGE_VAL) || !(fabs(v[ii]) < HUGE_VAL)) violations++;
+                }
+                for (ii = 0; ii < br; ii++)
+                    for (jj = 0; jj < bcl; jj++) {
+                        const double a = fabs((double)w[(r0 + ii) * ld + c0 + jj]), rc = a - u[ii] - v[jj];
+                        const double off = g[(r0 + ii) * mld + c0 + jj] ? -rc : rc;   /* > tol: violated */
+                        if (off > tol) { violations++; if (amax > 0.0 && off / amax > worst) worst = off / amax; }
+                    }
+            }
+            EXPECT(violations == 0, "exact %d:%d %s: dual certificate violated at %zu entries (worst %.3g x block max)", n, m,
+                   kinds[kind], violations, worst);
+            memset(h, 0xCD, rows * mld);
+            EXPECT(tsenor_mask_f32(w, rows, cols, ld, h, mld, &o, NULL) == TSENOR_OK, "exact %d:%d: host call", n, m);
+            EXPECT(memcmp(g, h, rows * mld) == 0, "exact %d:%d %s: certificate call's mask differs from tsenor_mask_f32's", n, m,
+                   kinds[kind]);
+            if (kind == 3) {   /* device pointers, strided: the same mask */
+                void *dw = NULL, *dm = NULL;
+                if (cudaMalloc(&dw, rows * ld * 4) == cudaSuccess && cudaMalloc(&dm, rows * mld) == cudaSuccess) {
+                    cudaMemcpy(dw, w, rows * ld * 4, cudaMemcpyHostToDevice);
+                    cudaMemset(dm, 0xCD, rows * mld);
+                    s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, ld, (uint8_t *)dm, mld, &o, NULL, NULL);
+                    EXPECT(s == TSENOR_OK, "exact %d:%d device call: %d (%s)", n, m, s, tsenor_cuda_last_error());
+                    cudaMemcpy(c, dm, rows * mld, cudaMemcpyDeviceToHost);
+                    EXPECT(memcmp(c, h, rows * mld) == 0, "exact %d:%d: device-pointer mask differs from host-pointer mask", n, m);
+                } else {
+                    EXPECT(0, "cudaMalloc failed");
+                }
+                cudaFree(dw);
+                cudaFree(dm);
+            }
+        }
+        free(w); free(g); free(c); free(h); free(pot);
+    }
+}
+
+/* ROWWISE with m in (32, 64] on the GPU: the CPU's masks bit for bit, every dtype, edge
+   groups, strided input and mask, host and device pointers; TSENOR and EXACT at such m
+   run on the CPU and say so. */
+static void test_rowwise_large_m(void)
+{
+    static const int pats[][2] = {{20, 48}, {32, 64}, {5, 33}, {1, 64}, {63, 64}};
+    size_t p;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1];
+        const size_t rows = 37, cols = (size_t)(3 * m + 5), ld = cols + 9, mld = cols + 2;
+        float *w = (float *)xmalloc(rows * ld * 4);
+        uint16_t *h = (uint16_t *)xmalloc(rows * ld * 2);
+        uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
+        void *dw = NULL, *dm = NULL;
+        tsenor_options o = make_opt(n, m, TSENOR_METHOD_ROWWISE);
+        int dt, ties;
+        size_t k;
+        if (g_quick && p >= 2) { free(w); free(h); free(g); free(c); continue; }
+        for (ties = 0; ties < 2; ties++) {
+            wl_fill(w, rows, cols, ld, WL_STUDENT_T3, 77 + (uint64_t)p + 10 * (uint64_t)ties);
+            if (ties)
+                for (k = 0; k < rows * ld; k++) w[k] = (float)((int)(w[k] * 2.0f)) * 0.5f;
+            for (dt = 0; dt < 3; dt++) {
+                tsenor_report rg;
+                tsenor_status sg, sc;
+                const void *in = dt == 0 ? (const void *)w : (const void *)h;
+                for (k = 0; k < rows * ld; k++) h[k] = dt == 1 ? f32_to_f16(w[k]) : wl_bf16(w[k]);
+                memset(g, 0x5A, rows * mld);
+                memset(c, 0x5A, rows * mld);
+                sg = tsenor_mask(in, (tsenor_dtype)dt, rows, cols, ld, g, mld, &o, &rg);
+                sc = dt == 0 ? tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, NULL)
+                   : dt == 1 ? tsenor_cpu_mask_f16(h, rows, cols, ld, c, mld, &o, NULL)
+                             : tsenor_cpu_mask_bf16(h, rows, cols, ld, c, mld, &o, NULL);
+                EXPECT(sg == TSENOR_OK && sc == TSENOR_OK, "rowwise %d:%d dtype %d: status gpu %d cpu %d (%s)", n, m, dt, sg, sc,
+                       tsenor_cuda_last_error());
+                if (sg != TSENOR_OK) continue;
+                EXPECT(strcmp(rg.backend, "cuda") == 0, "rowwise %d:%d: backend %s", n, m, rg.backend);
+                EXPECT(memcmp(g, c, rows * mld) == 0, "rowwise %d:%d dtype %d ties %d: GPU mask differs from the CPU's", n, m, dt,
+                       ties);
+                EXPECT(tsenor_check(g, rows, cols, mld, n, m, 0) == TSENOR_OK, "rowwise %d:%d: mask invalid", n, m);
+            }
+        }
+        if (cudaMalloc(&dw, rows * ld * 4) == cudaSuccess && cudaMalloc(&dm, rows * mld) == cudaSuccess) {
+            tsenor_status s;
+            cudaMemcpy(dw, w, rows * ld * 4, cudaMemcpyHostToDevice);
+            cudaMemset(dm, 0x5A, rows * mld);
+            s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, ld, (uint8_t *)dm, mld, &o, NULL, NULL);
+            EXPECT(s == TSENOR_OK, "rowwise %d:%d device call: %d (%s)", n, m, s, tsenor_cuda_last_error());
+            cudaMemcpy(g, dm, rows * mld, cudaMemcpyDeviceToHost);
+            tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, NULL);
+            EXPECT(memcmp(g, c, rows * mld) == 0, "rowwise %d:%d: device-pointer mask differs from the CPU's", n, m);
+        } else {
+            EXPECT(0, "cudaMalloc failed");
+        }
+        cudaFree(dw);
+        cudaFree(dm);
+        {   /* TSENOR and EXACT at this m: the CPU */
+            tsenor_options ot = make_opt(n, m, TSENOR_METHOD_TSENOR);
+            tsenor_report r;
+            EXPECT(tsenor_mask_f32(w, rows, cols, ld, g, mld, &ot, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
+                   "tsenor %d:%d should run on the CPU", n, m);
+            ot.method = TSENOR_METHOD_EXACT;
+            EXPECT(tsenor_mask_f32(w, rows, cols, ld, g, mld, &ot, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
+                   "exact %d:%d should run on the CPU", n, m);
+        }
+        free(w); free(h); free(g); free(c);
+    }
+}
+
+/* GREEDY with m in (32, 64] on the GPU (a CTA per block): the CPU's masks bit for bit,
+   f32 and bf16, with ties and zeros, edge blocks, strided input and mask, host and device
+   pointers. Run last: its kernel is the newest. */
+static void test_greedy_large_m(void)
+{
+    static const int pats[][2] = {{20, 48}, {32, 64}, {5, 33}, {40, 64}, {1, 64}, {63, 64}};
+    size_t p;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1];
+        const size_t rows = (size_t)(2 * m + 5), cols = (size_t)(2 * m + 7), ld = cols + 5, mld = cols + 1;
+        float *w = (float *)xmalloc(rows * ld * 4);
+        uint16_t *h = (uint16_t *)xmalloc(rows * ld * 2);
+        uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
+        tsenor_options o = make_opt(n, m, TSENOR_METHOD_GREEDY);
+        int ties, dt;
+        size_t k;
+        if (g_quick && p >= 2) { free(w); free(h); free(g); free(c); continue; }
+        for (ties = 0; ties < 2; ties++) {
+            wl_fill(w, rows, cols, ld, ties ? WL_GAUSSIAN : WL_OUTLIER, 300 + (uint64_t)p + 10 * (uint64_t)ties);
+            if (ties)
+                for (k = 0; k < rows * ld; k++) w[k] = (float)((int)(w[k] * 2.0f)) * 0.5f;
+            for (k = 0; k < rows * ld; k++) h[k] = wl_bf16(w[k]);
+            for (dt = 0; dt < 3; dt += 2) {
+                tsenor_report rg, rc;
+                tsenor_status sg, sc;
+                const void *in = dt == 0 ? (const void *)w : (const void *)h;
+                memset(g, 0x33, rows * mld);
+                memset(c, 0x33, rows * mld);
+                sg = tsenor_mask(in, (tsenor_dtype)dt, rows, cols, ld, g, mld, &o, &rg);
+                sc = dt == 0 ? tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, &rc)
+                             : tsenor_cpu_mask_bf16(h, rows, cols, ld, c, mld, &o, &rc);
+                EXPECT(sg == TSENOR_OK && sc == TSENOR_OK, "greedy %d:%d: status gpu %d cpu %d (%s)", n, m, sg, sc,
+                       tsenor_cuda_last_error());
+                if (sg != TSENOR_OK) continue;
+                EXPECT(strcmp(rg.backend, "cuda") == 0, "greedy %d:%d: backend %s", n, m, rg.backend);
+                EXPECT(memcmp(g, c, rows * mld) == 0, "greedy %d:%d %s ties %d: GPU mask differs from the CPU's", n, m,
+                       dt ? "bf16" : "f32", ties);
+                EXPECT(tsenor_check(g, rows, cols, mld, n, m, 1) == TSENOR_OK, "greedy %d:%d: mask invalid", n, m);
+                EXPECT(fabs(rg.total - rc.total) <= 1e-6 * rc.total, "greedy %d:%d: total %.9g vs cpu %.9g", n, m, rg.total,
+                       rc.total);
+            }
+        }
+        {   /* device pointers */
+            void *dw = NULL, *dm = NULL;
+            if (cudaMalloc(&dw, rows * ld * 4) == cudaSuccess && cudaMalloc(&dm, rows * mld) == cudaSuccess) {
+                tsenor_status s;
+                cudaMemcpy(dw, w, rows * ld * 4, cudaMemcpyHostToDevice);
+                s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, ld, (uint8_t *)dm, mld, &o, NULL, NULL);
+                EXPECT(s == TSENOR_OK, "greedy %d:%d device call: %d (%s)", n, m, s, tsenor_cuda_last_error());
+                cudaMemcpy(g, dm, rows * mld, cudaMemcpyDeviceToHost);
+                tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, NULL);
+                for (k = 0; k < rows; k++)
+                    if (memcmp(g + k * mld, c + k * mld, cols) != 0) break;
+                EXPECT(k == rows, "greedy %d:%d: device-pointer mask differs from the CPU's (row %zu)", n, m, k);
+            } else {
+                EXPECT(0, "cudaMalloc failed");
+            }
+            cudaFree(dw);
+            cudaFree(dm);
+        }
+        free(w); free(h); free(g); free(c);
+    }
 }
 
 /* The device-pointer entry points give the host entry points' masks. */
@@ -307,11 +564,6 @@ static void test_device_pointers(void)
     for (meth = TSENOR_METHOD_TSENOR; meth <= TSENOR_METHOD_ROWWISE; meth++) {
         tsenor_options o = make_opt(4, 8, (tsenor_method)meth);
         tsenor_status s;
-        if (meth == TSENOR_METHOD_EXACT) {
-            s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, (uint8_t *)dm, cols, &o, NULL, NULL);
-            EXPECT(s == TSENOR_ERR_INVALID_ARGUMENT, "EXACT on device pointers: status %d", s);
-            continue;
-        }
         s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, (uint8_t *)dm, cols, &o, NULL, NULL);
         EXPECT(s == TSENOR_OK, "device call %s: %d (%s)", mname(o.method), s, tsenor_cuda_last_error());
         cudaMemcpy(back, dm, rows * cols, cudaMemcpyDeviceToHost);
@@ -319,18 +571,19 @@ static void test_device_pointers(void)
         EXPECT(memcmp(back, host, rows * cols) == 0, "%s: device-pointer mask differs from host-pointer mask",
                mname(o.method));
     }
-    {   /* NaN: the device mask is untouched */
-        tsenor_options o = make_opt(2, 4, TSENOR_METHOD_TSENOR);
+    {   /* NaN: the device mask is untouched (TSENOR 2:4, EXACT 8:16) */
         const float nan = NAN;
-        cudaMemset(dm, 5, rows * cols);
+        int q;
         cudaMemcpy((float *)dw + 1000, &nan, 4, cudaMemcpyHostToDevice);
-        EXPECT(tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, (uint8_t *)dm, cols, &o, NULL, NULL) ==
-                   TSENOR_ERR_NONFINITE_INPUT, "device NaN status");
-        cudaMemcpy(back, dm, rows * cols, cudaMemcpyDeviceToHost);
-        {
+        for (q = 0; q < 2; q++) {
+            tsenor_options o = q ? make_opt(8, 16, TSENOR_METHOD_EXACT) : make_opt(2, 4, TSENOR_METHOD_TSENOR);
             size_t k, changed = 0;
+            cudaMemset(dm, 5, rows * cols);
+            EXPECT(tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, (uint8_t *)dm, cols, &o, NULL, NULL) ==
+                       TSENOR_ERR_NONFINITE_INPUT, "device NaN status (%s %d:%d)", mname(o.method), o.n, o.m);
+            cudaMemcpy(back, dm, rows * cols, cudaMemcpyDeviceToHost);
             for (k = 0; k < rows * cols; k++) changed += back[k] != 5;
-            EXPECT(changed == 0, "device mask changed by a failed call (%zu bytes)", changed);
+            EXPECT(changed == 0, "device mask changed by a failed call (%s, %zu bytes)", mname(o.method), changed);
         }
     }
     cudaFree(dw);
@@ -338,8 +591,8 @@ static void test_device_pointers(void)
     free(w); free(host); free(back);
 }
 
-/* Bad input: the documented statuses, the mask untouched; EXACT and m > 32 run on the
-   CPU and say so; repeated calls give the same mask. */
+/* Bad input: the documented statuses, the mask untouched; EXACT runs on the GPU, m > 32
+   on the CPU, and the report says so; repeated calls give the same mask. */
 static void test_errors_and_routing(void)
 {
     const size_t rows = 64, cols = 96;
@@ -360,8 +613,20 @@ static void test_errors_and_routing(void)
     EXPECT(memcmp(mask, ref, rows * cols) == 0, "mask changed by failed calls");
 
     o.method = TSENOR_METHOD_EXACT;
+    {   /* NaN / Inf with EXACT on the GPU: the status, the mask untouched */
+        const float keep0 = w[77];
+        w[77] = NAN;
+        EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, NULL) == TSENOR_ERR_NONFINITE_INPUT, "EXACT 8:16: NaN");
+        w[77] = -INFINITY;
+        EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, NULL) == TSENOR_ERR_NONFINITE_INPUT, "EXACT 8:16: -Inf");
+        w[77] = keep0;
+        EXPECT(memcmp(mask, ref, rows * cols) == 0, "EXACT: mask changed by failed calls");
+    }
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strcmp(r.backend, "cuda") == 0,
+           "EXACT 8:16 should run on the GPU, backend %s", r.backend);
+    o = make_opt(20, 48, TSENOR_METHOD_EXACT);
     EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
-           "EXACT 8:16 should run on the CPU, backend %s", r.backend);
+           "EXACT 20:48 should run on the CPU, backend %s", r.backend);
     o = make_opt(2, 4, TSENOR_METHOD_EXACT);
     EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strcmp(r.backend, "cuda") == 0,
            "EXACT 2:4 should run on the GPU, backend %s", r.backend);
@@ -397,8 +662,16 @@ static void test_device_entry_arguments(void)
            "device: mask overlapping the input");
     bad = o; bad.n = 0;
     EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: n = 0");
+    bad = make_opt(20, 48, TSENOR_METHOD_EXACT);
+    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: EXACT m = 48");
+    bad = make_opt(8, 16, TSENOR_METHOD_TSENOR);
+    EXPECT(tsenor_cuda_exact_certificate_f32(w, 64, 96, 96, mask, 96, &bad, (double *)(void *)h) == inv,
+           "certificate: not EXACT");
     bad = make_opt(8, 16, TSENOR_METHOD_EXACT);
-    EXPECT(tsenor_cuda_mask_f32_device(w, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: EXACT");
+    EXPECT(tsenor_cuda_exact_certificate_f32(w, 64, 96, 96, mask, 96, &bad, NULL) == inv, "certificate: NULL potentials");
+    bad = make_opt(2, 4, TSENOR_METHOD_EXACT);
+    EXPECT(tsenor_cuda_exact_certificate_f32(w, 64, 96, 96, mask, 96, &bad, (double *)(void *)h) == inv,
+           "certificate: n:4 has none");
     bad = make_opt(20, 48, TSENOR_METHOD_TSENOR);
     EXPECT(tsenor_cuda_mask_f16_device(h, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: m = 48 (f16)");
     bad = make_opt(2, 4, TSENOR_METHOD_TSENOR);
@@ -457,7 +730,7 @@ static void test_extreme_values(void)
         for (mi = 0; mi < 4; mi++)
             for (p = 0; p < 3; p++) {
                 tsenor_options o = make_opt(pats[p][0], pats[p][1], methods[mi]);
-                if (methods[mi] == TSENOR_METHOD_EXACT && o.m != 4) continue;   /* the GPU's EXACT is n:4 */
+                const int cc = methods[mi] == TSENOR_METHOD_EXACT && o.m != 4;   /* optima may tie */
                 const int transposable = methods[mi] != TSENOR_METHOD_ROWWISE;
                 const size_t rows = kind == 5 ? 3 : R, cols = kind == 5 ? 5 : C;   /* smaller than every m */
                 tsenor_report rep;
@@ -467,12 +740,18 @@ static void test_extreme_values(void)
                        names[kind], mname(methods[mi]), o.n, o.m);
                 EXPECT(rep.total < HUGE_VAL && rep.kept >= 0.0 && rep.kept <= rep.total * (1.0 + 1e-9),
                        "[%s] %s %d:%d: report kept %g of %g", names[kind], mname(methods[mi]), o.n, o.m, rep.kept, rep.total);
-                if (methods[mi] != TSENOR_METHOD_TSENOR || o.m == 4) {   /* n:4: the CPU's masks too */
+                if (cc) {   /* EXACT: the CPU's kept magnitude */
+                    double kg, kc;
+                    tsenor_cpu_mask_f32(w, rows, cols, C, ref, cols, &o, NULL);
+                    kg = kept_of(w, rows, cols, C, mask, cols);
+                    kc = kept_of(w, rows, cols, C, ref, cols);
+                    EXPECT(fabs(kg - kc) <= 1e-6 * kc, "[%s] exact %d:%d: kept %.12g vs cpu %.12g", names[kind], o.n, o.m, kg, kc);
+                } else if (methods[mi] != TSENOR_METHOD_TSENOR || o.m == 4) {   /* n:4: the CPU's masks too */
                     tsenor_cpu_mask_f32(w, rows, cols, C, ref, cols, &o, NULL);
                     EXPECT(memcmp(mask, ref, rows * cols) == 0, "[%s] %s %d:%d: GPU mask differs from the CPU's", names[kind],
                            mname(methods[mi]), o.n, o.m);
                 }
-                if (kind == 1 || kind == 2) {
+                if ((kind == 1 || kind == 2) && !cc) {
                     tsenor_mask_f32(scaled, rows, cols, C, ref, cols, &o, NULL);
                     EXPECT(memcmp(mask, ref, rows * cols) == 0, "[%s] %s %d:%d: mask differs from the rescaled input's",
                            names[kind], mname(methods[mi]), o.n, o.m);
@@ -520,6 +799,7 @@ int main(void)
 {
     const int devices = tsenor_cuda_device_count();
     g_quick = getenv("TSENOR_TEST_QUICK") != NULL;
+    g_exact_only = getenv("TSENOR_TEST_EXACT_ONLY") != NULL;
     test_device_entry_arguments();
     if (devices == 0) {
         float w[16] = {0};
@@ -538,14 +818,25 @@ int main(void)
             printf("device: %s, %d SMs, compute %d.%d\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
     }
     test_errors_and_routing();
+    if (g_exact_only) {
+        test_exact_certified();
+        test_device_pointers();
+        test_rowwise_large_m();
+        test_greedy_large_m();
+        printf("%d passed, %d failed\n", g_passed, g_failed);
+        return g_failed ? 1 : 0;
+    }
     test_agreement_with_cpu();
     test_n4_bit_identical();
+    test_exact_certified();
+    test_rowwise_large_m();
     test_half_dtypes();
     test_chunks_and_strides();
     test_device_pointers();
     test_concurrent_calls();
     test_extreme_values();
     if (!g_quick) test_quality_bar();
+    test_greedy_large_m();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }
