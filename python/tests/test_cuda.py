@@ -127,12 +127,27 @@ def test_cuda_device_index_above_zero():
 
 
 @gpu_test
-@pytest.mark.parametrize("method,n,m", [("exact", 8, 16), ("tsenor", 16, 64), ("greedy", 8, 48)])
-def test_cuda_exact_and_large_m_run_on_the_cpu_and_come_back(method, n, m):
-    w = weights(2 * m, 3 * m, seed=5)
+@pytest.mark.parametrize("method,n,m", [("tsenor", 16, 64), ("exact", 20, 40), ("greedy", 8, 48),
+                                        ("rowwise", 5, 64)])
+def test_cuda_large_m_masks_are_the_cpus(method, n, m):
+    # TSENOR and EXACT above m = 32 are solved on the host and come back; GREEDY and
+    # ROWWISE up to 64 are solved on the GPU, the CPU's masks bit for bit
+    w = weights(2 * m + 3, 3 * m + 1, seed=5)
     keep = tsenor.mask(on_gpu(w), n, m, method=method)
     assert keep.device.type == "cuda"
     assert np.array_equal(keep.cpu().numpy(), tsenor.mask(w, n, m, method=method))
+
+
+@gpu_test
+@pytest.mark.parametrize("n,m", [(4, 8), (8, 16), (7, 24), (16, 32)])
+def test_cuda_exact_keeps_the_cpus_optimum(n, m):
+    # quantised weights: many ties, so the GPU may pick another of the optimal masks
+    w = np.round(weights(3 * m + 5, 4 * m + 3, seed=m) * 2) / 2
+    keep = tsenor.mask(on_gpu(w), n, m, method="exact").cpu().numpy()
+    best = tsenor.mask(w, n, m, method="exact")
+    assert tsenor.check(keep, n, m)
+    kept, optimum = np.abs(w)[keep].sum(dtype=np.float64), np.abs(w)[best].sum(dtype=np.float64)
+    assert abs(kept - optimum) <= 1e-6 * optimum
 
 
 @gpu_test

@@ -18,9 +18,10 @@ What runs where:
   through np.from_dlpack and get a NumPy mask.
 - torch CUDA tensors are solved on their own GPU, on torch's current stream of that
   device, and get a torch.bool mask on that device (this needs the CUDA backend, built
-  when nvcc is found). EXACT with m != 4 and m > CUDA_MAX_M have no GPU solver: those
-  tensors are copied to the host, solved by the CPU, and the mask copied back to the
-  device (n:4, EXACT or TSENOR, is solved exactly on the GPU).
+  when nvcc is found). TSENOR and EXACT run there up to m = CUDA_MAX_M (32), GREEDY and
+  ROWWISE up to CUDA_MAX_M_GREEDY_ROWWISE (64); beyond, the tensor is copied to the
+  host, solved by the CPU, and the mask copied back to the device. The GPU's EXACT keeps
+  the same magnitude as the CPU's; where several masks are optimal it may pick another.
   Other CUDA arrays (CuPy, JAX): pass torch.from_dlpack(x).
 - Layout: rows with unit inner stride and a leading dimension >= cols (a row slice of a
   wider matrix) are read in place; other layouts (transposed, negative or zero strides,
@@ -57,7 +58,8 @@ if TYPE_CHECKING:
 from ._prune import PRUNE_METHODS, PruneReport, gram, prune_layer
 
 __all__ = ["mask", "check", "check_report", "CheckReport", "prune_layer", "gram", "PruneReport", "METHODS",
-           "PRUNE_METHODS", "CUDA_BUILT", "CUDA_MAX_M", "cuda_device_count", "__version__"]
+           "PRUNE_METHODS", "CUDA_BUILT", "CUDA_MAX_M", "CUDA_MAX_M_GREEDY_ROWWISE", "cuda_device_count",
+           "__version__"]
 
 __version__: str = _core.version()
 """The C library's version, tsenor_version()."""
@@ -69,6 +71,7 @@ CUDA_BUILT: bool = bool(_core.HAS_CUDA)
 """Whether this build has the CUDA backend (torch CUDA tensors can be passed)."""
 
 CUDA_MAX_M: int = _core.CUDA_MAX_M
+CUDA_MAX_M_GREEDY_ROWWISE: int = _core.CUDA_MAX_M_GREEDY_ROWWISE
 """Largest m the GPU solves; larger patterns (and EXACT but for m = 4) run on the CPU. 0
 without CUDA."""
 
@@ -122,7 +125,7 @@ def _mask_torch(torch: Any, w: Any, opts: _Options) -> Any:
     if w.device.type == "cuda":
         if not CUDA_BUILT:
             raise RuntimeError(_NO_CUDA)
-        if (opts.method == "exact" and opts.m != 4) or opts.m > CUDA_MAX_M:
+        if opts.m > (CUDA_MAX_M_GREEDY_ROWWISE if opts.method in ("greedy", "rowwise") else CUDA_MAX_M):
             # no GPU solver for these: solve a host copy, hand the mask back on the device
             return _mask_torch(torch, w.cpu(), opts).to(w.device)
         return _mask_cuda(torch, w, code, opts)
