@@ -749,15 +749,6 @@ _TSENOR_SHARED _tsenor_block _tsenor_block_at(size_t b, size_t block_cols, int m
 #define _TSENOR_N4_SCALE_ABOVE 2.1267647932558654e37f   /* 2^124 */
 #define _TSENOR_N4_SCALE 0.0625f
 
-/* the four 0/1 bytes of a 4-bit row of a mask */
-_TSENOR_SHARED void _tsenor_n4_row_bytes(unsigned bits, uint8_t *out)
-{
-    out[0] = (uint8_t)(bits & 1u);
-    out[1] = (uint8_t)(bits >> 1 & 1u);
-    out[2] = (uint8_t)(bits >> 2 & 1u);
-    out[3] = (uint8_t)(bits >> 3 & 1u);
-}
-
 #endif /* the shared definitions */
 
 /* ==================================================================================
@@ -1021,7 +1012,8 @@ _TSENOR_ALWAYS_INLINE void _tsenor_deinterleave4_abs(const uint32_t *p, float *d
 /* The 0/1 bytes of 16 4x4 masks (bit 4i + j of code[l] = entry (i,j) of block l) as the
    rows of 16 blocks side by side: out[i*64 + 4l + j]. A row's nibble times 0x00204081
    puts bit k at bit 8k (little-endian byte k); elsewhere a table. */
-#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (defined(__clang__) || __GNUC__ >= 9)
 _TSENOR_ALWAYS_INLINE void _tsenor_n4_mask_rows(const float *code, uint8_t *out)
 {
     const _tsenor_vi c = __builtin_convertvector(_TSENOR_VLOAD(code), _tsenor_vi);
