@@ -2732,6 +2732,16 @@ static void _tsenor_aligned_free(void *p)
 typedef void (*_tsenor_gemm_kernel_fn)(size_t kc, const float *ap, const float *bp, float *tile);
 
 #if defined(_TSENOR_VECTOR_EXTENSIONS)
+/* the MR accumulator rows of one register tile into tile (MR x NR, row-major) */
+#define _TSENOR_GEMM_STORE_TILE(t, r0, r1, r2, r3, r4, r5)                               \
+    do {                                                                                 \
+        _TSENOR_VSTORE((t) + 0 * _TSENOR_GEMM_NR, r0);                                   \
+        _TSENOR_VSTORE((t) + 1 * _TSENOR_GEMM_NR, r1);                                   \
+        _TSENOR_VSTORE((t) + 2 * _TSENOR_GEMM_NR, r2);                                   \
+        _TSENOR_VSTORE((t) + 3 * _TSENOR_GEMM_NR, r3);                                   \
+        _TSENOR_VSTORE((t) + 4 * _TSENOR_GEMM_NR, r4);                                   \
+        _TSENOR_VSTORE((t) + 5 * _TSENOR_GEMM_NR, r5);                                   \
+    } while (0)
 #define _TSENOR_GEMM_KERNEL_BODY                                                         \
     {                                                                                    \
         _TSENOR_VDECLARE_ZERO;                                                           \
@@ -2743,12 +2753,7 @@ typedef void (*_tsenor_gemm_kernel_fn)(size_t kc, const float *ap, const float *
             c0 += b * a[0]; c1 += b * a[1]; c2 += b * a[2];                              \
             c3 += b * a[3]; c4 += b * a[4]; c5 += b * a[5];                              \
         }                                                                                \
-        _TSENOR_VSTORE(tile + 0 * _TSENOR_GEMM_NR, c0);                                  \
-        _TSENOR_VSTORE(tile + 1 * _TSENOR_GEMM_NR, c1);                                  \
-        _TSENOR_VSTORE(tile + 2 * _TSENOR_GEMM_NR, c2);                                  \
-        _TSENOR_VSTORE(tile + 3 * _TSENOR_GEMM_NR, c3);                                  \
-        _TSENOR_VSTORE(tile + 4 * _TSENOR_GEMM_NR, c4);                                  \
-        _TSENOR_VSTORE(tile + 5 * _TSENOR_GEMM_NR, c5);                                  \
+        _TSENOR_GEMM_STORE_TILE(tile, c0, c1, c2, c3, c4, c5);                           \
     }
 #else
 #define _TSENOR_GEMM_KERNEL_BODY                                                         \
@@ -2784,18 +2789,8 @@ typedef void (*_tsenor_gemm_kernel_fn)(size_t kc, const float *ap, const float *
             c2 += b * a[2]; d2 += e * a[2]; c3 += b * a[3]; d3 += e * a[3];              \
             c4 += b * a[4]; d4 += e * a[4]; c5 += b * a[5]; d5 += e * a[5];              \
         }                                                                                \
-        _TSENOR_VSTORE(tile + 0 * _TSENOR_GEMM_NR, c0);                                  \
-        _TSENOR_VSTORE(tile + 1 * _TSENOR_GEMM_NR, c1);                                  \
-        _TSENOR_VSTORE(tile + 2 * _TSENOR_GEMM_NR, c2);                                  \
-        _TSENOR_VSTORE(tile + 3 * _TSENOR_GEMM_NR, c3);                                  \
-        _TSENOR_VSTORE(tile + 4 * _TSENOR_GEMM_NR, c4);                                  \
-        _TSENOR_VSTORE(tile + 5 * _TSENOR_GEMM_NR, c5);                                  \
-        _TSENOR_VSTORE(tile + 6 * _TSENOR_GEMM_NR, d0);                                  \
-        _TSENOR_VSTORE(tile + 7 * _TSENOR_GEMM_NR, d1);                                  \
-        _TSENOR_VSTORE(tile + 8 * _TSENOR_GEMM_NR, d2);                                  \
-        _TSENOR_VSTORE(tile + 9 * _TSENOR_GEMM_NR, d3);                                  \
-        _TSENOR_VSTORE(tile + 10 * _TSENOR_GEMM_NR, d4);                                 \
-        _TSENOR_VSTORE(tile + 11 * _TSENOR_GEMM_NR, d5);                                 \
+        _TSENOR_GEMM_STORE_TILE(tile, c0, c1, c2, c3, c4, c5);                           \
+        _TSENOR_GEMM_STORE_TILE(tile + _TSENOR_GEMM_MR * _TSENOR_GEMM_NR, d0, d1, d2, d3, d4, d5); \
     }
 typedef void (*_tsenor_gemm_wide_fn)(size_t kc, const float *ap, const float *bp, const float *bq, float *tile);
 
