@@ -44,17 +44,6 @@ static uint16_t f32_to_f16(float f)    /* normal range only (test data is |w| < 
     return (uint16_t)(sign | ((e - 112) << 10) | (mant >> 13));
 }
 
-/* sum of |w| where the mask keeps, in double */
-static double kept_of(const float *w, size_t rows, size_t cols, size_t ld, const uint8_t *mask, size_t mask_ld)
-{
-    double k = 0.0;
-    size_t i, j;
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < cols; j++)
-            if (mask[i * mask_ld + j]) k += fabs((double)w[i * ld + j]);
-    return k;
-}
-
 /* Every pattern and method on a shape with edge blocks: valid, and the same as the CPU
    (masks identical for GREEDY, ROWWISE and n:4, objective within 0.01% for TSENOR at
    other m). */
@@ -90,7 +79,7 @@ static void test_agreement_with_cpu(void)
                     EXPECT(fabs(rg.kept - rc.kept) <= 1e-4 * rc.kept, "tsenor %d:%d dist %d: kept %.9g vs cpu %.9g (%.5f%%)",
                            n, m, d, rg.kept, rc.kept, 100.0 * (rg.kept - rc.kept) / rc.kept);
                 else if (meth == TSENOR_METHOD_EXACT && m != 4) {   /* optima may tie: the kept magnitude */
-                    const double kg = kept_of(w, rows, cols, cols, g, cols), kc = kept_of(w, rows, cols, cols, c, cols);
+                    const double kg = kept_sum(w, rows, cols, cols, g, cols), kc = kept_sum(w, rows, cols, cols, c, cols);
                     EXPECT(fabs(kg - kc) <= 1e-6 * kc, "exact %d:%d dist %d: kept %.12g vs cpu %.12g", n, m, d, kg, kc);
                 } else
                     EXPECT(memcmp(g, c, rows * cols) == 0, "%s %d:%d dist %d: GPU mask differs from the CPU's",
@@ -365,8 +354,8 @@ static void test_exact_certified(void)
             EXPECT(past == 0, "exact %d:%d %s: %zu bytes past cols written", n, m, kinds[kind], past);
             EXPECT(tsenor_check(g, rows, cols, mld, n, m, 1) == TSENOR_OK, "exact %d:%d %s: GPU mask invalid", n, m, kinds[kind]);
             EXPECT(tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, NULL) == TSENOR_OK, "cpu exact");
-            kg = kept_of(w, rows, cols, ld, g, mld);
-            kc = kept_of(w, rows, cols, ld, c, mld);
+            kg = kept_sum(w, rows, cols, ld, g, mld);
+            kc = kept_sum(w, rows, cols, ld, c, mld);
             EXPECT(fabs(kg - kc) <= 1e-6 * kc, "exact %d:%d %s: kept %.12g vs cpu %.12g (%.3g relative)", n, m, kinds[kind], kg,
                    kc, kc > 0.0 ? (kg - kc) / kc : kg);
             for (b = 0; b < blocks; b++) {   /* the certificate, entry by entry */
@@ -745,8 +734,8 @@ static void test_extreme_values(void)
                 if (cc) {   /* EXACT: the CPU's kept magnitude */
                     double kg, kc;
                     tsenor_cpu_mask_f32(w, rows, cols, C, ref, cols, &o, NULL);
-                    kg = kept_of(w, rows, cols, C, mask, cols);
-                    kc = kept_of(w, rows, cols, C, ref, cols);
+                    kg = kept_sum(w, rows, cols, C, mask, cols);
+                    kc = kept_sum(w, rows, cols, C, ref, cols);
                     EXPECT(fabs(kg - kc) <= 1e-6 * kc, "[%s] exact %d:%d: kept %.12g vs cpu %.12g", names[kind], o.n, o.m, kg, kc);
                 } else if (methods[mi] != TSENOR_METHOD_TSENOR || o.m == 4) {   /* n:4: the CPU's masks too */
                     tsenor_cpu_mask_f32(w, rows, cols, C, ref, cols, &o, NULL);

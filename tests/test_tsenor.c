@@ -24,16 +24,6 @@ static const char *method_name(tsenor_method m)
     }
 }
 
-static double kept_sum(const float *w, size_t rows, size_t cols, size_t ld, const uint8_t *mask, size_t mask_ld)
-{
-    double s = 0.0;
-    size_t i, j;
-    for (i = 0; i < rows; i++)
-        for (j = 0; j < cols; j++)
-            if (mask[i * mask_ld + j]) s += fabs((double)w[i * ld + j]);
-    return s;
-}
-
 /* ---- brute force: the best transposable n:m mask of one m x m block ---------------- */
 static double g_bf_best;
 static void bf_rec(const double *a, int m, int n, int row, int *colcnt, double acc)
