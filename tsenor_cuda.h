@@ -13,16 +13,18 @@
 
    tsenor_mask_f32/f16/bf16 keep their signatures and meaning (zero-padded edge blocks,
    mask untouched on error, the same mask for the same input). Inputs larger than the free
-   device memory are processed in chunks of block rows. Patterns with m > 32 run on the
-   CPU solver of tsenor.h (report->backend says "cpu-..."), but GREEDY and ROWWISE, which
-   run on the GPU up to m = 64 (GREEDY there with a CTA per block); everything else on the GPU
-   (report->backend = "cuda"): n:4 (EXACT and TSENOR) is the CPU's exact n:4 search, one
-   thread per 4x4 block, with the same masks bit for bit; EXACT at every other m starts
-   from the TSENOR kernel's mask and cancels the negative cycles of every block's residual
+   device memory are processed in chunks of block rows. Every method runs on the GPU up to
+   m = TSENOR_CUDA_MAX_M = 64 but EXACT, which runs there up to TSENOR_CUDA_MAX_M_EXACT = 32
+   and beyond on the CPU solver of tsenor.h (report->backend then says "cpu-...";
+   otherwise "cuda"). n:4 (EXACT and TSENOR) is the CPU's exact n:4 search, one thread
+   per 4x4 block, with the same masks bit for bit; EXACT at every other m starts from
+   the TSENOR kernel's mask and cancels the negative cycles of every block's residual
    graph (Bellman-Ford over the 2m row and column nodes, one warp per block, |w| exact and
    the path costs in double, the CPU's tolerance), so it keeps what the CPU's EXACT keeps
    up to rounding; where several masks keep the same magnitude it may choose another of
-   them. GREEDY and ROWWISE give the CPU's masks bit for bit. A missing GPU or a CUDA
+   them. TSENOR and GREEDY above m = 32 take a CTA per block; TSENOR's plan agrees with
+   the CPU's to rounding at every m, and so does its kept magnitude. GREEDY and ROWWISE
+   give the CPU's masks bit for bit. A missing GPU or a CUDA
    failure returns TSENOR_ERR_DEVICE, and tsenor_cuda_last_error() gives CUDA's text.
 
    DEVICE POINTERS (frameworks: a PyTorch tensor's data_ptr())
@@ -31,8 +33,8 @@
 
    Work is queued on `stream` (a cudaStream_t; NULL = the default stream) and the call
    returns when it is done. The input is scanned for NaN/Inf before anything is written,
-   so mask_dev is untouched on every error too. Patterns with m > 32 (GREEDY, ROWWISE: m > 64) are
-   not available here (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
+   so mask_dev is untouched on every error too. EXACT with m > 32 is not available here
+   (TSENOR_ERR_INVALID_ARGUMENT): copy to the host and use tsenor_mask_*.
 
    The report's `kernel_seconds` is the GPU time of the solving kernels (CUDA events);
    `seconds` is the wall time of the whole call, host-to-host.
@@ -49,9 +51,9 @@
    the products, cuSOLVER the factorisations, the block solver the projections. The
    results equal the CPU's up to rounding: FP32 products with double sums
    (TSENOR_CUDA_PRUNE_MATH=tf32 runs ALPS's ADMM solves and CG products on TF32 tensor
-   cores: faster products, but more ADMM iterations). Pruning with the EXACT mask solver,
-   and with m > 32, runs on the CPU from host pointers (report->backend then names the
-   CPU) and is refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
+   cores: faster products, but more ADMM iterations). Pruning with the EXACT mask solver
+   runs on the CPU from host pointers (report->backend then names the CPU) and is refused
+   (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
    ALPS applies (H + rho I)^-1 as an explicit inverse: a Cholesky factor and its inverse
    per value of rho (potrf, trtri, syrk), or with TSENOR_CUDA_ALPS_SOLVER=eigen one
    eigendecomposition of H at the start and one n^3 product per rho.
@@ -119,10 +121,10 @@ int tsenor_cuda_device_count(void);
 /* CUDA's text for the last TSENOR_ERR_DEVICE of the calling thread ("" if none). */
 const char *tsenor_cuda_last_error(void);
 
-/* Largest m the GPU kernels take; larger patterns run on the CPU (host-pointer calls).
-   GREEDY and ROWWISE run on the GPU up to TSENOR_CUDA_MAX_M_GREEDY_ROWWISE. */
-#define TSENOR_CUDA_MAX_M 32
-#define TSENOR_CUDA_MAX_M_GREEDY_ROWWISE 64
+/* Largest m the GPU kernels take (every m tsenor.h takes), and EXACT's largest on the
+   GPU: beyond it EXACT runs on the CPU (host-pointer calls). */
+#define TSENOR_CUDA_MAX_M 64
+#define TSENOR_CUDA_MAX_M_EXACT 32
 
 #ifdef __cplusplus
 }

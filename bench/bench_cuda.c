@@ -16,8 +16,8 @@
    to rounding; the masks may differ where optima tie).
 
    Usage: build/bench_cuda [--no-peers] [--n4 | --exact]
-          (--n4: the n:4 section and its peers only; --exact: the EXACT rows and the
-          TSENOR rows they start from) */
+          (--n4: the n:4 section and its peers only; --exact: the EXACT rows, the
+          TSENOR rows they start from, and the m = 64 rows) */
 #define _XOPEN_SOURCE 700   /* popen */
 #define TSENOR_CUDA
 #define TSENOR_IMPLEMENTATION
@@ -156,6 +156,42 @@ int main(int argc, char **argv)
                    err >= 0.0 && fabs(err) <= 1e-6 ? "=" : "!=");
         printf("\n");
         if (o.method == TSENOR_METHOD_TSENOR && o.m == 16) { tsenor_8_16_kernel = kernel_s; tsenor_8_16_error = err; }
+    }
+
+    if (!n4_only) {   /* m = 64: a CTA per block (TSENOR, GREEDY); pruned magnitude against the
+           CPU's TSENOR on the same matrix, whose wall time (this host's cores) is the peer */
+        static const tsenor_method wide[] = {TSENOR_METHOD_TSENOR, TSENOR_METHOD_GREEDY};
+        double cpu_s = -1.0, cpu_kept = 0.0, tsenor_64_kernel = -1.0;
+        int k;
+        printf("\nm = 64 (a CTA per block), 32:64; kept vs the CPU's TSENOR on the same matrix:\n");
+        printf("  %-8s %10s %10s %12s %14s\n", "method", "kernel ms", "host ms", "Gelem/s", "kept vs CPU");
+        {
+            tsenor_options oc;
+            tsenor_report rc;
+            memset(&oc, 0, sizeof oc);
+            oc.n = 32;
+            oc.m = 64;
+            if (tsenor_cpu_mask_f32(w, R, C, C, exact, C, &oc, &rc) == TSENOR_OK) { cpu_s = rc.seconds; cpu_kept = rc.kept; }
+        }
+        for (k = 0; k < 2; k++) {
+            tsenor_options o;
+            tsenor_report rep;
+            double host[5], ks;
+            int r;
+            memset(&o, 0, sizeof o);
+            o.n = 32;
+            o.m = 64;
+            o.method = wide[k];
+            ks = kernel_median(dw, 0, R, C, (uint8_t *)dm, &o, 10);
+            if (k == 0) tsenor_64_kernel = ks;
+            for (r = 0; r < 5; r++) host[r] = tsenor_mask_f32(w, R, C, C, mask, C, &o, &rep) == TSENOR_OK ? rep.seconds : -1.0;
+            printf("  %-8s %10.3f %10.1f %12.1f %+13.4f%%  mask %s\n", mname(o.method), 1e3 * ks, 1e3 * median(host, 5),
+                   (double)(R * C) / ks * 1e-9, cpu_kept > 0 ? 100.0 * (rep.kept - cpu_kept) / cpu_kept : 0.0,
+                   tsenor_check(mask, R, C, C, o.n, o.m, 1) == TSENOR_OK ? "valid" : "INVALID");
+        }
+        if (cpu_s > 0 && tsenor_64_kernel > 0)
+            printf("  CPU TSENOR 32:64 (tsenor_cpu_mask_f32, this host's threads): %.1f ms; the GPU kernel is %.0fx faster\n",
+                   1e3 * cpu_s, cpu_s / tsenor_64_kernel);
     }
 
     if (exact_only) goto finish;

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# EXACT on the GPU, on a lent GPU machine, in one call of under 10 minutes: build with
-# nvcc there (make -j16 cuda), the EXACT rows of the benchmark (8192^2 8:16 and 16:32 with
-# their targets, and the TSENOR rows they start from), the CUDA tests (test_cuda: GPU
-# EXACT against the CPU's EXACT with its dual certificate, GREEDY and ROWWISE up to m = 64, every
-# other method and pattern as before; the digest table on the GPU), compute-sanitizer
-# memcheck and racecheck on the quick EXACT and m > 32 tests (SANITIZE=0 skips them), then the GPU
-# pruning tests if time is left. Every step is cut to what is left of BUDGET seconds
-# (default 560). Logs go to $OUT when it is set (the device tool), else to build/.
+# EXACT and the m > 32 kernels on the GPU, on a lent GPU machine, in one call of under 10
+# minutes: build with nvcc there (make -j16 cuda), the EXACT rows of the benchmark (8192^2
+# 8:16 and 16:32 with their targets, the TSENOR rows they start from, TSENOR and GREEDY at
+# 32:64), the CUDA tests (test_cuda: GPU EXACT against the CPU's EXACT with its dual
+# certificate, TSENOR, GREEDY and ROWWISE up to m = 64, every other method and pattern as
+# before; the digest table on the GPU), compute-sanitizer memcheck and racecheck on the
+# quick EXACT and m > 32 tests (SANITIZE=0 skips them), then the GPU pruning tests if time
+# is left. Every step is cut to what is left of BUDGET seconds (default 560). Logs go to
+# $OUT when it is set (the device tool), else to build/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-build}"

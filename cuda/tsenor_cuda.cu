@@ -30,6 +30,7 @@
 #include <cuda_runtime.h>
 
 #include <float.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1358,14 +1359,22 @@ template <int MP> __global__ void __launch_bounds__(32 * EXACT_WARPS) exact_kern
     }
 }
 
-/* ---- GREEDY for 32 < m <= 64: one CTA of 256 threads per block ----------------------
-   The CPU's GREEDY is greedy in descending order of the full key (_tsenor_greedy_key of
-   |w| / block max: the preselection and the rounds take only what that order takes), then
-   _tsenor_repair. Here the block's m*m keys are sorted in shared memory (bitonic, 4096
-   slots, padding keys 0 below every real key), one thread takes them in order under the
-   row and column budgets and runs the repair (the CPU's code, its scalar swap search:
-   the vector one finds the same swap), so the masks are the CPU's bit for bit. */
-struct Greedy64Smem {
+/* ---- TSENOR and GREEDY for 32 < m <= 64: one CTA of 256 threads per block -----------
+   A 64 x 64 block does not fit one warp's registers, so the CTA shares it in shared
+   memory. TSENOR's Dykstra runs as on the CPU (the same potentials, schedule, sweeps
+   and folds; a row's and a column's sums are added in another order, so the plan agrees
+   with the CPU's to rounding, not bit for bit). Then both methods round as the CPU:
+   greedy in descending order of the full key (_tsenor_greedy_key of the plan, or of
+   |w| / block max for GREEDY: the CPU's preselection and rounds take only what that
+   order takes), with the block's m*m keys sorted in shared memory (bitonic, 4096 slots,
+   padding keys 0 below every real key), one thread taking them under the row and
+   column budgets and running the repair (the CPU's code, its scalar swap search: the
+   vector one finds the same swap). GREEDY's masks are the CPU's bit for bit. TSENOR
+   ends with the CPU's local search: the CTA scans the row pairs, one thread applies the
+   best swap. */
+#define WIDE_LD 68   /* Dykstra's K: row stride, so a warp's 8 rows x 4 quarters miss no bank */
+
+struct WideSmem {
     unsigned long long key[4096];
     float a[64 * 64];
     uint8_t sel[64 * 64];
@@ -1373,7 +1382,15 @@ struct Greedy64Smem {
     int pred[128], layer[128], queue[128];
     float gain[128];
     float red[256];
+    int red_at[256];
+    /* TSENOR only (GREEDY's launch leaves this out of its shared memory) */
+    struct {
+        float x[64 * WIDE_LD];       /* K, then the plan                        */
+        float alpha[64], beta[64], u[64], v[64], r[64];
+        float colpart[4][64];        /* a column's sum, by quarters of its rows */
+    } dyk;
 };
+const size_t kWideSmemGreedy = offsetof(WideSmem, dyk);
 
 /* _tsenor_repair_swap: the best add-add-remove swap for short row i and short column j */
 __device__ int repair_swap64(const float *a, int m, uint8_t *sel, int i, int j)
@@ -1399,7 +1416,7 @@ __device__ int repair_swap64(const float *a, int m, uint8_t *sel, int i, int j)
 }
 
 /* _tsenor_repair, line for line */
-__device__ void repair64(const float *a, int m, int n, uint8_t *sel, Greedy64Smem &s)
+__device__ void repair64(const float *a, int m, int n, uint8_t *sel, WideSmem &s)
 {
     int *pred = s.pred, *layer = s.layer, *queue = s.queue, *rc = s.rc, *cc = s.cc;
     float *gain = s.gain;
@@ -1454,11 +1471,180 @@ __device__ void repair64(const float *a, int m, int n, uint8_t *sel, Greedy64Sme
     }
 }
 
-__global__ void __launch_bounds__(256) greedy64_kernel(Problem P)
+/* K = exp((a - alpha_i - beta_j)/tau), clamped (_tsenor_build_kernel) */
+__device__ void wide_build_kernel(WideSmem &s, int m, float tau)
 {
-    extern __shared__ __align__(16) unsigned char greedy64_smem[];
-    Greedy64Smem &s = *reinterpret_cast<Greedy64Smem *>(greedy64_smem);
+    const float inv_tau = 1.0f / tau;
+    for (int k = threadIdx.x; k < m * m; k += 256) {
+        const int i = k / m, j = k - i * m;
+        const float e = fminf(fmaxf(((s.a[k] - s.dyk.alpha[i]) - s.dyk.beta[j]) * inv_tau, _TSENOR_EXP_MIN), _TSENOR_EXP_MAX);
+        s.dyk.x[i * WIDE_LD + j] = expf(e);
+    }
+    __syncthreads();
+}
+
+/* _tsenor_fold_scalings: the scalings into the potentials at tau (U = V = 1 after) */
+__device__ void wide_fold_scalings(WideSmem &s, int m, float tau)
+{
+    const int t = threadIdx.x;
+    if (t < m) {
+        s.dyk.alpha[t] -= tau * logf(s.dyk.u[t]);
+        s.dyk.beta[t] -= tau * logf(s.dyk.v[t]);
+        s.dyk.u[t] = 1.0f;
+        s.dyk.v[t] = 1.0f;
+    }
+    __syncthreads();
+}
+
+/* _tsenor_sweep: rows by r = n / sum_j min(K U V, 1), then columns by the sums of
+   r_i min(K U V, 1) with the old U. Four threads per row, then four per column; 1 on
+   every thread when a scaling left [1/LIMIT, LIMIT]. */
+__device__ int wide_sweep(WideSmem &s, int m, int n)
+{
+    const int t = threadIdx.x;
+    const float nf = (float)n;
+    {
+        const int i = t >> 2, q = t & 3;
+        float sum = 0.0f;
+        if (i < m) {
+            const float ui = s.dyk.u[i];
+            for (int j = q; j < m; j += 4) sum += fminf(s.dyk.x[i * WIDE_LD + j] * ui * s.dyk.v[j], 1.0f);
+        }
+        sum += __shfl_xor_sync(kFullMask, sum, 1);
+        sum += __shfl_xor_sync(kFullMask, sum, 2);
+        if (q == 0 && i < m) s.dyk.r[i] = nf / fmaxf(sum, _TSENOR_SUM_FLOOR);
+    }
+    __syncthreads();
+    {
+        const int j = t & 63, q = t >> 6, i_end = min(m, 16 * q + 16);
+        float c = 0.0f;
+        if (j < m) {
+            const float vj = s.dyk.v[j];
+            for (int i = 16 * q; i < i_end; i++) c += fminf(s.dyk.x[i * WIDE_LD + j] * s.dyk.u[i] * vj, 1.0f) * s.dyk.r[i];
+        }
+        s.dyk.colpart[q][j] = c;
+    }
+    __syncthreads();
+    int drift = 0;
+    if (t < m) {
+        const float cs = (s.dyk.colpart[0][t] + s.dyk.colpart[1][t]) + (s.dyk.colpart[2][t] + s.dyk.colpart[3][t]);
+        const float ut = s.dyk.u[t] * s.dyk.r[t], vt = s.dyk.v[t] * (nf / fmaxf(cs, _TSENOR_SUM_FLOOR));
+        s.dyk.u[t] = ut;
+        s.dyk.v[t] = vt;
+        drift = (ut > _TSENOR_SCALE_LIMIT) | (ut < 1.0f / _TSENOR_SCALE_LIMIT) | (vt > _TSENOR_SCALE_LIMIT) |
+                (vt < 1.0f / _TSENOR_SCALE_LIMIT);
+    }
+    return __syncthreads_or(drift);
+}
+
+/* _tsenor_dykstra with epsilon-scaling; s.dyk.x receives the plan min(K U V, 1) */
+__device__ void wide_dykstra(WideSmem &s, int m, const Problem &P)
+{
+    const int t = threadIdx.x;
+    if (t < m) {   /* first potentials: column maxima, then each row's best remaining offset */
+        float c = s.a[t];
+        for (int i = 1; i < m; i++) c = fmaxf(c, s.a[i * m + t]);
+        s.dyk.beta[t] = c;
+        s.dyk.u[t] = 1.0f;
+        s.dyk.v[t] = 1.0f;
+    }
+    __syncthreads();
+    if (t < m) {
+        float r = -2.0f;
+        for (int j = 0; j < m; j++) r = fmaxf(r, s.a[t * m + j] - s.dyk.beta[j]);
+        s.dyk.alpha[t] = r;
+    }
+    __syncthreads();
+    const int stages = _tsenor_stage_count(P.tau, P.tau_start);
+    int done = 0;
+    for (int stage = 0; stage < stages; stage++) {
+        const float tau = _tsenor_stage_tau(P.tau, stage, stages);
+        const int its = _tsenor_stage_iterations(P.iterations, stage, stages, done);
+        wide_build_kernel(s, m, tau);
+        for (int it = 0; it < its; it++)
+            if (wide_sweep(s, m, P.n) && it + 1 < its) {
+                wide_fold_scalings(s, m, tau);
+                wide_build_kernel(s, m, tau);
+            }
+        done += its;
+        if (stage < stages - 1) wide_fold_scalings(s, m, tau);
+    }
+    for (int k = t; k < m * m; k += 256) {
+        const int i = k / m, j = k - i * m;
+        float &x = s.dyk.x[i * WIDE_LD + j];
+        x = fminf(x * s.dyk.u[i] * s.dyk.v[j], 1.0f);
+    }
+    __syncthreads();
+}
+
+/* _tsenor_local_search: at most `steps` best-improvement 2x2 swaps of gain above
+   _TSENOR_LS_MIN_GAIN. Each thread scans row pairs (i, k > i) in its stride, reading
+   row k from column k on (a warp's 32 k then hit 32 banks; max and min do not care
+   about the order); the CTA takes the best gain, the lowest pair on ties, as the CPU's
+   scan; one thread applies it (_tsenor_apply_swap, lowest j on ties). */
+__device__ void wide_local_search(WideSmem &s, int m, int steps)
+{
+    const int t = threadIdx.x;
+    for (int step = 0; step < steps; step++) {
+        float best = -1e30f;
+        int at = 0x7fffffff;
+        for (int p = t; p < m * m; p += 256) {
+            const int i = p / m, k = p - i * m;
+            if (k <= i) continue;
+            const float *ai = s.a + i * m, *ak = s.a + k * m;
+            const uint8_t *si = s.sel + i * m, *sk = s.sel + k * m;
+            float gmax = -1e30f, gmin = 1e30f;
+            for (int jj = 0, j = k; jj < m; jj++, j = j + 1 == m ? 0 : j + 1) {
+                const float d = ak[j] - ai[j];
+                const int ds = (int)si[j] - (int)sk[j];
+                if (ds > 0) gmax = fmaxf(gmax, d);
+                if (ds < 0) gmin = fminf(gmin, d);
+            }
+            const float gain = gmax - gmin;
+            if (gain > best) { best = gain; at = p; }
+        }
+        s.red[t] = best;
+        s.red_at[t] = at;
+        __syncthreads();
+        for (int o = 128; o > 0; o >>= 1) {
+            if (t < o) {
+                const float g = s.red[t + o];
+                const int ga = s.red_at[t + o];
+                if (g > s.red[t] || (g == s.red[t] && ga < s.red_at[t])) { s.red[t] = g; s.red_at[t] = ga; }
+            }
+            __syncthreads();
+        }
+        const float gain = s.red[0];
+        const int pair = s.red_at[0];
+        __syncthreads();   /* everyone has read red[0] before it is reused */
+        if (!(gain > _TSENOR_LS_MIN_GAIN)) return;
+        if (t == 0) {
+            const int i = pair / m, k = pair - i * m;
+            float dmax = -FLT_MAX, dmin = FLT_MAX;
+            int j1 = -1, j2 = -1;
+            for (int j = 0; j < m; j++) {
+                const float d = s.a[k * m + j] - s.a[i * m + j];
+                const bool in_i = s.sel[i * m + j], in_k = s.sel[k * m + j];
+                if (in_i && !in_k && d > dmax) { dmax = d; j1 = j; }
+                if (in_k && !in_i && d < dmin) { dmin = d; j2 = j; }
+            }
+            if (j1 >= 0 && j2 >= 0) {
+                s.sel[i * m + j1] = 0;
+                s.sel[k * m + j1] = 1;
+                s.sel[k * m + j2] = 0;
+                s.sel[i * m + j2] = 1;
+            }
+        }
+        __syncthreads();
+    }
+}
+
+__global__ void __launch_bounds__(256) solve_wide_blocks_kernel(Problem P)
+{
+    extern __shared__ __align__(16) unsigned char wide_smem[];
+    WideSmem &s = *reinterpret_cast<WideSmem *>(wide_smem);
     const int tid = threadIdx.x, m = P.m, n = P.n, mm = m * m;
+    const bool tsenor = P.method == (int)TSENOR_METHOD_TSENOR;
     const _tsenor_block B = _tsenor_block_at((size_t)blockIdx.x, P.block_cols, m, P.rows, P.cols);
     int bad = 0;
     float mx = 0.0f;
@@ -1479,11 +1665,13 @@ __global__ void __launch_bounds__(256) greedy64_kernel(Problem P)
     }
     const float block_max = s.red[0];
     const float div = block_max > 0.0f ? block_max : 1.0f;   /* _tsenor_normalize */
+    for (int k = tid; k < mm; k += 256) s.a[k] /= div;
+    __syncthreads();
+    if (tsenor) wide_dykstra(s, m, P);
     for (int k = tid; k < 4096; k += 256) {
         if (k < mm) {
-            const float v = s.a[k] / div;
-            s.a[k] = v;
-            s.key[k] = _tsenor_greedy_key(v, v, k / m, k % m);
+            const int i = k / m, j = k - i * m;
+            s.key[k] = _tsenor_greedy_key(tsenor ? s.dyk.x[i * WIDE_LD + j] : s.a[k], s.a[k], i, j);
         } else {
             s.key[k] = 0ull;
         }
@@ -1509,6 +1697,7 @@ __global__ void __launch_bounds__(256) greedy64_kernel(Problem P)
         repair64(s.a, m, n, s.sel, s);
     }
     __syncthreads();
+    if (tsenor && P.ls_steps > 0) wide_local_search(s, m, P.ls_steps);
     for (int k = tid; k < B.rows * B.cols; k += 256) {
         const int i = k / B.cols, j = k % B.cols;
         P.mask[(B.r0 + (size_t)i) * P.mask_ld + B.c0 + (size_t)j] = s.sel[i * m + j];
@@ -1576,15 +1765,14 @@ double now_seconds()
 
 int mp_for(int m) { return m <= 4 ? 4 : m <= 8 ? 8 : m <= 16 ? 16 : 32; }
 
-/* 1 when the GPU solves the pattern: m <= TSENOR_CUDA_MAX_M, ROWWISE and GREEDY up to
-   TSENOR_CUDA_MAX_M_GREEDY_ROWWISE */
+/* 1 when the GPU solves the pattern: m <= TSENOR_CUDA_MAX_M, EXACT up to
+   TSENOR_CUDA_MAX_M_EXACT */
 bool on_gpu(const _tsenor_config &o)
 {
-    const bool wide = o.method == TSENOR_METHOD_ROWWISE || o.method == TSENOR_METHOD_GREEDY;
-    return o.m <= (wide ? TSENOR_CUDA_MAX_M_GREEDY_ROWWISE : TSENOR_CUDA_MAX_M);
+    return o.m <= (o.method == TSENOR_METHOD_EXACT ? TSENOR_CUDA_MAX_M_EXACT : TSENOR_CUDA_MAX_M);
 }
 
-/* 1 when EXACT runs the cycle-cancelling kernel (every m <= TSENOR_CUDA_MAX_M but 4) */
+/* 1 when EXACT runs the cycle-cancelling kernel (every m <= TSENOR_CUDA_MAX_M_EXACT but 4) */
 bool is_exact_cc(const _tsenor_config &o) { return o.method == TSENOR_METHOD_EXACT && !is_n4(o); }
 
 /* Device scratch of a call: per-CTA partials, the running sums, the NaN flag; for EXACT
@@ -1628,7 +1816,7 @@ size_t ctas_first(const _tsenor_config &o, size_t rows, size_t cols)
     if (o.method == TSENOR_METHOD_ROWWISE) return (rows * ((cols + m - 1) / m) + 127) / 128;
     const size_t blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
     if (is_n4(o)) return (blocks + 128 * N4_BLOCKS_PER_THREAD - 1) / (128 * N4_BLOCKS_PER_THREAD);
-    if (o.m > 32) return blocks;   /* GREEDY: a CTA per block */
+    if (o.m > 32) return blocks;   /* TSENOR, GREEDY: a CTA per block */
     const int bpc = o.m <= 4 ? 128 : mp_for(o.m) == 32 ? Cta<32>::blocks_per_cta : 128 / mp_for(o.m);
     return (blocks + (size_t)bpc - 1) / (size_t)bpc;
 }
@@ -1671,7 +1859,7 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
     P.potentials = nullptr;
     const bool exact = is_exact_cc(o);
     size_t ctas = ctas_first(o, rows, cols);
-    if (exact && (P.blocks > sc.sel_blocks || o.m > TSENOR_CUDA_MAX_M)) return cudaErrorInvalidValue;
+    if (exact && (P.blocks > sc.sel_blocks || o.m > TSENOR_CUDA_MAX_M_EXACT)) return cudaErrorInvalidValue;
     if (!on_gpu(o)) return cudaErrorInvalidValue;
     if (ctas_for(o, rows, cols) > sc.partial_capacity) return cudaErrorInvalidValue;
     if (ctas_for(o, rows, cols) > 0x7fffffffu) return cudaErrorInvalidConfiguration;
@@ -1691,11 +1879,12 @@ cudaError_t launch_solve(const void *w, tsenor_dtype dt, size_t rows, size_t col
         case 2: solve_n4_kernel<2><<<grid, 128, 0, stream>>>(P); break;
         default: solve_n4_kernel<3><<<grid, 128, 0, stream>>>(P); break;
         }
-    } else if (o.m > 32) {   /* GREEDY, 32 < m <= 64 */
-        cudaError_t ea = cudaFuncSetAttribute(greedy64_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                              (int)sizeof(Greedy64Smem));
+    } else if (o.m > 32) {   /* TSENOR and GREEDY, 32 < m <= 64 */
+        const size_t smem = o.method == TSENOR_METHOD_TSENOR ? sizeof(WideSmem) : kWideSmemGreedy;
+        cudaError_t ea = cudaFuncSetAttribute(solve_wide_blocks_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              (int)sizeof(WideSmem));
         if (ea != cudaSuccess) return ea;
-        greedy64_kernel<<<grid, 256, sizeof(Greedy64Smem), stream>>>(P);
+        solve_wide_blocks_kernel<<<grid, 256, smem, stream>>>(P);
     } else if (!exact || o.m > 4) {
         if (exact) {   /* the start: the TSENOR pipeline's selections, kept on the device */
             P.method = (int)TSENOR_METHOD_TSENOR;
@@ -1990,7 +2179,7 @@ tsenor_status tsenor_cuda_exact_certificate_f32(const float *w, size_t rows, siz
     _tsenor_config o;
     tsenor_status st = check_args(w, TSENOR_DTYPE_F32, rows, cols, ld, mask, mask_ld, opt, &o);
     if (st != TSENOR_OK) return st;
-    if (!potentials || !is_exact_cc(o) || o.m > TSENOR_CUDA_MAX_M) return TSENOR_ERR_INVALID_ARGUMENT;
+    if (!potentials || !is_exact_cc(o) || o.m > TSENOR_CUDA_MAX_M_EXACT) return TSENOR_ERR_INVALID_ARGUMENT;
     if (!have_device()) return TSENOR_ERR_DEVICE;
     const size_t m = (size_t)o.m, blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
     float *dw = nullptr;

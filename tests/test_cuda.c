@@ -3,8 +3,8 @@
    reference. Checks: valid masks for every dtype, method and pattern (edge blocks
    included), GREEDY/ROWWISE masks identical to the CPU's, TSENOR objective within 0.01%
    of the CPU's and within the quality bar of EXACT, chunked = unchunked, the device-
-   pointer entry points, bad input (status, mask untouched), m > 32 on the CPU (but
-   GREEDY and ROWWISE); n:4 (TSENOR
+   pointer entry points, bad input (status, mask untouched), EXACT with m > 32 on the
+   CPU; TSENOR with m in (32, 64] keeping the CPU's magnitude; n:4 (TSENOR
    and EXACT) bit for bit the CPU's masks; EXACT at every other m keeping what the CPU's
    EXACT keeps (1e-6 relative) with its dual certificate checked entry by entry; GREEDY
    and ROWWISE up to m = 64 bit for bit the CPU's.
@@ -404,8 +404,8 @@ static void test_exact_certified(void)
 }
 
 /* ROWWISE with m in (32, 64] on the GPU: the CPU's masks bit for bit, every dtype, edge
-   groups, strided input and mask, host and device pointers; TSENOR and EXACT at such m
-   run on the CPU and say so. */
+   groups, strided input and mask, host and device pointers; TSENOR at such m runs on the
+   GPU, EXACT on the CPU, and each says so. */
 static void test_rowwise_large_m(void)
 {
     /* unsigned char: the sizes below are visibly small (GCC 13 otherwise warns that the
@@ -461,11 +461,11 @@ static void test_rowwise_large_m(void)
         }
         cudaFree(dw);
         cudaFree(dm);
-        {   /* TSENOR and EXACT at this m: the CPU */
+        {   /* TSENOR at this m: the GPU; EXACT: the CPU */
             tsenor_options ot = make_opt(n, m, TSENOR_METHOD_TSENOR);
             tsenor_report r;
-            EXPECT(tsenor_mask_f32(w, rows, cols, ld, g, mld, &ot, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
-                   "tsenor %d:%d should run on the CPU", n, m);
+            EXPECT(tsenor_mask_f32(w, rows, cols, ld, g, mld, &ot, &r) == TSENOR_OK && strcmp(r.backend, "cuda") == 0,
+                   "tsenor %d:%d should run on the GPU", n, m);
             ot.method = TSENOR_METHOD_EXACT;
             EXPECT(tsenor_mask_f32(w, rows, cols, ld, g, mld, &ot, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
                    "exact %d:%d should run on the CPU", n, m);
@@ -538,6 +538,107 @@ static void test_greedy_large_m(void)
     }
 }
 
+/* TSENOR with m in (32, 64] on the GPU (a CTA per block): a valid mask keeping the CPU's
+   magnitude to 1e-4 relative (the plans agree to rounding), per matrix and per block
+   row, for f32, f16 and bf16, on Gaussian, heavy-tailed, outlier-column and quantised
+   (tied) matrices with zero columns, edge blocks, strided input and mask; without local
+   search too; device pointers give the host call's mask; NaN leaves the mask untouched. */
+static void test_tsenor_large_m(void)
+{
+    static const int pats[][2] = {{16, 64}, {32, 64}, {20, 48}, {5, 33}, {1, 64}, {63, 64}, {24, 40}};
+    size_t p;
+    for (p = 0; p < sizeof pats / sizeof *pats; p++) {
+        const int n = pats[p][0], m = pats[p][1];
+        const size_t rows = (size_t)(2 * m + 5), cols = (size_t)(3 * m + 7), ld = cols + 5, mld = cols + 3;
+        float *w = (float *)xmalloc(rows * ld * 4);
+        uint16_t *h = (uint16_t *)xmalloc(rows * ld * 2);
+        uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
+        int d, dt, ls;
+        size_t k;
+        if (g_quick && p >= 2) { free(w); free(h); free(g); free(c); continue; }
+        for (d = 0; d < 4; d++) {
+            wl_fill(w, rows, cols, ld, d == 3 ? WL_GAUSSIAN : (wl_dist)d, 500 + (uint64_t)p + 10 * (uint64_t)d);
+            if (d == 3) {   /* quantised: many ties, and two zero columns */
+                for (k = 0; k < rows * ld; k++) w[k] = (float)((int)(w[k] * 2.0f)) * 0.5f;
+                for (k = 0; k < rows; k++) w[k * ld + 3] = w[k * ld + (size_t)m + 1] = 0.0f;
+            }
+            for (dt = 0; dt < 3; dt++)
+                for (ls = 0; ls < 2; ls++) {
+                    tsenor_options o = make_opt(n, m, TSENOR_METHOD_TSENOR);
+                    tsenor_report rg, rc;
+                    tsenor_status sg, sc;
+                    const void *in = dt == 0 ? (const void *)w : (const void *)h;
+                    size_t br, worst_at = 0;
+                    double worst = 0.0;
+                    if (ls) o.local_search_steps = -1;
+                    if (dt && ls) continue;
+                    for (k = 0; k < rows * ld; k++) h[k] = dt == 1 ? f32_to_f16(w[k]) : wl_bf16(w[k]);
+                    memset(g, 0x44, rows * mld);
+                    memset(c, 0x44, rows * mld);
+                    sg = tsenor_mask(in, (tsenor_dtype)dt, rows, cols, ld, g, mld, &o, &rg);
+                    sc = dt == 0 ? tsenor_cpu_mask_f32(w, rows, cols, ld, c, mld, &o, &rc)
+                       : dt == 1 ? tsenor_cpu_mask_f16(h, rows, cols, ld, c, mld, &o, &rc)
+                                 : tsenor_cpu_mask_bf16(h, rows, cols, ld, c, mld, &o, &rc);
+                    EXPECT(sg == TSENOR_OK && sc == TSENOR_OK, "tsenor %d:%d: status gpu %d cpu %d (%s)", n, m, sg, sc,
+                           tsenor_cuda_last_error());
+                    if (sg != TSENOR_OK || sc != TSENOR_OK) continue;
+                    EXPECT(strcmp(rg.backend, "cuda") == 0, "tsenor %d:%d: backend %s", n, m, rg.backend);
+                    EXPECT(tsenor_check(g, rows, cols, mld, n, m, 1) == TSENOR_OK, "tsenor %d:%d %s: GPU mask invalid", n, m,
+                           wl_dist_name((wl_dist)(d % 3)));
+                    for (k = 0; k < rows; k++)   /* the padding columns of the mask are never written */
+                        if (g[k * mld + cols] != 0x44) break;
+                    EXPECT(k == rows, "tsenor %d:%d: wrote past the mask's columns (row %zu)", n, m, k);
+                    EXPECT(fabs(rg.kept - rc.kept) <= 1e-4 * rc.kept && fabs(rg.total - rc.total) <= 1e-6 * rc.total,
+                           "tsenor %d:%d %s dtype %d ls %d: kept %.9g vs CPU %.9g", n, m, wl_dist_name((wl_dist)(d % 3)), dt,
+                           !ls, rg.kept, rc.kept);
+                    for (br = 0; br < rows; br += (size_t)m) {   /* per block row: no block row far off */
+                        double kg = 0.0, kc = 0.0;
+                        size_t i, j;
+                        for (i = br; i < rows && i < br + (size_t)m; i++)
+                            for (j = 0; j < cols; j++) {
+                                const double a = dt == 0 ? fabs((double)w[i * ld + j])
+                                               : dt == 1 ? _tsenor_abs_f16(h[i * ld + j]) : _tsenor_abs_bf16(h[i * ld + j]);
+                                kg += g[i * mld + j] ? a : 0.0;
+                                kc += c[i * mld + j] ? a : 0.0;
+                            }
+                        if (kc > 0.0 && fabs(kg - kc) / kc > worst) { worst = fabs(kg - kc) / kc; worst_at = br; }
+                    }
+                    EXPECT(worst <= 1e-3, "tsenor %d:%d %s dtype %d: block row %zu keeps %.2e off the CPU", n, m,
+                           wl_dist_name((wl_dist)(d % 3)), dt, worst_at, worst);
+                }
+        }
+        {   /* device pointers: the host call's mask; NaN: the mask untouched */
+            void *dw = NULL, *dm = NULL;
+            tsenor_options o = make_opt(n, m, TSENOR_METHOD_TSENOR);
+            if (cudaMalloc(&dw, rows * ld * 4) == cudaSuccess && cudaMalloc(&dm, rows * mld) == cudaSuccess) {
+                tsenor_status s;
+                const float nan = NAN;
+                size_t changed = 0;
+                cudaMemcpy(dw, w, rows * ld * 4, cudaMemcpyHostToDevice);
+                s = tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, ld, (uint8_t *)dm, mld, &o, NULL, NULL);
+                EXPECT(s == TSENOR_OK, "tsenor %d:%d device call: %d (%s)", n, m, s, tsenor_cuda_last_error());
+                cudaMemcpy(g, dm, rows * mld, cudaMemcpyDeviceToHost);
+                EXPECT(tsenor_mask_f32(w, rows, cols, ld, c, mld, &o, NULL) == TSENOR_OK, "tsenor %d:%d host call", n, m);
+                for (k = 0; k < rows; k++)
+                    if (memcmp(g + k * mld, c + k * mld, cols) != 0) break;
+                EXPECT(k == rows, "tsenor %d:%d: device-pointer mask differs from the host call's (row %zu)", n, m, k);
+                cudaMemcpy((float *)dw + ld * 3 + 2, &nan, 4, cudaMemcpyHostToDevice);
+                cudaMemset(dm, 9, rows * mld);
+                EXPECT(tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, ld, (uint8_t *)dm, mld, &o, NULL, NULL) ==
+                           TSENOR_ERR_NONFINITE_INPUT, "tsenor %d:%d device NaN status", n, m);
+                cudaMemcpy(g, dm, rows * mld, cudaMemcpyDeviceToHost);
+                for (k = 0; k < rows * mld; k++) changed += g[k] != 9;
+                EXPECT(changed == 0, "tsenor %d:%d: NaN call changed the device mask (%zu bytes)", n, m, changed);
+            } else {
+                EXPECT(0, "cudaMalloc failed");
+            }
+            cudaFree(dw);
+            cudaFree(dm);
+        }
+        free(w); free(h); free(g); free(c);
+    }
+}
+
 /* The device-pointer entry points give the host entry points' masks. */
 static void test_device_pointers(void)
 {
@@ -582,8 +683,9 @@ static void test_device_pointers(void)
     free(w); free(host); free(back);
 }
 
-/* Bad input: the documented statuses, the mask untouched; EXACT runs on the GPU, m > 32
-   on the CPU, and the report says so; repeated calls give the same mask. */
+/* Bad input: the documented statuses, the mask untouched; EXACT runs on the GPU up to
+   m = 32, beyond on the CPU (device pointers: refused), TSENOR on the GPU at every m, and
+   the report says so; repeated calls give the same mask. */
 static void test_errors_and_routing(void)
 {
     const size_t rows = 64, cols = 96;
@@ -622,9 +724,27 @@ static void test_errors_and_routing(void)
     EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strcmp(r.backend, "cuda") == 0,
            "EXACT 2:4 should run on the GPU, backend %s", r.backend);
     o = make_opt(20, 48, TSENOR_METHOD_TSENOR);
-    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strncmp(r.backend, "cpu", 3) == 0,
-           "m = 48 should run on the CPU, backend %s", r.backend);
+    EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK && strcmp(r.backend, "cuda") == 0,
+           "TSENOR 20:48 should run on the GPU, backend %s", r.backend);
     EXPECT(tsenor_check(mask, rows, cols, cols, 20, 48, 1) == TSENOR_OK, "m = 48 mask invalid");
+    {   /* EXACT 20:48 from device pointers: refused, the mask untouched */
+        void *dw = NULL, *dm = NULL;
+        if (cudaMalloc(&dw, rows * cols * 4) == cudaSuccess && cudaMalloc(&dm, rows * cols) == cudaSuccess) {
+            size_t k, changed = 0;
+            o = make_opt(20, 48, TSENOR_METHOD_EXACT);
+            cudaMemcpy(dw, w, rows * cols * 4, cudaMemcpyHostToDevice);
+            cudaMemset(dm, 7, rows * cols);
+            EXPECT(tsenor_cuda_mask_f32_device((const float *)dw, rows, cols, cols, (uint8_t *)dm, cols, &o, NULL, NULL) ==
+                       TSENOR_ERR_INVALID_ARGUMENT, "EXACT 20:48 from device pointers should be refused");
+            cudaMemcpy(mask, dm, rows * cols, cudaMemcpyDeviceToHost);
+            for (k = 0; k < rows * cols; k++) changed += mask[k] != 7;
+            EXPECT(changed == 0, "EXACT 20:48 refused: device mask changed (%zu bytes)", changed);
+        } else {
+            EXPECT(0, "cudaMalloc failed");
+        }
+        cudaFree(dw);
+        cudaFree(dm);
+    }
     o = make_opt(8, 16, TSENOR_METHOD_TSENOR);
     EXPECT(tsenor_mask_f32(w, rows, cols, cols, ref, cols, &o, NULL) == TSENOR_OK, "run 1");
     EXPECT(tsenor_mask_f32(w, rows, cols, cols, mask, cols, &o, &r) == TSENOR_OK, "run 2");
@@ -663,8 +783,10 @@ static void test_device_entry_arguments(void)
     bad = make_opt(2, 4, TSENOR_METHOD_EXACT);
     EXPECT(tsenor_cuda_exact_certificate_f32(w, 64, 96, 96, mask, 96, &bad, (double *)(void *)h) == inv,
            "certificate: n:4 has none");
-    bad = make_opt(20, 48, TSENOR_METHOD_TSENOR);
-    EXPECT(tsenor_cuda_mask_f16_device(h, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: m = 48 (f16)");
+    bad = make_opt(20, 48, TSENOR_METHOD_EXACT);
+    EXPECT(tsenor_cuda_mask_f16_device(h, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: EXACT m = 48 (f16)");
+    bad = make_opt(20, 65, TSENOR_METHOD_TSENOR);
+    EXPECT(tsenor_cuda_mask_bf16_device(h, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: m = 65 (bf16)");
     bad = make_opt(2, 4, TSENOR_METHOD_TSENOR);
     bad.tau = -1.0f;
     EXPECT(tsenor_cuda_mask_bf16_device(h, 64, 96, 96, mask, 96, &bad, NULL, NULL) == inv, "device: tau < 0 (bf16)");
@@ -814,6 +936,7 @@ int main(void)
         test_device_pointers();
         test_rowwise_large_m();
         test_greedy_large_m();
+        test_tsenor_large_m();
         printf("%d passed, %d failed\n", g_passed, g_failed);
         return g_failed ? 1 : 0;
     }
@@ -828,6 +951,7 @@ int main(void)
     test_extreme_values();
     if (!g_quick) test_quality_bar();
     test_greedy_large_m();
+    test_tsenor_large_m();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -6,7 +6,8 @@
    CPU's mask exactly), a reported error equal to one recomputed here in f64, and an error
    within 2% (+1e-4) of the CPU's; the device-pointer entry on a stream of its own; in
    place; the FP32 and eigendecomposition variants of ALPS; the gram on the device; bad
-   input (status as the CPU's, out and mask untouched); EXACT on the CPU.
+   input (status as the CPU's, out and mask untouched); m > 32 on the GPU; EXACT on the
+   CPU.
    Without a GPU: the argument checks and TSENOR_ERR_DEVICE with a reason (what CI runs).
 
    The tolerance: both sides run the same steps, the GPU with other rounding (cuBLAS sums,
@@ -162,6 +163,16 @@ static void test_agreement(void)
         compare_with_cpu(&L, &o, "alps greedy T2:4 256x384");
         free_layer(&L);
     }
+    {   /* m > 32 on the GPU: TSENOR (a CTA per block) and GREEDY projections */
+        layer L = make_layer(128, 192, 8);
+        tsenor_prune_options o = popt(TSENOR_PRUNE_ALPS, 32, 64, TSENOR_METHOD_TSENOR);
+        compare_with_cpu(&L, &o, "alps T32:64 128x192");
+        o = popt(TSENOR_PRUNE_SPARSEGPT, 20, 48, TSENOR_METHOD_TSENOR);
+        compare_with_cpu(&L, &o, "sparsegpt T20:48 128x192");
+        o = popt(TSENOR_PRUNE_WANDA, 24, 64, TSENOR_METHOD_GREEDY);
+        compare_with_cpu(&L, &o, "wanda greedy T24:64 128x192");
+        free_layer(&L);
+    }
     {   /* an input of about 1e-32: its H_jj underflows to 0 in f32, its off-diagonals do
            not; both backends accept the gram tsenor_gram_f32 made */
         layer L = make_layer(64, 96, 31);
@@ -246,7 +257,7 @@ static void test_device_pointers_and_in_place(void)
         for (i = 0; i < rn; i++) out_diff += fabsf(wi[i] - oh[i]) > 1e-5f * (1.0f + fabsf(oh[i]));
         EXPECT(si == TSENOR_OK && out_diff == 0, "%s in place: status %d, %zu entries differ", pname(o.method), si, out_diff);
     }
-    {   /* EXACT and m > 32: refused on device pointers, the CPU from host pointers */
+    {   /* EXACT: refused on device pointers, the CPU from host pointers */
         tsenor_prune_options o = popt(TSENOR_PRUNE_SPARSEGPT, 2, 4, TSENOR_METHOD_EXACT);
         tsenor_prune_report r;
         float *oc = (float *)xmalloc(rn * 4);

@@ -3,9 +3,11 @@
    rows from 0.5.0, whose solver finds the optimum of every 4x4 block). A change
    that alters any mask bit fails here; `test_digests --print` writes the table anew.
    Built with TSENOR_CUDA (build/test_digests_cuda) the same calls run on the GPU, which
-   gives the same masks as the CPU on every case of the table, but EXACT at m != 4: there
-   the optima may tie and the GPU may choose another of them, so its mask must be valid
-   and keep the CPU's magnitude (1e-6 relative), and the CPU's mask meets the digest.
+   gives the same masks as the CPU on every case of the table, but EXACT at m != 4 (the
+   optima may tie and the GPU may choose another of them) and TSENOR at m > 32 (its plan
+   agrees with the CPU's to rounding, and its sums run in another order): there the GPU's
+   mask must be valid and keep the CPU's magnitude (EXACT 1e-6 relative, TSENOR 1e-4; a
+   TSENOR mask that differs is named), and the CPU's mask meets the digest.
    Usage: test_digests [--print] [DIGEST_FILE] */
 #define TSENOR_IMPLEMENTATION
 #include "../tsenor.h"
@@ -130,7 +132,8 @@ static uint64_t run_case(const digest_case *c, int dtype, int threads, tsenor_st
                          : tsenor_mask_bf16(h, c->rows, c->cols, ld, mask, c->cols, &o, NULL);
     d = fnv1a(mask, c->rows, c->cols, c->cols);
 #ifdef TSENOR_CUDA
-    if (*status == TSENOR_OK && c->method == TSENOR_METHOD_EXACT && c->m != 4) {
+    if (*status == TSENOR_OK && ((c->method == TSENOR_METHOD_EXACT && c->m != 4) ||
+                                 (c->method == TSENOR_METHOD_TSENOR && c->m > 32))) {
         uint8_t *cpu = (uint8_t *)xmalloc(c->rows * c->cols);
         double kg = 0.0, kc = 0.0;
         size_t j;
@@ -144,9 +147,15 @@ static uint64_t run_case(const digest_case *c, int dtype, int threads, tsenor_st
                 if (mask[i * c->cols + j]) kg += a;
                 if (cpu[i * c->cols + j]) kc += a;
             }
-        EXPECT(sc == TSENOR_OK && tsenor_check(mask, c->rows, c->cols, c->cols, c->n, c->m, 1) == TSENOR_OK &&
-                   fabs(kg - kc) <= 1e-6 * kc,
-               "%s %s: GPU EXACT kept %.12g, CPU %.12g (or invalid mask)", c->name, dtype_names[dtype], kg, kc);
+        {
+            const double tol = c->method == TSENOR_METHOD_EXACT ? 1e-6 : 1e-4;
+            EXPECT(sc == TSENOR_OK && tsenor_check(mask, c->rows, c->cols, c->cols, c->n, c->m, 1) == TSENOR_OK &&
+                       fabs(kg - kc) <= tol * kc,
+                   "%s %s: GPU kept %.12g, CPU %.12g (or invalid mask)", c->name, dtype_names[dtype], kg, kc);
+            if (c->method == TSENOR_METHOD_TSENOR && fnv1a(cpu, c->rows, c->cols, c->cols) != d)
+                printf("note: %s %s: the GPU's mask differs from the CPU's, keeping %.3g relative %s\n", c->name,
+                       dtype_names[dtype], fabs(kg - kc) / kc, kg >= kc ? "more" : "less");
+        }
         d = fnv1a(cpu, c->rows, c->cols, c->cols);
         free(cpu);
     }

@@ -81,10 +81,10 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddIntConstant(mod, "MAX_M", TSENOR_MAX_M) != 0 ||
 #ifdef TSENOR_CUDA
         PyModule_AddIntConstant(mod, "CUDA_MAX_M", TSENOR_CUDA_MAX_M) != 0 ||
-        PyModule_AddIntConstant(mod, "CUDA_MAX_M_GREEDY_ROWWISE", TSENOR_CUDA_MAX_M_GREEDY_ROWWISE) != 0 ||
+        PyModule_AddIntConstant(mod, "CUDA_MAX_M_EXACT", TSENOR_CUDA_MAX_M_EXACT) != 0 ||
 #else
         PyModule_AddIntConstant(mod, "CUDA_MAX_M", 0) != 0 ||
-        PyModule_AddIntConstant(mod, "CUDA_MAX_M_GREEDY_ROWWISE", 0) != 0 ||
+        PyModule_AddIntConstant(mod, "CUDA_MAX_M_EXACT", 0) != 0 ||
 #endif
         PyModule_AddIntConstant(mod, "DTYPE_F32", TSENOR_DTYPE_F32) != 0 ||
         PyModule_AddIntConstant(mod, "DTYPE_F16", TSENOR_DTYPE_F16) != 0 ||

@@ -18,9 +18,9 @@ What runs where:
   through np.from_dlpack and get a NumPy mask.
 - torch CUDA tensors are solved on their own GPU, on torch's current stream of that
   device, and get a torch.bool mask on that device (this needs the CUDA backend, built
-  when nvcc is found). TSENOR and EXACT run there up to m = CUDA_MAX_M (32), GREEDY and
-  ROWWISE up to CUDA_MAX_M_GREEDY_ROWWISE (64); beyond, the tensor is copied to the
-  host, solved by the CPU, and the mask copied back to the device. The GPU's EXACT keeps
+  when nvcc is found). Every method runs there up to m = CUDA_MAX_M (64) but EXACT, up
+  to CUDA_MAX_M_EXACT (32); beyond, the tensor is copied to the host, solved by the
+  CPU, and the mask copied back to the device. The GPU's EXACT keeps
   the same magnitude as the CPU's; where several masks are optimal it may pick another.
   Other CUDA arrays (CuPy, JAX): pass torch.from_dlpack(x).
 - Layout: rows with unit inner stride and a leading dimension >= cols (a row slice of a
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 from ._prune import PRUNE_METHODS, PruneReport, gram, prune_layer
 
 __all__ = ["mask", "check", "check_report", "CheckReport", "prune_layer", "gram", "PruneReport", "METHODS",
-           "PRUNE_METHODS", "CUDA_BUILT", "CUDA_MAX_M", "CUDA_MAX_M_GREEDY_ROWWISE", "cuda_device_count",
+           "PRUNE_METHODS", "CUDA_BUILT", "CUDA_MAX_M", "CUDA_MAX_M_EXACT", "cuda_device_count",
            "__version__"]
 
 __version__: str = _core.version()
@@ -71,7 +71,7 @@ CUDA_BUILT: bool = bool(_core.HAS_CUDA)
 """Whether this build has the CUDA backend (torch CUDA tensors can be passed)."""
 
 CUDA_MAX_M: int = _core.CUDA_MAX_M
-CUDA_MAX_M_GREEDY_ROWWISE: int = _core.CUDA_MAX_M_GREEDY_ROWWISE
+CUDA_MAX_M_EXACT: int = _core.CUDA_MAX_M_EXACT
 """Largest m the GPU solves; larger patterns (and EXACT but for m = 4) run on the CPU. 0
 without CUDA."""
 
@@ -125,7 +125,7 @@ def _mask_torch(torch: Any, w: Any, opts: _Options) -> Any:
     if w.device.type == "cuda":
         if not CUDA_BUILT:
             raise RuntimeError(_NO_CUDA)
-        if opts.m > (CUDA_MAX_M_GREEDY_ROWWISE if opts.method in ("greedy", "rowwise") else CUDA_MAX_M):
+        if opts.m > (CUDA_MAX_M_EXACT if opts.method == "exact" else CUDA_MAX_M):
             # no GPU solver for these: solve a host copy, hand the mask back on the device
             return _mask_torch(torch, w.cpu(), opts).to(w.device)
         return _mask_cuda(torch, w, code, opts)

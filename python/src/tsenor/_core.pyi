@@ -4,7 +4,7 @@ from typing import Any, Tuple
 HAS_CUDA: int
 MAX_M: int
 CUDA_MAX_M: int
-CUDA_MAX_M_GREEDY_ROWWISE: int
+CUDA_MAX_M_EXACT: int
 DTYPE_F32: int
 DTYPE_F16: int
 DTYPE_BF16: int
