@@ -263,10 +263,10 @@ int main(int argc, char **argv)
     if (!n4_only) {   /* where the time goes: load + rounding alone (1 iteration, no local search),
            Dykstra at 50 and 100 iterations + rounding (no local search; the difference
            is the cost of 50 sweeps), everything (n:4 takes no iterations: not here) */
-        static const int pats[][2] = {{8, 16}, {16, 32}};
+        static const int pats[][2] = {{8, 16}, {16, 32}, {32, 64}};
         int p;
         printf("\nbreakdown (kernel ms):   1 it, no LS    50 it, no LS   100 it, no LS   default\n");
-        for (p = 0; p < 2; p++) {
+        for (p = 0; p < 3; p++) {
             tsenor_options o;
             double t1, t50, t2, t3;
             memset(&o, 0, sizeof o);

@@ -26,6 +26,7 @@
 
 static int g_quick;   /* TSENOR_TEST_QUICK: fewer cases, for runs under compute-sanitizer */
 static int g_exact_only;   /* TSENOR_TEST_EXACT_ONLY: the EXACT tests and the m > 32 kernels' alone */
+static int g_wide_only;    /* TSENOR_TEST_WIDE_ONLY: one small case of each m > 32 kernel (racecheck) */
 
 static const char *mname(tsenor_method m)
 {
@@ -490,8 +491,8 @@ static void test_greedy_large_m(void)
         tsenor_options o = make_opt(n, m, TSENOR_METHOD_GREEDY);
         int ties, dt;
         size_t k;
-        if (g_quick && p >= 2) { free(w); free(h); free(g); free(c); continue; }
-        for (ties = 0; ties < 2; ties++) {
+        if ((g_quick && p >= 2) || (g_wide_only && p != 1)) { free(w); free(h); free(g); free(c); continue; }
+        for (ties = 0; ties < 2 - g_wide_only; ties++) {
             wl_fill(w, rows, cols, ld, ties ? WL_GAUSSIAN : WL_OUTLIER, 300 + (uint64_t)p + 10 * (uint64_t)ties);
             if (ties)
                 for (k = 0; k < rows * ld; k++) w[k] = (float)((int)(w[k] * 2.0f)) * 0.5f;
@@ -555,8 +556,8 @@ static void test_tsenor_large_m(void)
         uint8_t *g = (uint8_t *)xmalloc(rows * mld), *c = (uint8_t *)xmalloc(rows * mld);
         int d, dt, ls;
         size_t k;
-        if (g_quick && p >= 2) { free(w); free(h); free(g); free(c); continue; }
-        for (d = 0; d < 4; d++) {
+        if ((g_quick && p >= 2) || (g_wide_only && p >= 1)) { free(w); free(h); free(g); free(c); continue; }
+        for (d = 0; d < 4; d += g_wide_only ? 3 : 1) {
             wl_fill(w, rows, cols, ld, d == 3 ? WL_GAUSSIAN : (wl_dist)d, 500 + (uint64_t)p + 10 * (uint64_t)d);
             if (d == 3) {   /* quantised: many ties, and two zero columns */
                 for (k = 0; k < rows * ld; k++) w[k] = (float)((int)(w[k] * 2.0f)) * 0.5f;
@@ -571,7 +572,7 @@ static void test_tsenor_large_m(void)
                     size_t br, worst_at = 0;
                     double worst = 0.0;
                     if (ls) o.local_search_steps = -1;
-                    if (dt && ls) continue;
+                    if ((dt && ls) || (g_wide_only && (dt || ls))) continue;
                     for (k = 0; k < rows * ld; k++) h[k] = dt == 1 ? f32_to_f16(w[k]) : wl_bf16(w[k]);
                     memset(g, 0x44, rows * mld);
                     memset(c, 0x44, rows * mld);
@@ -913,6 +914,7 @@ int main(void)
     const int devices = tsenor_cuda_device_count();
     g_quick = getenv("TSENOR_TEST_QUICK") != NULL;
     g_exact_only = getenv("TSENOR_TEST_EXACT_ONLY") != NULL;
+    g_wide_only = getenv("TSENOR_TEST_WIDE_ONLY") != NULL;
     test_device_entry_arguments();
     if (devices == 0) {
         float w[16] = {0};
@@ -929,6 +931,12 @@ int main(void)
         struct cudaDeviceProp prop;
         if (cudaGetDeviceProperties(&prop, 0) == cudaSuccess)
             printf("device: %s, %d SMs, compute %d.%d\n", prop.name, prop.multiProcessorCount, prop.major, prop.minor);
+    }
+    if (g_wide_only) {   /* racecheck's share: TSENOR and GREEDY at m = 64, one small matrix each */
+        test_tsenor_large_m();
+        test_greedy_large_m();
+        printf("%d passed, %d failed\n", g_passed, g_failed);
+        return g_failed ? 1 : 0;
     }
     test_errors_and_routing();
     if (g_exact_only) {
