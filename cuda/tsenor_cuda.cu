@@ -1367,11 +1367,12 @@ template <int MP> __global__ void __launch_bounds__(32 * EXACT_WARPS) exact_kern
    greedy in descending order of the full key (_tsenor_greedy_key of the plan, or of
    |w| / block max for GREEDY: the CPU's preselection and rounds take only what that
    order takes), with the block's m*m keys sorted in shared memory (bitonic, 4096 slots,
-   padding keys 0 below every real key), one thread taking them under the row and
-   column budgets and running the repair (the CPU's code, its scalar swap search: the
-   vector one finds the same swap). GREEDY's masks are the CPU's bit for bit. TSENOR
-   ends with the CPU's local search: the CTA scans the row pairs, one thread applies the
-   best swap. */
+   padding keys 0 below every real key), taken under the row and column budgets (the
+   longest prefix that fits by the whole CTA, the rest by one thread), then the repair
+   by one thread (the CPU's code, its scalar swap search: the vector one finds the same
+   swap). GREEDY's masks are the CPU's bit for bit. TSENOR
+   ends with the CPU's local search: the CTA keeps every row pair's best gain, one
+   thread applies the best swap. */
 #define WIDE_LD 68   /* Dykstra's K: row stride, so a warp's 8 rows x 4 quarters miss no bank */
 
 struct WideSmem {
@@ -1383,9 +1384,11 @@ struct WideSmem {
     float gain[128];
     float red[256];
     int red_at[256];
+    unsigned short pos[4096];        /* entry (i << 6 | j) -> its place in the greedy order */
+    int prefix;                      /* greedy takes the first `prefix` keys whole          */
     /* TSENOR only (GREEDY's launch leaves this out of its shared memory) */
     struct {
-        float x[64 * WIDE_LD];       /* K, then the plan                        */
+        float x[64 * WIDE_LD];       /* K, then the plan; then the local search's pair gains */
         float alpha[64], beta[64], u[64], v[64], r[64];
         float colpart[4][64];        /* a column's sum, by quarters of its rows */
     } dyk;
@@ -1577,49 +1580,76 @@ __device__ void wide_dykstra(WideSmem &s, int m, const Problem &P)
     __syncthreads();
 }
 
+/* The best 2x2 swap of row pair (i, k): max d_j over j kept in row i only minus min d_l
+   over l kept in row k only, d = a_k - a_i (_tsenor_swap_scan). Row k is read from
+   column k on, so that a warp's 32 pairs (i, k..k+31) hit 32 banks; max and min do not
+   care about the order. */
+__device__ __forceinline__ float wide_pair_gain(const WideSmem &s, int m, int i, int k)
+{
+    const float *ai = s.a + i * m, *ak = s.a + k * m;
+    const uint8_t *si = s.sel + i * m, *sk = s.sel + k * m;
+    float gmax = -1e30f, gmin = 1e30f;
+    for (int jj = 0, j = k % m; jj < m; jj++, j = j + 1 == m ? 0 : j + 1) {
+        const float d = ak[j] - ai[j];
+        const int ds = (int)si[j] - (int)sk[j];
+        if (ds > 0) gmax = fmaxf(gmax, d);
+        if (ds < 0) gmin = fminf(gmin, d);
+    }
+    return gmax - gmin;
+}
+
+/* The CTA's best (gain, pair): the largest gain, the lowest pair on ties; every thread
+   gets it. Warps reduce by shuffles, then warp 0 over the 8 warps. */
+__device__ __forceinline__ void wide_argmax(WideSmem &s, float &gain, int &at)
+{
+    for (int o = 16; o > 0; o >>= 1) {
+        const float g = __shfl_xor_sync(kFullMask, gain, o);
+        const int ga = __shfl_xor_sync(kFullMask, at, o);
+        if (g > gain || (g == gain && ga < at)) { gain = g; at = ga; }
+    }
+    const int t = threadIdx.x;
+    if ((t & 31) == 0) { s.red[t >> 5] = gain; s.red_at[t >> 5] = at; }
+    __syncthreads();
+    if (t < 32) {
+        gain = t < 8 ? s.red[t] : -FLT_MAX;
+        at = t < 8 ? s.red_at[t] : 0x7fffffff;
+        for (int o = 4; o > 0; o >>= 1) {
+            const float g = __shfl_xor_sync(kFullMask, gain, o);
+            const int ga = __shfl_xor_sync(kFullMask, at, o);
+            if (g > gain || (g == gain && ga < at)) { gain = g; at = ga; }
+        }
+        if (t == 0) { s.red[8] = gain; s.red_at[8] = at; }
+    }
+    __syncthreads();
+    gain = s.red[8];
+    at = s.red_at[8];
+    __syncthreads();   /* red[8] read by all before it is written again */
+}
+
 /* _tsenor_local_search: at most `steps` best-improvement 2x2 swaps of gain above
-   _TSENOR_LS_MIN_GAIN. Each thread scans row pairs (i, k > i) in its stride, reading
-   row k from column k on (a warp's 32 k then hit 32 banks; max and min do not care
-   about the order); the CTA takes the best gain, the lowest pair on ties, as the CPU's
-   scan; one thread applies it (_tsenor_apply_swap, lowest j on ties). */
+   _TSENOR_LS_MIN_GAIN, the best one of all row pairs each time, the lowest pair (i, k)
+   on ties, the CPU's choice of columns (_tsenor_apply_swap, lowest j on ties). The
+   gains of the m(m-1)/2 pairs are kept (over the plan, no longer needed): a swap of
+   rows i and k changes only the pairs that hold i or k, so each step rescans 2m - 3
+   pairs, not all of them. */
 __device__ void wide_local_search(WideSmem &s, int m, int steps)
 {
     const int t = threadIdx.x;
+    float *pair_gain = s.dyk.x;   /* pair (i, k), i < k, at i << 6 | k */
+    for (int p = t; p < 4096; p += 256) {
+        const int i = p >> 6, k = p & 63;
+        pair_gain[p] = i < k && k < m ? wide_pair_gain(s, m, i, k) : -FLT_MAX;
+    }
+    __syncthreads();
     for (int step = 0; step < steps; step++) {
-        float best = -1e30f;
+        float gain = -FLT_MAX;
         int at = 0x7fffffff;
-        for (int p = t; p < m * m; p += 256) {
-            const int i = p / m, k = p - i * m;
-            if (k <= i) continue;
-            const float *ai = s.a + i * m, *ak = s.a + k * m;
-            const uint8_t *si = s.sel + i * m, *sk = s.sel + k * m;
-            float gmax = -1e30f, gmin = 1e30f;
-            for (int jj = 0, j = k; jj < m; jj++, j = j + 1 == m ? 0 : j + 1) {
-                const float d = ak[j] - ai[j];
-                const int ds = (int)si[j] - (int)sk[j];
-                if (ds > 0) gmax = fmaxf(gmax, d);
-                if (ds < 0) gmin = fminf(gmin, d);
-            }
-            const float gain = gmax - gmin;
-            if (gain > best) { best = gain; at = p; }
-        }
-        s.red[t] = best;
-        s.red_at[t] = at;
-        __syncthreads();
-        for (int o = 128; o > 0; o >>= 1) {
-            if (t < o) {
-                const float g = s.red[t + o];
-                const int ga = s.red_at[t + o];
-                if (g > s.red[t] || (g == s.red[t] && ga < s.red_at[t])) { s.red[t] = g; s.red_at[t] = ga; }
-            }
-            __syncthreads();
-        }
-        const float gain = s.red[0];
-        const int pair = s.red_at[0];
-        __syncthreads();   /* everyone has read red[0] before it is reused */
+        for (int p = t; p < 4096; p += 256)   /* p rises: strict > keeps the lowest */
+            if (pair_gain[p] > gain) { gain = pair_gain[p]; at = p; }
+        wide_argmax(s, gain, at);
         if (!(gain > _TSENOR_LS_MIN_GAIN)) return;
+        const int i = at >> 6, k = at & 63;
         if (t == 0) {
-            const int i = pair / m, k = pair - i * m;
             float dmax = -FLT_MAX, dmin = FLT_MAX;
             int j1 = -1, j2 = -1;
             for (int j = 0; j < m; j++) {
@@ -1636,6 +1666,68 @@ __device__ void wide_local_search(WideSmem &s, int m, int steps)
             }
         }
         __syncthreads();
+        if (t < 2 * m) {   /* the pairs holding row i (t < m) or row k; (i, k) once */
+            const int x = t < m ? i : k, y = t < m ? t : t - m;
+            if (y != x && !(x == k && y == i)) {
+                const int lo = min(x, y), hi = max(x, y);
+                pair_gain[lo << 6 | hi] = wide_pair_gain(s, m, lo, hi);
+            }
+        }
+        __syncthreads();
+    }
+}
+
+/* Greedy in key order under the row and column budgets. The longest prefix of the order
+   in which no row or column holds more than n is taken whole (none of it can be refused:
+   TSENOR's plan puts most of the selection there); it ends at the first key that is the
+   (n+1)-th of its row or column. One thread takes the rest in order. */
+__device__ void wide_greedy(WideSmem &s, int m, int n)
+{
+    const int t = threadIdx.x, mm = m * m;
+    for (int k = t; k < mm; k += 256) {
+        const unsigned long long key = s.key[k];
+        s.pos[_tsenor_key_row(key) << 6 | _tsenor_key_col(key)] = (unsigned short)k;
+    }
+    if (t == 0) s.prefix = mm;
+    __syncthreads();
+    int first = mm;
+    for (int e = t; e < 4096; e += 256) {
+        const int i = e >> 6, j = e & 63;
+        if (i >= m || j >= m) continue;
+        const int pe = s.pos[e];
+        int in_row = 0, in_col = 0;   /* earlier keys of e's row and of its column */
+        for (int q = 0; q < m; q++) {
+            in_row += s.pos[i << 6 | q] < pe;
+            in_col += s.pos[q << 6 | j] < pe;
+        }
+        if ((in_row >= n || in_col >= n) && pe < first) first = pe;
+    }
+    atomicMin(&s.prefix, first);
+    __syncthreads();
+    const int prefix = s.prefix;
+    for (int e = t; e < 4096; e += 256) {
+        const int i = e >> 6, j = e & 63;
+        if (i < m && j < m && s.pos[e] < prefix) s.sel[i * m + j] = 1;
+    }
+    __syncthreads();
+    if (t < m) {
+        int r = 0, c = 0;
+        for (int q = 0; q < m; q++) {
+            r += s.sel[t * m + q];
+            c += s.sel[q * m + t];
+        }
+        s.rc[t] = r;
+        s.cc[t] = c;
+    }
+    __syncthreads();
+    if (t == 0) {
+        int taken = 0;
+        for (int i = 0; i < m; i++) taken += s.rc[i];
+        for (int k = prefix; k < mm && taken < n * m; k++) {
+            const unsigned long long key = s.key[k];
+            const int i = _tsenor_key_row(key), j = _tsenor_key_col(key);
+            if (s.rc[i] < n && s.cc[j] < n) { s.sel[i * m + j] = 1; s.rc[i]++; s.cc[j]++; taken++; }
+        }
     }
 }
 
@@ -1688,14 +1780,8 @@ __global__ void __launch_bounds__(256) solve_wide_blocks_kernel(Problem P)
             }
             __syncthreads();
         }
-    if (tid == 0) {   /* greedy in key order, then the repair */
-        for (int k = 0; k < mm; k++) {
-            const unsigned long long key = s.key[k];
-            const int i = _tsenor_key_row(key), j = _tsenor_key_col(key);
-            if (s.rc[i] < n && s.cc[j] < n) { s.sel[i * m + j] = 1; s.rc[i]++; s.cc[j]++; }
-        }
-        repair64(s.a, m, n, s.sel, s);
-    }
+    wide_greedy(s, m, n);
+    if (tid == 0) repair64(s.a, m, n, s.sel, s);
     __syncthreads();
     if (tsenor && P.ls_steps > 0) wide_local_search(s, m, P.ls_steps);
     for (int k = tid; k < B.rows * B.cols; k += 256) {
