@@ -51,9 +51,10 @@
    the products, cuSOLVER the factorisations, the block solver the projections. The
    results equal the CPU's up to rounding: FP32 products with double sums
    (TSENOR_CUDA_PRUNE_MATH=tf32 runs ALPS's ADMM solves and CG products on TF32 tensor
-   cores: faster products, but more ADMM iterations). Pruning with the EXACT mask solver
-   runs on the CPU from host pointers (report->backend then names the CPU) and is refused
-   (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
+   cores: faster products, but more ADMM iterations). Every mask solver projects on the
+   GPU (EXACT, up to m = 32, with its cycle cancelling from TSENOR's mask at every call);
+   pruning with EXACT and m > 32 runs on the CPU from host pointers (report->backend then
+   names the CPU) and is refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
    ALPS applies (H + rho I)^-1 as an explicit inverse: a Cholesky factor and its inverse
    per value of rho (potrf, trtri, syrk), or with TSENOR_CUDA_ALPS_SOLVER=eigen one
    eigendecomposition of H at the start and one n^3 product per rho.

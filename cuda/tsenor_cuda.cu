@@ -2206,7 +2206,7 @@ cudaError_t mask_solver_create(MaskSolver **solver, const _tsenor_config &cfg, s
     *solver = nullptr;
     if (!s) return cudaErrorMemoryAllocation;
     s->cfg = cfg;
-    cudaError_t e = scratch_alloc(s->scratch, ctas_for(cfg, rows, cols));
+    cudaError_t e = scratch_alloc_for(s->scratch, cfg, rows, cols);   /* EXACT: its start selections too */
     if (e == cudaSuccess) e = cudaMemsetAsync(s->scratch.flag, 0, sizeof(int), stream);
     if (e == cudaSuccess) e = cudaMemsetAsync(s->scratch.sums, 0, 2 * sizeof(double), stream);
     if (e != cudaSuccess) { mask_solver_destroy(s); return e; }

@@ -18,7 +18,7 @@ struct MaskSolver;
 cudaError_t mask_solver_create(MaskSolver **solver, const _tsenor_config &cfg, size_t rows, size_t cols,
                                cudaStream_t stream);
 /* Queues the mask of |w| (rows x cols, leading dimension ld, f32) into mask on stream.
-   cfg.method must not be EXACT unless cfg.m = 4 (cfg.m <= TSENOR_CUDA_MAX_M). */
+   cfg.m <= TSENOR_CUDA_MAX_M, and <= TSENOR_CUDA_MAX_M_EXACT for EXACT. */
 cudaError_t mask_solver_run(MaskSolver *solver, const float *w, size_t rows, size_t cols, size_t ld, uint8_t *mask,
                             size_t mask_ld, cudaStream_t stream);
 /* Device int, nonzero once a solve has met NaN/Inf (read as 0 by the solver). */

@@ -1112,7 +1112,7 @@ tsenor_status Run::add_diagonal(float *a, size_t n, float value)
 
 bool gpu_method(const _tsenor_prune_config &pc)
 {
-    return pc.cfg.method != TSENOR_METHOD_EXACT && pc.cfg.m <= TSENOR_CUDA_MAX_M;
+    return pc.cfg.m <= (pc.cfg.method == TSENOR_METHOD_EXACT ? TSENOR_CUDA_MAX_M_EXACT : TSENOR_CUDA_MAX_M);
 }
 
 }  // namespace
@@ -1127,7 +1127,7 @@ tsenor_status tsenor_cuda_prune_f32_device(const float *w, size_t rows, size_t c
     _tsenor_prune_config pc;
     PRUNE_TRY(_tsenor_prune_resolve(opt, &pc));
     PRUNE_TRY(_tsenor_prune_check_args(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, pc.method));
-    if (!gpu_method(pc)) return TSENOR_ERR_INVALID_ARGUMENT;   /* EXACT: host pointers only */
+    if (!gpu_method(pc)) return TSENOR_ERR_INVALID_ARGUMENT;   /* EXACT, m > 32: host pointers only */
     if (!have_device()) return TSENOR_ERR_DEVICE;
     cudaStream_t stream = (cudaStream_t)stream_ptr;
     double error = 0.0;
@@ -1157,7 +1157,7 @@ tsenor_status tsenor_cuda_prune_f32(const float *w, size_t rows, size_t cols, si
     _tsenor_prune_config pc;
     PRUNE_TRY(_tsenor_prune_resolve(opt, &pc));
     PRUNE_TRY(_tsenor_prune_check_args(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, pc.method));
-    if (!gpu_method(pc))   /* EXACT: the CPU's pruning */
+    if (!gpu_method(pc))   /* EXACT, m > 32: the CPU's pruning */
         return tsenor_cpu_prune_f32(w, rows, cols, ld, gram, gram_ld, out, out_ld, mask, mask_ld, opt, report);
     if (!have_device()) return TSENOR_ERR_DEVICE;
     cudaStream_t stream = nullptr;

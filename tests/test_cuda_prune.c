@@ -6,8 +6,8 @@
    CPU's mask exactly), a reported error equal to one recomputed here in f64, and an error
    within 2% (+1e-4) of the CPU's; the device-pointer entry on a stream of its own; in
    place; the FP32 and eigendecomposition variants of ALPS; the gram on the device; bad
-   input (status as the CPU's, out and mask untouched); m > 32 on the GPU; EXACT on the
-   CPU.
+   input (status as the CPU's, out and mask untouched); EXACT projections and m > 32 on
+   the GPU; EXACT with m > 32 on the CPU.
    Without a GPU: the argument checks and TSENOR_ERR_DEVICE with a reason (what CI runs).
 
    The tolerance: both sides run the same steps, the GPU with other rounding (cuBLAS sums,
@@ -163,6 +163,18 @@ static void test_agreement(void)
         compare_with_cpu(&L, &o, "alps greedy T2:4 256x384");
         free_layer(&L);
     }
+    {   /* EXACT projections on the GPU (m <= 32): the same optimum per block as the CPU's */
+        layer L = make_layer(96, 128, 9);
+        tsenor_prune_options o = popt(TSENOR_PRUNE_ALPS, 8, 16, TSENOR_METHOD_EXACT);
+        compare_with_cpu(&L, &o, "alps exact T8:16 96x128");
+        o = popt(TSENOR_PRUNE_SPARSEGPT, 16, 32, TSENOR_METHOD_EXACT);
+        compare_with_cpu(&L, &o, "sparsegpt exact T16:32 96x128");
+        o = popt(TSENOR_PRUNE_WANDA, 2, 4, TSENOR_METHOD_EXACT);
+        compare_with_cpu(&L, &o, "wanda exact T2:4 96x128");
+        o = popt(TSENOR_PRUNE_MAGNITUDE, 7, 24, TSENOR_METHOD_EXACT);
+        compare_with_cpu(&L, &o, "magnitude exact T7:24 96x128");
+        free_layer(&L);
+    }
     {   /* m > 32 on the GPU: TSENOR (a CTA per block) and GREEDY projections */
         layer L = make_layer(128, 192, 8);
         tsenor_prune_options o = popt(TSENOR_PRUNE_ALPS, 32, 64, TSENOR_METHOD_TSENOR);
@@ -257,8 +269,8 @@ static void test_device_pointers_and_in_place(void)
         for (i = 0; i < rn; i++) out_diff += fabsf(wi[i] - oh[i]) > 1e-5f * (1.0f + fabsf(oh[i]));
         EXPECT(si == TSENOR_OK && out_diff == 0, "%s in place: status %d, %zu entries differ", pname(o.method), si, out_diff);
     }
-    {   /* EXACT: refused on device pointers, the CPU from host pointers */
-        tsenor_prune_options o = popt(TSENOR_PRUNE_SPARSEGPT, 2, 4, TSENOR_METHOD_EXACT);
+    {   /* EXACT with m > 32: refused on device pointers, the CPU from host pointers */
+        tsenor_prune_options o = popt(TSENOR_PRUNE_SPARSEGPT, 20, 40, TSENOR_METHOD_EXACT);
         tsenor_prune_report r;
         float *oc = (float *)xmalloc(rn * 4);
         EXPECT(tsenor_cuda_prune_f32_device(dw, rows, cols, cols, dg, cols, dout, cols, dmask, cols, &o, NULL, stream) ==

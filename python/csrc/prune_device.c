@@ -4,8 +4,8 @@
    tsenor_cuda_prune_f32_device on CUDA device memory (torch data_ptr()s; float32 w, out
    and gram, 0/1 bytes for the mask; gram_ptr 0 = none, magnitude only), queued on
    `stream` of device `device`. Returns when done; nothing leaves the device, nothing is
-   written on error. The caller keeps the tensors alive. EXACT is refused here (the
-   Python wrapper prunes it on the host). */
+   written on error. The caller keeps the tensors alive. EXACT with m > 32 is refused
+   here (the Python wrapper prunes it on the host). */
 #include "ext.h"
 
 #ifdef TSENOR_CUDA

@@ -108,8 +108,8 @@ def test_cuda_half_precision_comes_back_in_its_dtype(dtype):
 
 
 @gpu_test
-@pytest.mark.parametrize("mask_method,n,m", [("exact", 4, 8), ("exact", 16, 64)])
-def test_cuda_exact_prunes_on_the_cpu_and_comes_back(mask_method, n, m):
+@pytest.mark.parametrize("mask_method,n,m", [("exact", 16, 64), ("exact", 20, 40)])
+def test_cuda_exact_above_32_prunes_on_the_cpu_and_comes_back(mask_method, n, m):
     w, x = layer(2 * m, 3 * m, seed=5)
     gram = tsenor.gram(x)
     pruned, keep, report = tsenor.prune_layer(torch.from_numpy(w).cuda(), torch.from_numpy(gram).cuda(), n, m,
@@ -117,6 +117,20 @@ def test_cuda_exact_prunes_on_the_cpu_and_comes_back(mask_method, n, m):
     assert pruned.device.type == "cuda" and keep.device.type == "cuda" and report.backend != "cuda"
     expected = tsenor.prune_layer(w, gram, n, m, mask_method=mask_method, method="sparsegpt")
     assert np.array_equal(pruned.cpu().numpy(), expected[0]) and np.array_equal(keep.cpu().numpy(), expected[1])
+
+
+@gpu_test
+@pytest.mark.parametrize("method", ["sparsegpt", "alps"])
+def test_cuda_exact_projection_prunes_on_the_gpu(method):
+    # EXACT up to m = 32 projects on the GPU: the same per-block optimum as the CPU's
+    w, x = layer(96, 128, seed=8)
+    gram = tsenor.gram(x)
+    pruned, keep, report = tsenor.prune_layer(torch.from_numpy(w).cuda(), torch.from_numpy(gram).cuda(), 8, 16,
+                                              method=method, mask_method="exact")
+    assert report.backend == "cuda" and keep.device.type == "cuda"
+    assert_valid(keep, 8, 16)
+    cpu = tsenor.prune_layer(w, gram, 8, 16, method=method, mask_method="exact")[2]
+    assert abs(report.error - cpu.error) <= 0.06 * cpu.error + 1e-4
 
 
 @gpu_test

@@ -82,8 +82,8 @@ def prune_layer(w: Any, gram: Any, n: int, m: int, *, method: str = "alps", mask
     mask is False), the bool mask (True = keep; a NumPy array for host arrays, a
     torch.bool tensor for torch input) and a PruneReport (report.error is the relative
     output error above). CUDA tensors are pruned on their GPU on torch's current stream;
-    mask_method="exact" has no GPU pruning, so it is pruned on the CPU and the results
-    copied back to the device.
+    mask_method="exact" with m > CUDA_MAX_M_EXACT (32) has no GPU solver, so it is
+    pruned on the CPU and the results copied back to the device.
 
     Raises ValueError (bad shape, dtype, n/m or option, NaN or infinity in w or gram,
     a gram that is not symmetric positive definite after damping, unknown method),
@@ -132,7 +132,7 @@ def _prune_torch(torch: Any, w: Any, gram: Any, mask_opts: MaskOptions, prune_op
     if w.device.type == "cuda":
         if not _core.HAS_CUDA:
             raise RuntimeError(NO_CUDA)
-        if mask_opts.method == "exact":
+        if mask_opts.method == "exact" and mask_opts.m > _core.CUDA_MAX_M_EXACT:
             # no GPU solver for these: prune host copies, hand the results back on the device
             host_gram = None if gram is None else _device_gram(torch, gram, w.device, int(w.shape[1])).cpu()
             pruned, keep, report = _prune_torch(torch, w.cpu(), host_gram, mask_opts, prune_opts)
