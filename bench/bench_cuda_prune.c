@@ -203,6 +203,10 @@ int main(int argc, char **argv)
         setenv("TSENOR_CUDA_PRUNE_MATH", "tf32", 1);
         run(&L, &o, 1, "alps T16:32 (tf32 products)", 0.5);
         unsetenv("TSENOR_CUDA_PRUNE_MATH");
+        o.mask.method = TSENOR_METHOD_EXACT;
+        run(&L, &o, 1, "alps T16:32 (EXACT projections)", 0.0);
+        o = popt(TSENOR_PRUNE_ALPS, 32, 64, 1);
+        run(&L, &o, 1, "alps T32:64", 0.0);
         o = popt(TSENOR_PRUNE_ALPS, 2, 4, 1);
         run(&L, &o, 1, "alps T2:4", 0.5);
         o = popt(TSENOR_PRUNE_ALPS, 2, 4, 0);

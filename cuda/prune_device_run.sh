@@ -6,7 +6,7 @@
 # table), then the Python package built with CUDA and its tests (python/tests: the CUDA
 # tensors' masks, pruning and grams). Each step has a time limit so that the logs come
 # back within a 10-minute call. Logs (7 files) go to $OUT when it is set (the device
-# tool), else to build/.
+# tool), else to build/. BENCH_ARGS="--quick --no-peers" runs the 4096 x 4096 rows alone.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-build}"
@@ -24,7 +24,7 @@ echo "== build/test_cuda_prune (make test-cuda, pruning part)"
 TSENOR_TEST_VERBOSE=1 timeout "$(left 200)" ./build/test_cuda_prune > "$out/test_cuda_prune.log" 2>&1
 echo "exit $?, ${SECONDS}s"; grep -E "FAIL|passed|skipped" "$out/test_cuda_prune.log" | tail -25
 echo "== make bench-cuda-prune"
-timeout "$(left 470)" make -s bench-cuda-prune > "$out/bench_cuda_prune.log" 2>&1
+timeout "$(left 470)" ./build/bench_cuda_prune ${BENCH_ARGS:-} > "$out/bench_cuda_prune.log" 2>&1
 echo "exit $?, ${SECONDS}s"; cat "$out/bench_cuda_prune.log"
 if command -v compute-sanitizer >/dev/null; then
     echo "== compute-sanitizer --tool memcheck (quick pruning tests)"
