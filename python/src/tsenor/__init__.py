@@ -71,8 +71,10 @@ CUDA_BUILT: bool = bool(_core.HAS_CUDA)
 """Whether this build has the CUDA backend (torch CUDA tensors can be passed)."""
 
 CUDA_MAX_M: int = _core.CUDA_MAX_M
+"""Largest m the GPU solves (64, every m the library takes); 0 without CUDA."""
+
 CUDA_MAX_M_EXACT: int = _core.CUDA_MAX_M_EXACT
-"""Largest m the GPU solves; larger patterns (and EXACT but for m = 4) run on the CPU. 0
+"""Largest m EXACT solves on the GPU (32); EXACT with a larger m runs on the CPU. 0
 without CUDA."""
 
 
