@@ -55,13 +55,15 @@
    GPU (EXACT, up to m = 32, with its cycle cancelling from TSENOR's mask at every call);
    pruning with EXACT and m > 32 runs on the CPU from host pointers (report->backend then
    names the CPU) and is refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
-   ALPS applies (H + rho I)^-1 as an explicit inverse: a Cholesky factor and its inverse
-   per value of rho (potrf, trtri, syrk), or with TSENOR_CUDA_ALPS_SOLVER=eigen one
-   eigendecomposition of H at the start and one n^3 product per rho.
+   ALPS applies (H + rho I)^-1 by the CPU's rule: an explicit inverse per value of rho
+   (potrf, trtri, syrk; one product per iteration) when 2 rows >= cols, else the Cholesky
+   factor alone (potrf; two triangular solves per iteration). TSENOR_CUDA_ALPS_SOLVER=
+   inverse or triangular forces one, =eigen takes one eigendecomposition of H at the start
+   and one n^3 product per rho.
    Device memory beyond the inputs, n = cols, r = rows (the host-pointer call adds its
    copies of w and gram, r n + n^2 floats; cuSOLVER adds its workspace):
        ALPS               3 n^2 + 8 r n + n floats, 2 r n + n bytes, r doubles
-                          (eigen: n^2 + n floats more)
+                          (triangular solves: n^2 floats fewer; eigen: n^2 + n more)
        SPARSEGPT          2 n^2 + 3 r n + (128 + m) r floats, r n + m r + n bytes
        WANDA, MAGNITUDE   n^2 + 3 r n floats, r n + n bytes (without gram: r n floats, r n bytes) */
 #ifndef TSENOR_CUDA_H

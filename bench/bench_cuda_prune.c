@@ -219,6 +219,9 @@ int main(int argc, char **argv)
         printf("\n4096 x 14336:\n");
         o = popt(TSENOR_PRUNE_ALPS, 16, 32, 1);
         run(&L, &o, 1, "alps T16:32", 2.0);
+        setenv("TSENOR_CUDA_ALPS_SOLVER", "inverse", 1);
+        run(&L, &o, 1, "alps T16:32 (explicit inverse)", 2.0);
+        unsetenv("TSENOR_CUDA_ALPS_SOLVER");
         setenv("TSENOR_CUDA_PRUNE_MATH", "tf32", 1);
         run(&L, &o, 1, "alps T16:32 (tf32 products)", 2.0);
         unsetenv("TSENOR_CUDA_PRUNE_MATH");

@@ -17,10 +17,10 @@
    and the stop are decided there, by the CPU's rules) and one double per CG iteration (the stopping test).
 
    Differences from the CPU, all in rounding: products are cuBLAS's (in FP32; ALPS's ADMM solves
-   and CG products on TF32 tensor cores with TSENOR_CUDA_PRUNE_MATH=tf32), the ALPS solve multiplies by an explicit (H + rho I)^-1 (cuSOLVER potrf
-   + trtri and a syrk once per rho, or one eigendecomposition, see alps_uses_eigen below)
-   where the CPU may run two triangular solves, and sums taken by atomics are not in a
-   fixed order. */
+   and CG products on TF32 tensor cores with TSENOR_CUDA_PRUNE_MATH=tf32), the ALPS solve
+   takes the CPU's route (an explicit (H + rho I)^-1, or two triangular solves with its
+   Cholesky factor: see alps_route below) in cuBLAS and cuSOLVER, and sums taken by
+   atomics are not in a fixed order. */
 #define _TSENOR_COMMON   /* the definitions tsenor.h shares with this backend */
 #include "tsenor_cuda_internal.h"
 
@@ -628,14 +628,26 @@ __global__ void quadratic_kernel(const float *tmp, const float *x, size_t ldx, s
 
 /* ---- one call -------------------------------------------------------------------------- */
 
-/* How ALPS applies (H + rho I)^-1: an explicit inverse, rebuilt per rho value from a
-   Cholesky factor (potrf, trtri, syrk), or from one eigendecomposition of H made at the start
-   (syevd; then each rho costs one n^3 product). The factor route is the default (one
-   Cholesky per rho, as on the CPU); TSENOR_CUDA_ALPS_SOLVER=eigen picks the other. */
-bool alps_uses_eigen()
+/* How ALPS applies (H + rho I)^-1, per rho value:
+   - INVERSE: an explicit inverse from a Cholesky factor (potrf, trtri, syrk), then one
+     product per iteration;
+   - TRIANGULAR: the Cholesky factor alone (potrf), then two triangular solves (trsm) per
+     iteration: no n^3 inverse per rho, which wins when the layer has far fewer rows than
+     inputs;
+   - EIGEN: one eigendecomposition of H at the start (syevd), then one n^3 product per rho
+     and one product per iteration.
+   The default is the CPU's choice (tsenor.h's _tsenor_prune_alps): INVERSE when
+   2 rows >= cols, else TRIANGULAR. TSENOR_CUDA_ALPS_SOLVER=inverse|triangular|eigen
+   forces one. */
+enum AlpsRoute { ALPS_INVERSE, ALPS_TRIANGULAR, ALPS_EIGEN };
+
+AlpsRoute alps_route(size_t rows, size_t cols)
 {
     const char *s = getenv("TSENOR_CUDA_ALPS_SOLVER");
-    return s && strcmp(s, "eigen") == 0;
+    if (s && strcmp(s, "eigen") == 0) return ALPS_EIGEN;
+    if (s && strcmp(s, "inverse") == 0) return ALPS_INVERSE;
+    if (s && strcmp(s, "triangular") == 0) return ALPS_TRIANGULAR;
+    return 2 * rows >= cols ? ALPS_INVERSE : ALPS_TRIANGULAR;
 }
 
 struct Run {
@@ -856,12 +868,18 @@ struct Run {
         return TSENOR_OK;
     }
 
-    /* inverse (n x n, full) = (hn + rho I)^-1, by the route alps_uses_eigen() picks */
-    tsenor_status alps_inverse(const float *hn, size_t n, double rho, bool eigen, const float *q, const float *lambda,
+    /* inverse (n x n, full) = (hn + rho I)^-1, by the route alps_route() picks; for
+       TRIANGULAR its lower triangle is the Cholesky factor L (column-major) instead */
+    tsenor_status alps_inverse(const float *hn, size_t n, double rho, AlpsRoute route, const float *q, const float *lambda,
                                float *scaled, float *inverse)
     {
         PRUNE_TRY(factor_clock.begin(stream));
-        if (eigen) {   /* Q diag(1 / (lambda + rho)) Q^T */
+        if (route == ALPS_TRIANGULAR) {
+            PRUNE_TRY(cuda_step(cudaMemcpyAsync(inverse, hn, n * n * sizeof(float), cudaMemcpyDeviceToDevice, stream),
+                                "cudaMemcpyAsync"));
+            PRUNE_TRY(add_diagonal(inverse, n, (float)rho));
+            PRUNE_TRY(cholesky(inverse, n));
+        } else if (route == ALPS_EIGEN) {   /* Q diag(1 / (lambda + rho)) Q^T */
             inverse_eigen_scale_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(q, lambda, rho, n, scaled);
             PRUNE_TRY(launched("eigen scaling"));
             /* Q and Q S are column-major, i.e. Q^T and (Q S)^T as row-major operands:
@@ -897,13 +915,34 @@ struct Run {
         return factor_clock.end(stream);
     }
 
+    /* out = rhs (hn + rho I)^-1 (rows x n, row-major), with what alps_inverse made. For
+       TRIANGULAR: row-major rhs is the column-major n x rows rhs^T, and (L L^T) out^T =
+       rhs^T is solved by L Y = rhs^T, then L^T out^T = Y, in place in out. */
+    tsenor_status alps_apply(const float *inverse, AlpsRoute route, const float *rhs, size_t rows, size_t n, float *out,
+                             cublasComputeType_t math)
+    {
+        if (route != ALPS_TRIANGULAR)
+            return gemm_rm(lib->blas, false, false, rows, n, n, 1.0f, rhs, n, inverse, n, 0.0f, out, n, math);
+        PRUNE_TRY(cuda_step(cudaMemcpyAsync(out, rhs, rows * n * sizeof(float), cudaMemcpyDeviceToDevice, stream),
+                            "cudaMemcpyAsync"));
+        const float one = 1.0f;
+        for (int pass = 0; pass < 2; pass++) {
+            const cublasStatus_t bs = cublasStrsm_64(lib->blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER,
+                                                     pass ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, (int64_t)n,
+                                                     (int64_t)rows, &one, inverse, (int64_t)n, out, (int64_t)n);
+            if (bs != CUBLAS_STATUS_SUCCESS) return blas_error("cublasStrsm", bs);
+        }
+        return TSENOR_OK;
+    }
+
     tsenor_status add_diagonal(float *a, size_t n, float value);
 
     tsenor_status _tsenor_prune_alps(const float *w, size_t rows, size_t cols, size_t ld, const float *gram,
                                      size_t gram_ld)
     {
         const size_t n = cols, rn = rows * cols;
-        const bool eigen = alps_uses_eigen();
+        const AlpsRoute route = alps_route(rows, cols);
+        const bool eigen = route == ALPS_EIGEN;
         const cublasComputeType_t fast = iterate_math();
         float *hn = nullptr, *inv = nullptr, *q = nullptr, *scaled = nullptr, *lambda = nullptr, *scale = nullptr;
         float *w0 = nullptr, *g = nullptr, *v = nullptr, *d = nullptr, *b = nullptr;
@@ -932,7 +971,7 @@ struct Run {
         PRUNE_TRY(launched("scaled weights"));
         PRUNE_TRY(gemm_rm(lib->blas, false, false, rows, n, n, 1.0f, w0, n, hn, n, 0.0f, g, n, CUBLAS_COMPUTE_32F));   /* W0 H */
 
-        PRUNE_TRY(arrays.get(&scaled, n * n));   /* the eigen route's Q S, the factor route's product */
+        if (route != ALPS_TRIANGULAR) PRUNE_TRY(arrays.get(&scaled, n * n));   /* EIGEN's Q S, INVERSE's product */
         if (eigen) {   /* H = Q diag(lambda) Q^T once; positive definite after + rho iff lambda_min + rho > 0 */
             PRUNE_TRY(arrays.get(&q, n * n));
             PRUNE_TRY(arrays.get(&lambda, n));
@@ -966,12 +1005,12 @@ struct Run {
         PRUNE_TRY(cuda_step(cudaMemcpyAsync(ref, msk, rn, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync"));
 
         for (int it = 0; it < pc.iterations; it++) {
-            if (it == 0) PRUNE_TRY(alps_inverse(hn, n, rho, eigen, q, lambda, scaled, inv));
+            if (it == 0) PRUNE_TRY(alps_inverse(hn, n, rho, route, q, lambda, scaled, inv));
             const float frho = (float)rho, inv_rho = (float)(1.0 / rho);
             const bool check = (it + 1) % _TSENOR_ALPS_CHECK_EVERY == 0;
             alps_rhs_kernel<<<grid_for(rn), kThreads, 0, stream>>>(g, v, d, frho, rn, b);
             PRUNE_TRY(launched("admm rhs"));
-            PRUNE_TRY(gemm_rm(lib->blas, false, false, rows, n, n, 1.0f, b, n, inv, n, 0.0f, d, n, fast));
+            PRUNE_TRY(alps_apply(inv, route, b, rows, n, d, fast));
             std::swap(b, d);   /* b = B, the solve's result; d is free until the shift below */
             alps_shift_kernel<<<grid_for(rn), kThreads, 0, stream>>>(b, v, inv_rho, rn, d);
             PRUNE_TRY(launched("admm shift"));
@@ -992,7 +1031,7 @@ struct Run {
                 PRUNE_TRY(cuda_step(cudaStreamSynchronize(stream), "cudaStreamSynchronize"));
                 if (_tsenor_alps_settled((double)c[0], gs[0], gs[1])) break;
                 rho = _tsenor_alps_next_rho(rho, (double)c[0], (double)c[1]);
-                if (it + 1 < pc.iterations) PRUNE_TRY(alps_inverse(hn, n, rho, eigen, q, lambda, scaled, inv));
+                if (it + 1 < pc.iterations) PRUNE_TRY(alps_inverse(hn, n, rho, route, q, lambda, scaled, inv));
             }
         }
         PRUNE_TRY(projections_finite());

@@ -205,7 +205,8 @@ static void test_agreement(void)
     }
 }
 
-/* ALPS with TF32 products, and with the eigendecomposition route */
+/* ALPS with TF32 products, and by each route of its solve (eigendecomposition, explicit
+   inverse, triangular solves) */
 static void test_alps_variants(void)
 {
     layer L = make_layer(128, 160, 21);
@@ -224,7 +225,22 @@ static void test_alps_variants(void)
     o.rho = 0.5f;
     o.damping = 0.05f;
     compare_with_cpu(&L, &o, "alps T8:16 4 iterations no CG");
+    o = popt(TSENOR_PRUNE_ALPS, 8, 16, TSENOR_METHOD_TSENOR);
+    setenv("TSENOR_CUDA_ALPS_SOLVER", "triangular", 1);
+    compare_with_cpu(&L, &o, "alps T8:16 triangular solves");
+    unsetenv("TSENOR_CUDA_ALPS_SOLVER");
     free_layer(&L);
+    {   /* rows < cols / 2: triangular solves by default (the CPU's rule), and the inverse forced */
+        layer F = make_layer(40, 192, 22);
+        o = popt(TSENOR_PRUNE_ALPS, 16, 32, TSENOR_METHOD_TSENOR);
+        compare_with_cpu(&F, &o, "alps T16:32 40x192 (triangular)");
+        setenv("TSENOR_CUDA_ALPS_SOLVER", "inverse", 1);
+        compare_with_cpu(&F, &o, "alps T16:32 40x192 inverse");
+        unsetenv("TSENOR_CUDA_ALPS_SOLVER");
+        o = popt(TSENOR_PRUNE_ALPS, 2, 4, TSENOR_METHOD_ROWWISE);
+        compare_with_cpu(&F, &o, "alps R2:4 40x192 (triangular)");
+        free_layer(&F);
+    }
 }
 
 /* device pointers on a stream of our own = host pointers; in place = out of place */
