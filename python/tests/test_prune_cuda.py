@@ -121,29 +121,17 @@ def test_cuda_exact_above_32_prunes_on_the_cpu_and_comes_back(mask_method, n, m)
 
 @gpu_test
 @pytest.mark.parametrize("method", ["sparsegpt", "alps"])
-def test_cuda_exact_projection_prunes_on_the_gpu(method):
-    # EXACT up to m = 32 projects on the GPU: the same per-block optimum as the CPU's
-    w, x = layer(96, 128, seed=8)
+@pytest.mark.parametrize("mask_method,n,m,rows,cols", [("exact", 8, 16, 96, 128), ("tsenor", 32, 64, 128, 192)])
+def test_cuda_exact_and_large_m_prune_on_the_gpu(method, mask_method, n, m, rows, cols):
+    # EXACT up to m = 32 projects on the GPU (the CPU's per-block optimum), TSENOR up to
+    # m = 64 (a CTA per block): the error the CPU's pruning reaches, to rounding
+    w, x = layer(rows, cols, seed=m)
     gram = tsenor.gram(x)
-    pruned, keep, report = tsenor.prune_layer(torch.from_numpy(w).cuda(), torch.from_numpy(gram).cuda(), 8, 16,
-                                              method=method, mask_method="exact")
-    assert report.backend == "cuda" and keep.device.type == "cuda"
-    assert_valid(keep, 8, 16)
-    cpu = tsenor.prune_layer(w, gram, 8, 16, method=method, mask_method="exact")[2]
-    assert abs(report.error - cpu.error) <= 0.06 * cpu.error + 1e-4
-
-
-@gpu_test
-@pytest.mark.parametrize("method", ["sparsegpt", "alps"])
-def test_cuda_large_m_prunes_on_the_gpu(method):
-    # TSENOR at m = 64 runs on the GPU (a CTA per block), as every mask method but EXACT
-    w, x = layer(128, 192, seed=7)
-    gram = tsenor.gram(x)
-    pruned, keep, report = tsenor.prune_layer(torch.from_numpy(w).cuda(), torch.from_numpy(gram).cuda(), 32, 64,
-                                              method=method)
-    assert report.backend == "cuda" and pruned.device.type == "cuda"
-    assert_valid(keep, 32, 64)
-    cpu = tsenor.prune_layer(w, gram, 32, 64, method=method)[2]
+    pruned, keep, report = tsenor.prune_layer(torch.from_numpy(w).cuda(), torch.from_numpy(gram).cuda(), n, m,
+                                              method=method, mask_method=mask_method)
+    assert report.backend == "cuda" and pruned.device.type == "cuda" and keep.device.type == "cuda"
+    assert_valid(keep, n, m)
+    cpu = tsenor.prune_layer(w, gram, n, m, method=method, mask_method=mask_method)[2]
     assert abs(report.error - cpu.error) <= 0.06 * cpu.error + 1e-4
 
 
