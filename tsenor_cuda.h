@@ -50,8 +50,9 @@
    TSENOR_ERR_INVALID_ARGUMENT; neither out nor mask written on any error). cuBLAS does
    the products, cuSOLVER the factorisations, the block solver the projections. The
    results equal the CPU's up to rounding: FP32 products with double sums
-   (TSENOR_CUDA_PRUNE_MATH=tf32 runs ALPS's ADMM solves and CG products on TF32 tensor
-   cores: faster products, but more ADMM iterations). Every mask solver projects on the
+   (TSENOR_CUDA_PRUNE_MATH=tf32 runs ALPS's ADMM products, where the route below has
+   them, and its CG products on TF32 tensor cores: faster products, but with the inverse
+   route more ADMM iterations). Every mask solver projects on the
    GPU (EXACT, up to m = 32, with its cycle cancelling from TSENOR's mask at every call);
    pruning with EXACT and m > 32 runs on the CPU from host pointers (report->backend then
    names the CPU) and is refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.

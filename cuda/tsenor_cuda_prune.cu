@@ -16,7 +16,7 @@
    ADMM iteration (support changes, kept count, |B - D|^2 and |D|^2: the penalty schedule
    and the stop are decided there, by the CPU's rules) and one double per CG iteration (the stopping test).
 
-   Differences from the CPU, all in rounding: products are cuBLAS's (in FP32; ALPS's ADMM solves
+   Differences from the CPU, all in rounding: products are cuBLAS's (in FP32; ALPS's ADMM products
    and CG products on TF32 tensor cores with TSENOR_CUDA_PRUNE_MATH=tf32), the ALPS solve
    takes the CPU's route (an explicit (H + rho I)^-1, or two triangular solves with its
    Cholesky factor: see alps_route below) in cuBLAS and cuSOLVER, and sums taken by
