@@ -64,32 +64,71 @@ def _prune_one(prune, name, w, h, tokens, infos):
     return w_new
 
 
-def _prune_group(model, k, kinds, activations, prune, infos):
+def cross_gram(activations, dense_activations):
+    """Σ XᵀX_dense in float64: the pruned stream's inputs against the dense model's."""
+    cols = activations[0].shape[1]
+    c = np.zeros((cols, cols), dtype=np.float64)
+    for x, xd in zip(activations, dense_activations):
+        c += x.T @ xd
+    return c
+
+
+def dense_target(w, h, c, damping=0.01):
+    """The weights that best reproduce the dense layer's outputs from the pruned stream's
+    inputs: argmin_V ||X_dense Wᵀ - X Vᵀ||² + λ||V - W||² = W (Cᵀ + λI)(H + λI)⁻¹, with
+    C = XᵀX_dense, H = XᵀX and λ `damping` times H's mean diagonal (as the pruner damps).
+    The ridge pulls towards W, not towards 0, so directions the calibration text does not
+    reach keep their dense weights, and undisturbed inputs (C = H) give W itself.
+    Pruning V under H then minimises the error against the dense outputs, not against
+    this layer's own outputs on already perturbed inputs: errors stop compounding."""
+    lam = damping * max(float(np.mean(np.diag(h))), 1e-30)
+    eye = np.eye(len(h))
+    return np.linalg.solve(h + lam * eye, (c + lam * eye) @ w.astype(np.float64).T).T.astype(np.float32)
+
+
+def _prune_group(model, k, kinds, activations, prune, infos, dense=None, dense_activations=None):
     h, tokens = gram(activations)
+    c = None if dense_activations is None else cross_gram(activations, dense_activations)
     for kind in kinds:
         name = linear_name(k, kind)
-        model.linears[name] = _prune_one(prune, name, model.linears[name], h, tokens, infos)
+        w = model.linears[name] if c is None else dense_target(dense.linears[name], h, c)
+        model.linears[name] = _prune_one(prune, name, w, h, tokens, infos)
 
 
-def prune_sequential(model, id_lists, prune, within_layer="sequential", batch_tokens=4096):
+def prune_sequential(model, id_lists, prune, within_layer="sequential", batch_tokens=4096, target="pruned"):
     """(pruned model, [LayerInfo] in pruning order). The input model is left unchanged;
-    id_lists are the calibration sentences as token ids (Tokenizer.encode_all)."""
+    id_lists are the calibration sentences as token ids (Tokenizer.encode_all).
+    target "pruned" prunes each W against its own outputs on the pruned stream's inputs
+    (SparseGPT's and ALPS's calibration); "dense" (sequential order only) prunes
+    dense_target(W) instead, whose outputs on those inputs best match the dense model's."""
     if within_layer not in ("sequential", "parallel"):
         raise ValueError("within_layer is 'sequential' or 'parallel'")
+    if target not in ("pruned", "dense") or (target == "dense" and within_layer != "sequential"):
+        raise ValueError("target is 'pruned', or 'dense' with the sequential order")
     work = model.with_linears({})
     groups = [b for _, b in batches(id_lists, batch_tokens)]
     xs = [work.embeddings(b) for b in groups]      # the current layer's input, per batch
+    xds = list(xs) if target == "dense" else None  # the dense model's, for target "dense"
     infos = []
     for k in range(work.layers):
         if within_layer == "sequential":
-            _prune_group(work, k, QKV, xs, prune, infos)
+            d = {} if xds is None else {"dense": model}
+            ctx_d = hs_d = us_d = None
+            if xds is not None:
+                ctx_d = [model.attention_context(k, x, b) for x, b in zip(xds, groups)]
+                hs_d = [model.attention_block(k, c, x) for c, x in zip(ctx_d, xds)]
+                us_d = [model.ffn_hidden(k, h) for h in hs_d]
+            _prune_group(work, k, QKV, xs, prune, infos, dense_activations=xds, **d)
             ctx = [work.attention_context(k, x, b) for x, b in zip(xs, groups)]
-            _prune_group(work, k, ("attention.output.dense",), ctx, prune, infos)
+            _prune_group(work, k, ("attention.output.dense",), ctx, prune, infos, dense_activations=ctx_d, **d)
             hs = [work.attention_block(k, c, x) for c, x in zip(ctx, xs)]
             del ctx
-            _prune_group(work, k, ("intermediate.dense",), hs, prune, infos)
+            _prune_group(work, k, ("intermediate.dense",), hs, prune, infos, dense_activations=hs_d, **d)
             us = [work.ffn_hidden(k, h) for h in hs]
-            _prune_group(work, k, ("output.dense",), us, prune, infos)
+            _prune_group(work, k, ("output.dense",), us, prune, infos, dense_activations=us_d, **d)
+            if xds is not None:
+                xds = [model.ffn_block(k, u, h) for u, h in zip(us_d, hs_d)]
+                del ctx_d, hs_d, us_d
         else:
             ctx = [work.attention_context(k, x, b) for x, b in zip(xs, groups)]
             hs = [work.attention_block(k, c, x) for c, x in zip(ctx, xs)]

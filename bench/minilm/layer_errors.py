@@ -46,6 +46,7 @@ ALL_PATTERNS = (  # label, n, m, mask solver (the quality table, quality_table.p
 )
 PATTERNS = tuple(p for p in ALL_PATTERNS if p[0] != "row-wise 8:16" and p[0] != "row-wise 16:32")  # this table's
 METHODS = ("magnitude", "wanda", "sparsegpt", "alps")
+RECONSTRUCTING = ("sparsegpt", "alps")              # the methods that refit the kept weights
 EXTRA = (("alps", "transposable 8:16", "exact"),)   # (method, pattern, mask solver) rows
 SPEED = ("alps", "transposable 16:32")               # the row the NumPy peer is timed on
 
@@ -180,10 +181,15 @@ class Row:
         self.layers.append(layer)
         return w_new
 
-    def run(self, dense, ids, within_layer="sequential"):
+    def run(self, dense, ids, within_layer="sequential", target="pruned"):
+        """target "dense" (calibrate.prune_sequential) applies to the methods that refit
+        the weights, SPARSEGPT and ALPS; MAGNITUDE and WANDA keep W as it is."""
         from .calibrate import prune_sequential
+        if self.method not in RECONSTRUCTING:
+            target = "pruned"
+        self.target = target
         start = time.perf_counter()
-        self.model, infos = prune_sequential(dense, ids, self.prune, within_layer=within_layer)
+        self.model, infos = prune_sequential(dense, ids, self.prune, within_layer=within_layer, target=target)
         self.wall = time.perf_counter() - start
         for layer, info in zip(self.layers, infos):
             assert layer["name"] == info.name

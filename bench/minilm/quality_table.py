@@ -4,7 +4,8 @@ the model, at row-wise and transposable 2:4, 8:16 and 16:32.
 Every row is the whole model (its 36 encoder linear layers) pruned by one method and
 pattern with sequential calibration (calibrate.prune_sequential, tsenor.prune_layer as
 the pruner, 512 news sentences: each layer's H measured on the inputs the layers
-pruned before it give), then evaluated:
+pruned before it give; SPARSEGPT and ALPS fit each layer to the dense model's outputs on
+those inputs, calibrate.dense_target, unless --target pruned), then evaluated:
 
   - held-out cosine: the mean cosine of its sentence embeddings to the dense model's on
     2000 other news sentences of the same corpus (never the calibration ones);
@@ -84,6 +85,10 @@ def parse_args(argv):
     p.add_argument("--within-layer", default="sequential", choices=("sequential", "parallel"),
                    help="calibrate.prune_sequential's order within an encoder layer (default sequential: q, k, v, "
                         "then the attention output, then the FFN, each H behind the pruned ones)")
+    p.add_argument("--target", default="dense", choices=("dense", "pruned"),
+                   help="what SPARSEGPT and ALPS fit each layer to: the dense model's outputs (default: "
+                        "calibrate.dense_target; needs --within-layer sequential) or the layer's own outputs on "
+                        "the pruned model's inputs (pruned: the published methods' calibration)")
     p.add_argument("--workers", type=int, default=2, help="processes pruning and evaluating rows (default 2)")
     p.add_argument("--threads", type=int, default=1, help="threads per process: OpenBLAS and tsenor (default 1)")
     p.add_argument("--cache", default=os.path.join(REPO, "build", "minilm_cache"),
@@ -100,6 +105,8 @@ def parse_args(argv):
         args.no_trec = True
     if args.heldout is None:
         args.heldout = 500 if args.quick else 2000
+    if args.target == "dense" and args.within_layer != "sequential":
+        p.error("--target dense needs --within-layer sequential")
     if args.workers < 1 or args.threads < 1:
         p.error("--workers and --threads are at least 1")
     return args
@@ -137,9 +144,10 @@ def plan(args):
 _WORKER = {}
 
 
-def _init_worker(ids, evaluator, threads, within_layer):
+def _init_worker(ids, evaluator, threads, within_layer, target):
     from .model import MiniLM
-    _WORKER.update(ids=ids, evaluator=evaluator, threads=threads, within_layer=within_layer, dense=MiniLM.load())
+    _WORKER.update(ids=ids, evaluator=evaluator, threads=threads, within_layer=within_layer, target=target,
+                   dense=MiniLM.load())
 
 
 def _run_row(spec):
@@ -150,7 +158,7 @@ def _run_row(spec):
     w = _WORKER
     load_start = os.getloadavg()[0]
     start = time.perf_counter()
-    row = Row(method, label, solver, w["threads"]).run(w["dense"], w["ids"], w["within_layer"])
+    row = Row(method, label, solver, w["threads"]).run(w["dense"], w["ids"], w["within_layer"], w["target"])
     evaluated = time.perf_counter()
     ev = w["evaluator"]
     cosines = ev.heldout_cosines(row.model)
@@ -210,12 +218,12 @@ def run(args):
     results = []
     order = sorted(specs, key=expected_cost, reverse=True)
     if args.workers == 1:
-        _init_worker(ids, ev, args.threads, args.within_layer)
+        _init_worker(ids, ev, args.threads, args.within_layer, args.target)
         stream = map(_run_row, order)
         pool = None
     else:
         pool = multiprocessing.get_context("spawn").Pool(min(args.workers, len(order)), _init_worker,
-                                                        (ids, ev, args.threads, args.within_layer))
+                                                        (ids, ev, args.threads, args.within_layer, args.target))
         stream = pool.imap_unordered(_run_row, order)
     try:
         for r in stream:
@@ -240,7 +248,7 @@ def run(args):
     return {"calibration": args.calibration, "calibration_tokens": tokens, "heldout": args.heldout,
             "heldout_tokens": sum(len(i) for i in ev.heldout_ids), "trec": ev.with_trec,
             "trec_test": len(ev.test_ids), "trec_train": len(ev.train_ids), "workers": args.workers,
-            "within_layer": args.within_layer, "command": " ".join(["python3 -m bench.minilm.quality_table"] + sys.argv[1:]),
+            "within_layer": args.within_layer, "target": args.target, "command": " ".join(["python3 -m bench.minilm.quality_table"] + sys.argv[1:]),
             "threads": args.threads, "tsenor": tsenor.__version__, "numpy": np.__version__,
             "seconds": time.perf_counter() - t0, "load_start": load_start, "load_end": load_average(),
             "quick": args.quick, "full": is_full(args), "rows": rows}
@@ -249,7 +257,7 @@ def run(args):
 def is_full(args):
     return (not args.quick and args.rows is None and args.methods == ",".join(METHODS) and not args.no_extra
             and args.calibration == 512 and args.heldout == 2000 and not args.no_trec
-            and args.within_layer == "sequential")
+            and args.within_layer == "sequential" and args.target == "dense")
 
 
 # ---- reading the results -----------------------------------------------------------
@@ -399,6 +407,8 @@ def markdown(res):
            + (f", TREC {res['trec_train']} train / {res['trec_test']} test questions" if res["trec"] else "")
            + ("" if res.get("within_layer", "sequential") == "sequential" else
               f", within each layer {res['within_layer']}")
+           + (", SPARSEGPT and ALPS fitted to the dense model's outputs" if res.get("target", "pruned") == "dense"
+              else ", SPARSEGPT and ALPS fitted to each layer's own outputs on the pruned inputs")
            + f"; tsenor {res['tsenor']}, numpy {res['numpy']}; {res['workers']} worker process(es) of "
            f"{res['threads']} thread(s); {res['seconds'] / 60:.1f} min in all, load average (1, 5, 15 min) "
            f"{res['load_start']} at the start, {res['load_end']} at the end.", "", full_table(res), ""]

@@ -135,6 +135,35 @@ def check_pruning(model, tok, calib_ids, heldout_ids, grams):
            "magnitude ignores H: one-shot and sequential give the same weights")
     h = grams[target][0]
     expect(relative_output_error(w, np.zeros_like(w), h) == 1.0, "pruning everything has relative error 1")
+    check_dense_target(model, calib_ids, heldout_ids, dense, prune)
+
+
+def check_dense_target(model, calib_ids, heldout_ids, dense, prune):
+    from .calibrate import cross_gram, dense_target, gram, prune_sequential
+    from .evaluate import mean_cosine
+    rng = np.random.default_rng(3)
+    x = [rng.standard_normal((40, 6)).astype(np.float32) for _ in range(2)]
+    xd = [a + 0.3 * rng.standard_normal(a.shape).astype(np.float32) for a in x]
+    w = rng.standard_normal((5, 6)).astype(np.float32)
+    h, _ = gram(x)
+    fit = dense_target(w, h, cross_gram(x, xd), damping=0.0)
+    lstsq = np.linalg.lstsq(np.concatenate(x).astype(np.float64), np.concatenate(xd) @ w.T.astype(np.float64),
+                            rcond=None)[0].T
+    expect(np.abs(fit - lstsq).max() < 1e-4, "dense_target is the least-squares fit of the dense outputs")
+    same = dense_target(w, h, h, damping=0.0)
+    expect(np.abs(same - w).max() < 1e-4, "dense_target of undisturbed inputs is W")
+    # with nothing pruned the inputs are the dense ones (C = H): every target is W itself
+    unpruned, _ = prune_sequential(model, calib_ids, lambda name, w, h: w, target="dense")
+    worst = max(np.abs(unpruned.linears[n] - model.linears[n]).max() / np.abs(model.linears[n]).max()
+                for n in model.linears)
+    cos = mean_cosine(unpruned.embed(heldout_ids), dense)
+    expect(worst < 1e-3 and cos > 0.99999, f"target 'dense' with nothing pruned is the dense model "
+                                            f"(relative {worst:.1e}, cosine {cos:.6f})")
+    try:
+        prune_sequential(model, calib_ids, prune, within_layer="parallel", target="dense")
+        expect(False, "target 'dense' with within_layer 'parallel' is refused")
+    except ValueError:
+        expect(True, "")
 
 
 def check_data():
