@@ -13,7 +13,8 @@ import tsenor
 from conftest import REPO
 
 torch = pytest.importorskip("torch")
-pytestmark = pytest.mark.filterwarnings("ignore:tsenor.torch.prune.*never ran")
+pytestmark = [pytest.mark.filterwarnings("ignore:tsenor.torch.prune.*never ran"),
+              pytest.mark.filterwarnings("ignore:tsenor.torch.prune. fit=.dense. on")]   # small calibration sets
 import tsenor.torch as tt  # noqa: E402  (needs torch)
 from torch import nn  # noqa: E402
 
@@ -271,11 +272,95 @@ def test_ctrl_c_between_layers_leaves_whole_layers(monkeypatch):
     assert model.training and all(not m._forward_hooks for m in model.modules())
 
 
+def reference_prune_dense(model, calibration, groups, n, m, damping=0.01, **options):
+    """fit="dense" written out plainly: each group's layers see the inputs of the model
+    as pruned so far (X) and of an untouched copy of it (X_dense); V = W (C^T + lam I)(H + lam
+    I)^-1 with H = X^T X, C = X^T X_dense, then prune_layer(V, H)."""
+    dense = copy.deepcopy(model)
+    modules, dense_modules = dict(model.named_modules()), dict(dense.named_modules())
+    with torch.no_grad():
+        for group in groups:
+            seen, grams, cross = {}, {}, {}
+
+            def pruned_hook(mod, inp, out, name):
+                x, xd = inp[0], seen[name]
+                grams[name] = tsenor.gram(x, grams.get(name))
+                c = x.reshape(-1, x.shape[-1]).T @ xd.reshape(-1, x.shape[-1])
+                cross[name] = c if name not in cross else cross[name] + c
+
+            hooks = [dense_modules[name].register_forward_hook(
+                lambda mod, inp, out, name=name: seen.__setitem__(name, inp[0])) for name in group]
+            hooks += [modules[name].register_forward_hook(
+                lambda mod, inp, out, name=name: pruned_hook(mod, inp, out, name)) for name in group]
+            for batch in calibration:
+                dense(batch)
+                model(batch)
+            for h in hooks:
+                h.remove()
+            for name in group:
+                h, c, w = grams[name].double(), cross[name].double(), modules[name].weight.double()
+                lam = damping * float(h.diagonal().mean())
+                eye = torch.eye(len(h), dtype=torch.float64)
+                v = torch.linalg.solve(h + lam * eye, (c + lam * eye) @ w.T).T.float()
+                pruned, _, _ = tsenor.prune_layer(v, grams[name], n, m, damping=damping, **options)
+                modules[name].weight.copy_(pruned)
+
+
+@pytest.mark.parametrize("method", ["sparsegpt", "alps"])
+def test_fit_dense_is_the_ridge_fit_of_the_dense_outputs(method):
+    model, calibration = tiny(), batches()
+    expected = copy.deepcopy(model)
+    options = dict(method=method, iterations=5) if method == "alps" else dict(method=method)
+    reports = prune_quietly(model, calibration, fit="dense", **options)
+    assert [r.name for r in reports] == [name for group in BLOCK_GROUPS for name in group]
+    # the stack's layers fit the dense outputs one after the other; "mix", after the
+    # stack, its own (as "pruned")
+    reference_prune_dense(expected, calibration, [[name] for group in BLOCK_GROUPS[:-1] for name in group], 8, 16,
+                          **options)
+    reference_prune(expected, calibration, BLOCK_GROUPS[-1:], 8, 16, **options)
+    for (name, a), (_, b) in zip(model.named_parameters(), expected.named_parameters()):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), name
+
+
+def test_fit_dense_tracks_the_dense_model_better():
+    # can fail: on held-out inputs the dense fit's outputs are nearer the dense model's
+    torch.manual_seed(5)
+    dense = Tiny(depth=4)
+    held_out = batches(count=2, seed=9)
+    by_fit = {}
+    for fit in ("pruned", "dense"):
+        model = copy.deepcopy(dense)
+        prune_quietly(model, batches(count=6, tokens=120), 4, 8, fit=fit)
+        with torch.no_grad():
+            by_fit[fit] = sum(float(((model.layers[3](model.layers[2](model.layers[1](model.layers[0](
+                model.embed_in(x)))))) - dense.layers[3](dense.layers[2](dense.layers[1](dense.layers[0](
+                    dense.embed_in(x)))))).square().sum()) for x in held_out)
+    assert by_fit["dense"] < 0.9 * by_fit["pruned"], by_fit
+    # the first block sees the dense inputs either way: the fit is W itself there
+    a, b = copy.deepcopy(dense), copy.deepcopy(dense)
+    prune_quietly(a, batches(), fit="dense", include=["layers.0."])
+    prune_quietly(b, batches(), fit="pruned", include=["layers.0."])
+    assert torch.allclose(a.layers[0].up.weight, b.layers[0].up.weight, atol=1e-5)
+
+
+def test_fit_dense_outside_a_chained_stack_fits_the_pruned_outputs():
+    torch.manual_seed(3)
+    model, calibration = Counting(chained=False, depth=2), batches()
+    other = copy.deepcopy(model)
+    with pytest.warns(UserWarning, match="fitted no layer to the dense outputs"):
+        prune_quietly(model, calibration, fit="dense")
+    prune_quietly(other, calibration, fit="pruned")
+    for (name, a), (_, b) in zip(model.named_parameters(), other.named_parameters()):
+        assert torch.equal(a, b), name
+
+
 def test_bad_options_change_nothing():
     model = tiny()
     before = copy.deepcopy(model)
     for kw, match in [(dict(n=4, m=4), "n=4, m=4"), (dict(damping=-1.0), "damping"), (dict(method="obs"), "obs"),
-                      (dict(mask_method="fast"), "fast")]:
+                      (dict(mask_method="fast"), "fast"), (dict(fit="teacher"), "teacher"),
+                      (dict(fit="dense", method="magnitude"), "needs method"),
+                      (dict(fit="dense", method="wanda"), "needs method")]:
         args = dict(n=8, m=16)
         args.update(kw)
         with pytest.raises(ValueError, match=match):
