@@ -59,15 +59,16 @@ REFERENCE = {("alps", "row-wise 2:4"): "0.918", ("alps", "row-wise 8:16"): "0.94
 
 # --quick: the two rows as in the table (512 calibration sentences) on 500 held-out
 # sentences, no TREC. Measured (tsenor 0.5.0, 2026-12-01, 2-core VM): magnitude T16:32
-# 0.7659, alps T16:32 0.9412 (0.9250 with 128 calibration sentences); layer errors
-# 0.0608 and 0.0160. The checks leave room for solver changes that cost a little
-# quality, and fail an ALPS that ignores its grams or stops early (it then falls
-# towards sparsegpt, 0.90 at T16:32 in the table, or below: with its iterations capped
-# at 10 it gave 0.88 from one-shot grams), and masks that keep the wrong entries:
-QUICK_ALPS_AT_LEAST = 0.92         # alps T16:32 cosine
+# 0.7659, alps T16:32 0.9473 fitting the dense outputs (0.9412 fitting the pruned
+# ones, --target pruned; 0.9250 with 128 calibration sentences); layer errors 0.0608
+# and 0.0153. The checks leave room for solver changes that cost a little quality, and
+# fail an ALPS that ignores its grams or stops early (it then falls towards sparsegpt,
+# 0.924 at T16:32 in the table, or below: with its iterations capped at 10 it gave 0.88
+# from one-shot grams), and masks that keep the wrong entries:
+QUICK_ALPS_AT_LEAST = 0.935        # alps T16:32 cosine
 QUICK_MAGNITUDE_AT_MOST = 0.80     # magnitude T16:32 cosine: not calibration-aware
 QUICK_MAGNITUDE_AT_LEAST = 0.70    # ... and not broken either
-QUICK_MARGIN = 0.14                # alps - magnitude (measured 0.175)
+QUICK_MARGIN = 0.14                # alps - magnitude (measured 0.181)
 
 
 def parse_args(argv):

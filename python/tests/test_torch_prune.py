@@ -322,6 +322,14 @@ def test_fit_dense_is_the_ridge_fit_of_the_dense_outputs(method):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), name
 
 
+def stack_output(model, x):
+    """The output of Tiny's stack of blocks (what the pruned layers make)."""
+    h = model.embed_in(x)
+    for layer in model.layers:
+        h = layer(h)
+    return h
+
+
 def test_fit_dense_tracks_the_dense_model_better():
     # can fail: on held-out inputs the dense fit's outputs are nearer the dense model's
     torch.manual_seed(5)
@@ -332,9 +340,8 @@ def test_fit_dense_tracks_the_dense_model_better():
         model = copy.deepcopy(dense)
         prune_quietly(model, batches(count=6, tokens=120), 4, 8, fit=fit)
         with torch.no_grad():
-            by_fit[fit] = sum(float(((model.layers[3](model.layers[2](model.layers[1](model.layers[0](
-                model.embed_in(x)))))) - dense.layers[3](dense.layers[2](dense.layers[1](dense.layers[0](
-                    dense.embed_in(x)))))).square().sum()) for x in held_out)
+            by_fit[fit] = sum(float((stack_output(model, x) - stack_output(dense, x)).square().sum())
+                              for x in held_out)
     assert by_fit["dense"] < 0.9 * by_fit["pruned"], by_fit
     # the first block sees the dense inputs either way: the fit is W itself there
     a, b = copy.deepcopy(dense), copy.deepcopy(dense)
@@ -415,3 +422,19 @@ def test_cuda_device_runs_there_and_comes_back():
     for r, c in zip(reports, cpu_reports):
         assert tsenor.check(r.mask, 8, 16) and abs(r.error - c.error) <= 0.02 * c.error + 1e-4
     np.testing.assert_array_equal([r.name for r in reports], [c.name for c in cpu_reports])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not tsenor.CUDA_BUILT, reason="no CUDA device or CUDA build")
+def test_fit_dense_on_the_gpu():
+    torch.manual_seed(5)
+    dense = Tiny(depth=4)
+    held_out = batches(count=2, seed=9)
+    by_fit = {}
+    for fit in ("pruned", "dense"):
+        model = copy.deepcopy(dense)
+        reports = prune_quietly(model, batches(count=6, tokens=120), 4, 8, fit=fit, device="cuda")
+        assert all(r.report.backend == "cuda" and tsenor.check(r.mask, 4, 8) for r in reports)
+        with torch.no_grad():
+            by_fit[fit] = sum(float((stack_output(model, x) - stack_output(dense, x)).square().sum())
+                              for x in held_out)
+    assert by_fit["dense"] < 0.9 * by_fit["pruned"], by_fit
