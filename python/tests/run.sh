@@ -15,7 +15,7 @@ if ! out=$(make --no-print-directory BUILD="$build" PYTHON="$python" python 2>&1
     echo "python: the package did not build"
     exit 1
 fi
-out=$(PYTHONPATH="$build/python/site" "$python" -m pytest python/tests -q -rs -p no:cacheprovider 2>&1)
+out=$(PYTHONPATH="$build/python/site" "$python" -m pytest python/tests -q -rsfE -p no:cacheprovider 2>&1)
 rc=$?
 printf '%s\n' "$out" | grep -vE '^SKIPPED ' | tail -30
 # why tests were skipped, one line per reason (CUDA ones without a GPU, say)
