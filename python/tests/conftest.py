@@ -72,6 +72,20 @@ def torch():
 
 
 @pytest.fixture
+def ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt during the test, as in an interactive shell. A
+    process started in the background by a non-interactive shell inherits SIGINT
+    ignored, and Python then leaves it ignored (_thread.interrupt_main does nothing)."""
+    import signal
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, signal.SIG_DFL, None):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if previous in (signal.SIG_IGN, signal.SIG_DFL):
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
 def ml_dtypes():
     return pytest.importorskip("ml_dtypes")
 

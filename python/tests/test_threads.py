@@ -51,7 +51,7 @@ def test_the_gil_is_released_while_solving():
     assert len(inside) > 100, "%d ticks in a %.3f s call" % (len(inside), duration)
 
 
-def test_keyboard_interrupt_between_calls_is_not_swallowed():
+def test_keyboard_interrupt_between_calls_is_not_swallowed(ctrl_c):
     w = weights(64, 64)
     timer = threading.Timer(0.2, _thread.interrupt_main)
     calls = 0

@@ -244,7 +244,7 @@ def test_progress_bar_or_plain_lines(capsys, monkeypatch):
     assert capsys.readouterr().err == ""
 
 
-def test_ctrl_c_between_layers_leaves_whole_layers(monkeypatch):
+def test_ctrl_c_between_layers_leaves_whole_layers(monkeypatch, ctrl_c):
     model, calibration = tiny(), batches()
     before = copy.deepcopy(model)
     real = tt.prune_layer
