@@ -1137,11 +1137,13 @@ static inline void _tsenor_deinterleave4_abs(const uint32_t *p, float *dst)
    --------------------------------------------------------------------------------- */
 typedef struct _tsenor_lanes {        /* one group's arrays, 64-byte aligned            */
     float *a;                         /* m*m*L  |w| / block max                          */
-    float *x;                         /* m*m*L  the kernel K, then the plan min(Y,1)     */
+    float *x;                         /* m*m*L  the kernel K, the plan; in local search: a where selected, else +BIG */
     float *sel;                       /* m*m*L  the selection (0/1), for local search    */
     float *alpha, *beta;              /* m*L    row and column potentials                */
     float *u, *v;                     /* m*L    row and column scalings                  */
     float *colsum;                    /* m*L                                             */
+    float *unkept;                    /* m*m*L  local search: a where not selected, else -BIG */
+    float *pair_gain;                 /* m(m-1)/2*L  local search: each row pair's best swap */
     float *rowcnt, *colcnt;           /* m*L    counts of the threshold preselection     */
     float *sum_total, *sum_kept;      /* m*L    per-row (or per-group) sums for the report */
 } _tsenor_lanes;
@@ -1150,6 +1152,8 @@ typedef struct _tsenor_schedule {
     int n;
     int iterations;                   /* total, over all stages                          */
     float tau, tau_start;             /* relative to the block max                       */
+    int warm_iterations;              /* > 0: alpha, beta hold warm potentials; one stage
+                                         at tau of this many sweeps                      */
 } _tsenor_schedule;
 
 /* Normalises a (lanes layout, m x m) to [0,1] per lane; all-zero blocks stay zero.
@@ -1268,23 +1272,28 @@ _TSENOR_ALWAYS_INLINE void _tsenor_dykstra(const _tsenor_lanes *g, const _tsenor
     int i, j, it, stage, stages, done = 0;
 
     for (j = 0; j < m; j++) {
-        _tsenor_vf c = _TSENOR_VLOAD(a + j * L);
-        for (i = 1; i < m; i++) c = _TSENOR_VMAX(c, _TSENOR_VLOAD(a + (i * m + j) * L));
-        _TSENOR_VSTORE(g->beta + j * L, c);
         _TSENOR_VSTORE(g->u + j * L, one);
         _TSENOR_VSTORE(g->v + j * L, one);
     }
-    for (i = 0; i < m; i++) {
-        _tsenor_vf r = _TSENOR_VSET1(-2.0f);
-        for (j = 0; j < m; j++)
-            r = _TSENOR_VMAX(r, _TSENOR_VSUB(_TSENOR_VLOAD(a + (i * m + j) * L), _TSENOR_VLOAD(g->beta + j * L)));
-        _TSENOR_VSTORE(g->alpha + i * L, r);
+    if (sc->warm_iterations <= 0) {
+        for (j = 0; j < m; j++) {
+            _tsenor_vf c = _TSENOR_VLOAD(a + j * L);
+            for (i = 1; i < m; i++) c = _TSENOR_VMAX(c, _TSENOR_VLOAD(a + (i * m + j) * L));
+            _TSENOR_VSTORE(g->beta + j * L, c);
+        }
+        for (i = 0; i < m; i++) {
+            _tsenor_vf r = _TSENOR_VSET1(-2.0f);
+            for (j = 0; j < m; j++)
+                r = _TSENOR_VMAX(r, _TSENOR_VSUB(_TSENOR_VLOAD(a + (i * m + j) * L), _TSENOR_VLOAD(g->beta + j * L)));
+            _TSENOR_VSTORE(g->alpha + i * L, r);
+        }
     }
 
-    stages = _tsenor_stage_count(sc->tau, sc->tau_start);
+    stages = sc->warm_iterations > 0 ? 1 : _tsenor_stage_count(sc->tau, sc->tau_start);
     for (stage = 0; stage < stages; stage++) {
         const float tau = _tsenor_stage_tau(sc->tau, stage, stages);
-        const int its = _tsenor_stage_iterations(sc->iterations, stage, stages, done);
+        const int its = sc->warm_iterations > 0 ? sc->warm_iterations
+                                                : _tsenor_stage_iterations(sc->iterations, stage, stages, done);
         _tsenor_build_kernel(g, m, tau);
         for (it = 0; it < its; it++) {
             if (_tsenor_sweep(g, m, sc->n) && it + 1 < its) {
@@ -1740,34 +1749,84 @@ static void _tsenor_repair(const float *a, int m, int n, uint8_t *sel, _tsenor_r
    pair (i,k) with d_j = a_kj - a_ij the best swap gains
        max{ d_j : j kept in row i only } - min{ d_l : l kept in row k only },
    so one scan over all pairs is O(m^3) vertical vector operations for 16 blocks.
+   The scan reads two sentinel copies of a instead of a and the selection:
+       kept_ij = a_ij if (i,j) is kept, else +BIG;  unkept_ij = a_ij if not, else -BIG,
+   so that unkept_kj - kept_ij is d_j where j is kept in row i only and below -BIG/2
+   elsewhere, and the second term is max_l (unkept_il - kept_kl) = -min d_l (float
+   subtraction is antisymmetric). Valid pairs get bit for bit the gains of the direct
+   formula, invalid ones stay below -BIG/2, so the swaps taken are the same; each
+   (i,k,j) costs 4 loads, 2 subtractions and 2 maxima instead of 4 loads and 8 compare,
+   blend and min/max operations. `kept` lives in x (the plan is spent by then).
    --------------------------------------------------------------------------------- */
-_TSENOR_ALWAYS_INLINE void _tsenor_swap_scan(const _tsenor_lanes *g, int m, float *best_gain, float *best_pair)
+#define _TSENOR_LS_BIG 1e30f
+
+_TSENOR_ALWAYS_INLINE void _tsenor_swap_sentinels(const _tsenor_lanes *g, int mm)
 {
     _TSENOR_VDECLARE_ZERO;
     const int L = _TSENOR_LANES;
-    const float *_TSENOR_RESTRICT a = g->a;
-    const float *_TSENOR_RESTRICT s = g->sel;
-    const _tsenor_vf big = _TSENOR_VSET1(1e30f), nbig = _TSENOR_VSET1(-1e30f);
-    const _tsenor_vf half = _TSENOR_VSET1(0.5f), nhalf = _TSENOR_VSET1(-0.5f);
-    _tsenor_vf best = nbig, pair = _TSENOR_VSET1(-1.0f);
-    int i, k, j;
-    for (i = 0; i < m; i++) {
-        for (k = i + 1; k < m; k++) {
-            _tsenor_vf gmax = nbig, gmin = big, gain;
+    const _tsenor_vf big = _TSENOR_VSET1(_TSENOR_LS_BIG), nbig = _TSENOR_VSET1(-_TSENOR_LS_BIG);
+    const _tsenor_vf half = _TSENOR_VSET1(0.5f);
+    int k;
+    for (k = 0; k < mm; k++) {
+        const _tsenor_vf a = _TSENOR_VLOAD(g->a + k * L), s = _TSENOR_VLOAD(g->sel + k * L);
+        _TSENOR_VSTORE(g->x + k * L, _TSENOR_VBLEND_GT(s, half, a, big));
+        _TSENOR_VSTORE(g->unkept + k * L, _TSENOR_VBLEND_GT(s, half, nbig, a));
+    }
+}
+
+/* The scan in cache-sized pieces: a group's kept and unkept are 128 KiB for m = 32, more
+   than L1, so four rows i share each load of row k (their rows stay in L1), and the
+   gains go to a table that is then searched in (i, k) order: the same pair as one
+   ordered scan, ties to the first. */
+#define _TSENOR_SWAP_ROWS 4
+
+_TSENOR_ALWAYS_INLINE void _tsenor_swap_scan(const _tsenor_lanes *g, int m, float *best_gain, float *best_pair)
+{
+    _TSENOR_VDECLARE_ZERO;
+    const int L = _TSENOR_LANES, R = _TSENOR_SWAP_ROWS;
+    const float *_TSENOR_RESTRICT kept = g->x;
+    const float *_TSENOR_RESTRICT unkept = g->unkept;
+    float *_TSENOR_RESTRICT table = g->pair_gain;
+    const _tsenor_vf nbig = _TSENOR_VSET1(-_TSENOR_LS_BIG), nbig4 = _TSENOR_VSET1(-4.0f * _TSENOR_LS_BIG);
+    _tsenor_vf best = nbig4, pair = _TSENOR_VSET1(-1.0f);
+    int i0, i, k, j, q, p;
+    for (i0 = 0; i0 < m - 1; i0 += R) {
+        int row[_TSENOR_SWAP_ROWS];
+        for (q = 0; q < R; q++) row[q] = i0 + q < m ? i0 + q : i0;   /* past the end: read, never kept */
+        for (k = i0 + 1; k < m; k++) {
+            _tsenor_vf gmax[_TSENOR_SWAP_ROWS], gneg[_TSENOR_SWAP_ROWS];
+            for (q = 0; q < R; q++) gmax[q] = gneg[q] = nbig;
             for (j = 0; j < m; j++) {
-                const int ij = (i * m + j) * L, kj = (k * m + j) * L;
-                const _tsenor_vf ds = _TSENOR_VSUB(_TSENOR_VLOAD(s + ij), _TSENOR_VLOAD(s + kj));
-                const _tsenor_vf d = _TSENOR_VSUB(_TSENOR_VLOAD(a + kj), _TSENOR_VLOAD(a + ij));
-                gmax = _TSENOR_VMAX(gmax, _TSENOR_VBLEND_GT(ds, half, d, nbig));
-                gmin = _TSENOR_VMIN(gmin, _TSENOR_VBLEND_GT(nhalf, ds, d, big));
+                const _tsenor_vf uk = _TSENOR_VLOAD(unkept + (k * m + j) * L), kk = _TSENOR_VLOAD(kept + (k * m + j) * L);
+                for (q = 0; q < R; q++) {
+                    const int ij = (row[q] * m + j) * L;
+                    gmax[q] = _TSENOR_VMAX(gmax[q], _TSENOR_VSUB(uk, _TSENOR_VLOAD(kept + ij)));
+                    gneg[q] = _TSENOR_VMAX(gneg[q], _TSENOR_VSUB(_TSENOR_VLOAD(unkept + ij), kk));
+                }
             }
-            gain = _TSENOR_VSUB(gmax, gmin);
+            for (q = 0; q < R && i0 + q < k; q++) {
+                i = i0 + q;
+                _TSENOR_VSTORE(table + (i * (2 * m - i - 1) / 2 + (k - i - 1)) * L, _TSENOR_VADD(gmax[q], gneg[q]));
+            }
+        }
+    }
+    for (i = 0, p = 0; i < m; i++)
+        for (k = i + 1; k < m; k++, p++) {
+            const _tsenor_vf gain = _TSENOR_VLOAD(table + p * L);
             pair = _TSENOR_VBLEND_GT(gain, best, _TSENOR_VSET1((float)(i * m + k)), pair);
             best = _TSENOR_VMAX(best, gain);
         }
-    }
     _TSENOR_VSTORE(best_gain, best);
     _TSENOR_VSTORE(best_pair, pair);
+}
+
+/* Moves entry k of lane l into (on != 0) or out of the selection. */
+static void _tsenor_swap_set(const _tsenor_lanes *g, int k, int l, int on)
+{
+    const int at = k * _TSENOR_LANES + l;
+    g->sel[at] = on ? 1.0f : 0.0f;
+    g->x[at] = on ? g->a[at] : _TSENOR_LS_BIG;
+    g->unkept[at] = on ? -_TSENOR_LS_BIG : g->a[at];
 }
 
 /* Applies lane l's swap for row pair (i,k): the j and l of the scan, lowest index on ties. */
@@ -1784,10 +1843,10 @@ static void _tsenor_apply_swap(const _tsenor_lanes *g, int m, int l, int i, int 
     }
     TSENOR_ASSERT(j1 >= 0 && j2 >= 0);
     if (j1 < 0 || j2 < 0) return;
-    g->sel[(i * m + j1) * L + l] = 0.0f;
-    g->sel[(k * m + j1) * L + l] = 1.0f;
-    g->sel[(k * m + j2) * L + l] = 0.0f;
-    g->sel[(i * m + j2) * L + l] = 1.0f;
+    _tsenor_swap_set(g, i * m + j1, l, 0);
+    _tsenor_swap_set(g, k * m + j1, l, 1);
+    _tsenor_swap_set(g, k * m + j2, l, 0);
+    _tsenor_swap_set(g, i * m + j2, l, 1);
 }
 
 _TSENOR_ALWAYS_INLINE void _tsenor_local_search(const _tsenor_lanes *g, int m, int lanes, int steps)
@@ -1796,6 +1855,7 @@ _TSENOR_ALWAYS_INLINE void _tsenor_local_search(const _tsenor_lanes *g, int m, i
     _TSENOR_ALIGNED_ARRAY(float, pair, _TSENOR_LANES);
     int left[_TSENOR_LANES], l;
     for (l = 0; l < _TSENOR_LANES; l++) left[l] = l < lanes ? steps : 0;
+    _tsenor_swap_sentinels(g, m * m);
     for (;;) {
         int any = 0;
         _tsenor_swap_scan(g, m, gain, pair);
@@ -2004,6 +2064,7 @@ typedef struct _tsenor_problem {
     uint8_t *mask;
     size_t block_rows, block_cols, blocks, groups;
     _tsenor_config cfg;
+    struct _tsenor_potentials *warm;  /* NULL, or TSENOR's potentials kept between calls */
 } _tsenor_problem;
 
 typedef struct _tsenor_thread {   /* everything one thread needs: O(m^2) */
@@ -2037,6 +2098,8 @@ static size_t _tsenor_thread_layout(_tsenor_thread *t, unsigned char *p, int m)
     _TSENOR_TAKE(float, t->lanes.a, mm * L);
     _TSENOR_TAKE(float, t->lanes.x, mm * L);
     _TSENOR_TAKE(float, t->lanes.sel, mm * L);
+    _TSENOR_TAKE(float, t->lanes.unkept, mm * L);
+    _TSENOR_TAKE(float, t->lanes.pair_gain, (size_t)m * (size_t)(m - 1) / 2 * L);
     _TSENOR_TAKE(float, t->lanes.alpha, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.beta, (size_t)m * L);
     _TSENOR_TAKE(float, t->lanes.u, (size_t)m * L);
@@ -2141,6 +2204,53 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_row(const _tsenor_problem *P, size_t r,
     }
 }
 
+/* ---------------------------------------------------------------------------------
+   Warm starts. A caller that solves a slowly changing matrix again and again (ALPS's
+   projection) keeps every block's final potentials, in units of |w| so that a change of
+   the block's maximum does not matter. The next call starts each block from them at the
+   final tau and runs `iterations` sweeps instead of the whole epsilon-scaling schedule.
+   The blocks are the same tiling of the same shape, so block b's potentials are its own.
+   --------------------------------------------------------------------------------- */
+typedef struct _tsenor_potentials {
+    float *alpha_beta;            /* 2m per block: alpha, then beta, times the block max   */
+    size_t blocks;
+    int m;
+    int ready;                    /* the store holds a finished call's potentials         */
+    int iterations;               /* sweeps of a warm-started call                        */
+} _tsenor_potentials;
+
+static void _tsenor_potentials_load(const _tsenor_potentials *wp, const _tsenor_lanes *g, int m, size_t first,
+                                    int lanes, const float *block_max)
+{
+    const int L = _TSENOR_LANES;
+    int l, i;
+    for (l = 0; l < lanes; l++) {
+        const float *ab = wp->alpha_beta + (first + (size_t)l) * 2 * (size_t)m;
+        const float scale = block_max[l] > 0.0f ? block_max[l] : 1.0f;
+        for (i = 0; i < m; i++) {
+            g->alpha[i * L + l] = ab[i] / scale;
+            g->beta[i * L + l] = ab[m + i] / scale;
+        }
+    }
+    for (l = lanes; l < L; l++)       /* unused lanes: any finite start */
+        for (i = 0; i < m; i++) g->alpha[i * L + l] = g->beta[i * L + l] = 0.0f;
+}
+
+static void _tsenor_potentials_save(_tsenor_potentials *wp, const _tsenor_lanes *g, int m, size_t first, int lanes,
+                                    const float *block_max)
+{
+    const int L = _TSENOR_LANES;
+    int l, i;
+    for (l = 0; l < lanes; l++) {
+        float *ab = wp->alpha_beta + (first + (size_t)l) * 2 * (size_t)m;
+        const float scale = block_max[l] > 0.0f ? block_max[l] : 1.0f;
+        for (i = 0; i < m; i++) {
+            ab[i] = g->alpha[i * L + l] * scale;
+            ab[m + i] = g->beta[i * L + l] * scale;
+        }
+    }
+}
+
 /* Solves the 16 blocks of group g and writes their masks. */
 _TSENOR_ALWAYS_INLINE void _tsenor_solve_group(const _tsenor_problem *P, size_t g, _tsenor_thread *t)
 {
@@ -2169,7 +2279,13 @@ _TSENOR_ALWAYS_INLINE void _tsenor_solve_group(const _tsenor_problem *P, size_t 
         sc.iterations = P->cfg.iterations;
         sc.tau = P->cfg.tau;
         sc.tau_start = P->cfg.tau_start;
+        sc.warm_iterations = P->warm && P->warm->ready ? P->warm->iterations : 0;
+        if (sc.warm_iterations > 0) _tsenor_potentials_load(P->warm, G, m, first, lanes, block_max);
         _TSENOR_WITH_CONSTANT_M(m, _tsenor_dykstra(G, &sc, M));
+        if (P->warm) {
+            _TSENOR_WITH_CONSTANT_M(m, _tsenor_fold_scalings(G, M, sc.tau));
+            _tsenor_potentials_save(P->warm, G, m, first, lanes, block_max);
+        }
     } else {
         memcpy(G->x, G->a, (size_t)mm * L * sizeof(float));
     }
@@ -2432,9 +2548,9 @@ static _tsenor_unit_solver_fn _tsenor_pick_solver(const char **name)
     return _tsenor_solve_unit_generic;
 }
 
-static tsenor_status _tsenor_mask(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld,
-                                  uint8_t *mask, size_t mask_ld, const tsenor_options *opt,
-                                  tsenor_report *report)
+static tsenor_status _tsenor_mask_with(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld,
+                                       uint8_t *mask, size_t mask_ld, const tsenor_options *opt,
+                                       tsenor_report *report, _tsenor_potentials *warm)
 {
     const double t0 = _tsenor_now();
     _tsenor_problem P;
@@ -2455,6 +2571,10 @@ static tsenor_status _tsenor_mask(const void *w, tsenor_dtype dt, size_t rows, s
     P.block_cols = (cols + (size_t)P.cfg.m - 1) / (size_t)P.cfg.m;
     P.blocks = P.block_rows * P.block_cols;
     P.groups = (P.blocks + _TSENOR_LANES - 1) / _TSENOR_LANES;
+    if (warm && (P.cfg.method != TSENOR_METHOD_TSENOR || _tsenor_is_n4(&P.cfg) || warm->blocks != P.blocks ||
+                 warm->m != P.cfg.m))
+        warm = NULL;   /* nothing to keep, or another tiling */
+    P.warm = warm;
 
     {
         _tsenor_thread probe;
@@ -2496,6 +2616,7 @@ static tsenor_status _tsenor_mask(const void *w, tsenor_dtype dt, size_t rows, s
         TSENOR_FREE(ts);
         TSENOR_FREE(raw);
     }
+    if (warm) warm->ready = 1;
     if (report) {
         report->kept = kept;
         report->total = total;
@@ -2506,6 +2627,12 @@ static tsenor_status _tsenor_mask(const void *w, tsenor_dtype dt, size_t rows, s
         report->seconds = _tsenor_now() - t0;
     }
     return TSENOR_OK;
+}
+
+static tsenor_status _tsenor_mask(const void *w, tsenor_dtype dt, size_t rows, size_t cols, size_t ld,
+                                  uint8_t *mask, size_t mask_ld, const tsenor_options *opt, tsenor_report *report)
+{
+    return _tsenor_mask_with(w, dt, rows, cols, ld, mask, mask_ld, opt, report, NULL);
 }
 
 TSENOR_DEF tsenor_status tsenor_cpu_mask_f32(const float *w, size_t rows, size_t cols, size_t ld,
@@ -3258,6 +3385,41 @@ static tsenor_status _tsenor_project_mask(const _tsenor_prune_config *pc, const 
     return s;
 }
 
+/* ---- ADMM's projection: warm-started TSENOR masks -------------------------------
+   After the first call each block's Dykstra starts from its previous potentials at the
+   final tau (_tsenor_potentials): the scores move little between ADMM iterations, so a
+   few sweeps reach the plan that the whole epsilon-scaling schedule reaches cold. */
+#ifndef _TSENOR_ALPS_WARM_SWEEPS
+#define _TSENOR_ALPS_WARM_SWEEPS 40
+#endif
+
+static tsenor_status _tsenor_potentials_init(_tsenor_potentials *wp, const _tsenor_prune_config *pc, size_t rows,
+                                             size_t cols)
+{
+    const size_t m = (size_t)pc->cfg.m, blocks = ((rows + m - 1) / m) * ((cols + m - 1) / m);
+    memset(wp, 0, sizeof *wp);
+    wp->alpha_beta = (float *)_tsenor_aligned_alloc(blocks * 2 * m, sizeof(float));
+    if (!wp->alpha_beta) return TSENOR_ERR_OUT_OF_MEMORY;
+    wp->blocks = blocks;
+    wp->m = pc->cfg.m;
+    wp->iterations = _TSENOR_ALPS_WARM_SWEEPS;
+    return TSENOR_OK;
+}
+
+static tsenor_status _tsenor_project_potentials(const _tsenor_prune_config *pc, _tsenor_potentials *wp,
+                                                const float *scores, size_t rows, size_t cols, size_t ld,
+                                                uint8_t *mask, size_t mask_ld, _tsenor_prune_stats *st)
+{
+    const double t0 = _tsenor_now();
+    tsenor_options o = pc->mask;
+    tsenor_status s;
+    if ((double)rows * (double)cols < 65536.0) o.threads = 1;
+    s = _tsenor_mask_with(scores, TSENOR_DTYPE_F32, rows, cols, ld, mask, mask_ld, &o, NULL, wp);
+    st->projection_seconds += _tsenor_now() - t0;
+    st->projections++;
+    return s;
+}
+
 /* ---- ADMM's projection: warm-started exact masks --------------------------------
    ALPS projects a slowly changing score matrix once per iteration. With the EXACT
    solver every whole block keeps its dual potentials from the previous call and starts
@@ -3695,8 +3857,10 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
     const size_t n = cols, NB = _TSENOR_CHOL_NB, nblk = (n + NB - 1) / NB, rn = rows * cols;
     const int T = pc->cfg.threads;
     const int warm = pc->cfg.method == TSENOR_METHOD_EXACT;
+    const int keep_potentials = pc->cfg.method == TSENOR_METHOD_TSENOR && !_tsenor_is_n4(&pc->cfg);
     _tsenor_alps_solver sv;
     _tsenor_warm_projection wp;
+    _tsenor_potentials pot;
     float *hn = NULL, *scale = NULL, *w0 = NULL, *g = NULL, *v = NULL, *d = NULL, *b = NULL;
     double *rs = NULL;
     uint8_t *dead = NULL, *ref = NULL;
@@ -3708,6 +3872,7 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
     tsenor_status s = TSENOR_OK;
     memset(&sv, 0, sizeof sv);
     memset(&wp, 0, sizeof wp);
+    memset(&pot, 0, sizeof pot);
     sv.inverse = 2 * rows >= n;
     p[0] = (void **)&hn; by[0] = n * n * sizeof(float);
     p[1] = (void **)&sv.lf; by[1] = n * n * sizeof(float);
@@ -3726,13 +3891,15 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
     p[14] = (void **)&sv.minv; by[14] = sv.inverse ? n * n * sizeof(float) : 0;
     if (!_tsenor_alloc_arrays(p, by, 15)) return TSENOR_ERR_OUT_OF_MEMORY;
     if (warm && (s = _tsenor_warm_init(&wp, pc, rows, n)) != TSENOR_OK) goto done;
+    if (keep_potentials && (s = _tsenor_potentials_init(&pot, pc, rows, n)) != TSENOR_OK) goto done;
 
     _tsenor_hessian_prepare(gram, gram_ld, n, pc->damping, hn, dead, scale, T);
     for (i = 0; i < rows; i++)
         for (j = 0; j < n; j++) w0[i * n + j] = dead[j] ? 0.0f : w[i * ld + j] * scale[j];
     _tsenor_sgemm(la, 0, 0, rows, n, n, 1.0f, w0, n, hn, n, 0.0f, g, n, _TSENOR_TRI_FULL);   /* W0 H */
 
-    s = warm ? _tsenor_project_warm(&wp, pc, w0, n, msk, n, st) : _tsenor_project_mask(pc, w0, rows, n, n, msk, n, st);
+    s = warm ? _tsenor_project_warm(&wp, pc, w0, n, msk, n, st)
+             : _tsenor_project_potentials(pc, keep_potentials ? &pot : NULL, w0, rows, n, n, msk, n, st);
     if (s != TSENOR_OK) goto done;
     for (i = 0; i < rn; i++) { d[i] = msk[i] ? w0[i] : 0.0f; v[i] = 0.0f; }
     memcpy(ref, msk, rn);
@@ -3752,7 +3919,8 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
 #pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
 #endif
         for (e = 0; e < ne; e++) d[e] = b[e] + v[e] * inv_rho;
-        s = warm ? _tsenor_project_warm(&wp, pc, d, n, msk, n, st) : _tsenor_project_mask(pc, d, rows, n, n, msk, n, st);
+        s = warm ? _tsenor_project_warm(&wp, pc, d, n, msk, n, st)
+                 : _tsenor_project_potentials(pc, keep_potentials ? &pot : NULL, d, rows, n, n, msk, n, st);
         if (s != TSENOR_OK) goto done;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(T) schedule(static) if(rn > 65536)
@@ -3836,6 +4004,7 @@ static tsenor_status _tsenor_prune_alps(_tsenor_la *la, const _tsenor_prune_conf
         for (j = 0; j < n; j++) what[i * n + j] = msk[i * n + j] ? d[i * n + j] / scale[j] : 0.0f;
 done:
     _tsenor_warm_free(&wp);
+    _tsenor_aligned_free(pot.alpha_beta);
     _tsenor_free_arrays(p, 15);
     return s;
 }

@@ -436,6 +436,68 @@ static void test_warm_projection(void)
     }
 }
 
+/* TSENOR warm-started from its previous potentials (ALPS's default projection): the
+   first call of a store and a store of another tiling give the cold masks bit for bit;
+   warm calls over a drifting sequence (and after a jump to unrelated scores) give valid
+   masks that keep about what the cold solver keeps, against EXACT's optimum. */
+static void test_warm_potentials(void)
+{
+    static const struct { size_t rows, cols; int n, m; } cases[] = {{64, 64, 16, 32}, {70, 100, 8, 16}, {96, 96, 4, 8}};
+    static const float steps[] = {0.0f, 0.3f, 0.1f, 0.03f, 0.01f, 0.003f, 0.0f, 10.0f, 0.01f};
+    size_t c;
+    for (c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const size_t rows = cases[c].rows, cols = cases[c].cols, rn = rows * cols;
+        float *sc = (float *)xmalloc(rn * sizeof(float)), *noise = (float *)xmalloc(rn * sizeof(float));
+        uint8_t *warm = (uint8_t *)xmalloc(rn), *cold = (uint8_t *)xmalloc(rn), *best = (uint8_t *)xmalloc(rn);
+        tsenor_prune_options po = popt(TSENOR_PRUNE_ALPS, cases[c].n, cases[c].m, TSENOR_METHOD_TSENOR);
+        tsenor_options to = make_opt(cases[c].n, cases[c].m, TSENOR_METHOD_TSENOR);
+        tsenor_options eo = make_opt(cases[c].n, cases[c].m, TSENOR_METHOD_EXACT);
+        _tsenor_prune_config pc;
+        _tsenor_potentials pot, other;
+        double sum_warm = 0.0, sum_cold = 0.0;
+        size_t k, s;
+        EXPECT(_tsenor_prune_resolve(&po, &pc) == TSENOR_OK && _tsenor_potentials_init(&pot, &pc, rows, cols) == TSENOR_OK &&
+                   _tsenor_potentials_init(&other, &pc, rows + (size_t)cases[c].m, cols) == TSENOR_OK,
+               "potential store set-up");
+        fill_normal(sc, rn, 900 + c);
+        for (s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+            double kw = 0.0, kc = 0.0, ke = 0.0;
+            fill_normal(noise, rn, 950 + 10 * c + s);
+            for (k = 0; k < rn; k++) sc[k] += steps[s] * noise[k];
+            EXPECT(_tsenor_mask_with(sc, TSENOR_DTYPE_F32, rows, cols, cols, warm, cols, &to, NULL, &pot) == TSENOR_OK,
+                   "warm TSENOR step %zu", s);
+            EXPECT(tsenor_cpu_mask_f32(sc, rows, cols, cols, cold, cols, &to, NULL) == TSENOR_OK &&
+                       tsenor_cpu_mask_f32(sc, rows, cols, cols, best, cols, &eo, NULL) == TSENOR_OK, "cold TSENOR, EXACT");
+            EXPECT(tsenor_check_mask(warm, rows, cols, cols, cases[c].n, cases[c].m, TSENOR_CHECK_TRANSPOSABLE, NULL) == TSENOR_OK,
+                   "%zux%zu %d:%d step %zu: the warm mask is invalid", rows, cols, cases[c].n, cases[c].m, s);
+            if (s == 0)
+                EXPECT(memcmp(warm, cold, rn) == 0, "%zux%zu %d:%d: the first call of a store is not the cold mask", rows, cols,
+                       cases[c].n, cases[c].m);
+            for (k = 0; k < rn; k++) {
+                kw += warm[k] ? fabs((double)sc[k]) : 0.0;
+                kc += cold[k] ? fabs((double)sc[k]) : 0.0;
+                ke += best[k] ? fabs((double)sc[k]) : 0.0;
+            }
+            EXPECT(kw <= ke * (1.0 + 1e-9) && kw >= 0.99 * ke, "%zux%zu %d:%d step %zu: warm keeps %.9g, EXACT %.9g", rows, cols,
+                   cases[c].n, cases[c].m, s, kw, ke);
+            sum_warm += kw / ke;
+            sum_cold += kc / ke;
+            /* a store of another tiling is left alone: the cold mask */
+            EXPECT(_tsenor_mask_with(sc, TSENOR_DTYPE_F32, rows, cols, cols, warm, cols, &to, NULL, &other) == TSENOR_OK &&
+                       memcmp(warm, cold, rn) == 0 && !other.ready,
+                   "%zux%zu %d:%d step %zu: a store of another tiling was used", rows, cols, cases[c].n, cases[c].m, s);
+        }
+        printf("warm TSENOR %zux%zu %d:%d: kept / optimum over %zu steps: warm %.6f, cold %.6f\n", rows, cols, cases[c].n,
+               cases[c].m, sizeof steps / sizeof steps[0], sum_warm / (double)(sizeof steps / sizeof steps[0]),
+               sum_cold / (double)(sizeof steps / sizeof steps[0]));
+        EXPECT(sum_warm >= sum_cold - 1e-3 * (double)(sizeof steps / sizeof steps[0]),
+               "%zux%zu %d:%d: warm masks keep clearly less than cold ones", rows, cols, cases[c].n, cases[c].m);
+        _tsenor_aligned_free(pot.alpha_beta);
+        _tsenor_aligned_free(other.alpha_beta);
+        free(sc); free(noise); free(warm); free(cold); free(best);
+    }
+}
+
 /* ==================================================================================
    3. synthetic layers
    ================================================================================== */
@@ -896,6 +958,7 @@ int main(void)
     test_cholesky_and_solve();
     test_tiny_brute_force();
     test_warm_projection();
+    test_warm_potentials();
     test_method_order();
     test_invariances();
     test_edge_shapes();
