@@ -58,13 +58,17 @@
    names the CPU) and is refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
    ALPS applies (H + rho I)^-1 by the CPU's rule: an explicit inverse per value of rho
    (potrf, trtri, syrk; one product per iteration) when 2 rows >= cols, else the Cholesky
-   factor alone (potrf; two triangular solves per iteration). TSENOR_CUDA_ALPS_SOLVER=
+   factor alone (potrf; two triangular solves per iteration). With more than 1024 inputs
+   the triangular solves are blocked, each product split-TF32 (three TF32 tensor-core
+   products of operands split into a TF32 part and the rest, FP32-accurate);
+   TSENOR_CUDA_PRUNE_MATH=fp32 keeps cuBLAS's FP32 trsm. TSENOR_CUDA_ALPS_SOLVER=
    inverse or triangular forces one, =eigen takes one eigendecomposition of H at the start
    and one n^3 product per rho.
    Device memory beyond the inputs, n = cols, r = rows (the host-pointer call adds its
    copies of w and gram, r n + n^2 floats; cuSOLVER adds its workspace):
        ALPS               3 n^2 + 8 r n + n floats, 2 r n + n bytes, r doubles
-                          (triangular solves: n^2 floats fewer; eigen: n^2 + n more)
+                          (triangular solves: n^2 floats fewer, and with n > 1024 at
+                          most 3 n^2 + 3072 (n + r + 1024) more; eigen: n^2 + n more)
        SPARSEGPT          2 n^2 + 3 r n + (128 + m) r floats, r n + m r + n bytes
        WANDA, MAGNITUDE   n^2 + 3 r n floats, r n + n bytes (without gram: r n floats, r n bytes) */
 #ifndef TSENOR_CUDA_H

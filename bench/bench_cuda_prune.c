@@ -10,7 +10,8 @@
    tsenor_cuda.h). Peers (bench/peers/prune_torch.py:
    plain PyTorch ALPS and SparseGPT with the paper's projection) run on the same GPU in
    the same run when torch is importable; the ratios are of the same run.
-   Usage: build/bench_cuda_prune [--no-peers] [--quick] */
+   Usage: build/bench_cuda_prune [--no-peers] [--quick | --wide] (--wide: the 4096 x 14336 ALPS
+   T16:32 row alone, for profiles) */
 #define _POSIX_C_SOURCE 200112L   /* setenv, popen */
 #define TSENOR_IMPLEMENTATION
 #include "../tsenor.h"
@@ -157,10 +158,11 @@ static double run_peer(const layer *L, const char *method, int n, int m, int tra
 
 int main(int argc, char **argv)
 {
-    int peers = 1, quick = 0, a;
+    int peers = 1, quick = 0, wide = 0, a;
     for (a = 1; a < argc; a++) {
         if (strcmp(argv[a], "--no-peers") == 0) peers = 0;
         if (strcmp(argv[a], "--quick") == 0) quick = 1;
+        if (strcmp(argv[a], "--wide") == 0) wide = 1;
     }
     if (tsenor_cuda_device_count() == 0) {
         printf("bench_cuda_prune: no CUDA device (%s)\n", tsenor_cuda_last_error());
@@ -179,6 +181,14 @@ int main(int argc, char **argv)
         o = popt(TSENOR_PRUNE_SPARSEGPT, 2, 4, 1);
         run(&W, &o, 1, "warm-up sparsegpt T2:4 64x64", 0.0);
         free_layer(&W);
+    }
+    if (wide) {
+        layer L = make_layer(4096, 14336, 9);
+        tsenor_prune_options o = popt(TSENOR_PRUNE_ALPS, 16, 32, 1);
+        printf("\n4096 x 14336:\n");
+        run(&L, &o, 1, "alps T16:32", 2.0);
+        free_layer(&L);
+        return 0;
     }
     {
         layer L = make_layer(4096, 4096, 7);
@@ -219,6 +229,9 @@ int main(int argc, char **argv)
         printf("\n4096 x 14336:\n");
         o = popt(TSENOR_PRUNE_ALPS, 16, 32, 1);
         run(&L, &o, 1, "alps T16:32", 2.0);
+        setenv("TSENOR_CUDA_PRUNE_MATH", "fp32", 1);
+        run(&L, &o, 1, "alps T16:32 (plain FP32 trsm)", 2.0);
+        unsetenv("TSENOR_CUDA_PRUNE_MATH");
         setenv("TSENOR_CUDA_ALPS_SOLVER", "inverse", 1);
         run(&L, &o, 1, "alps T16:32 (explicit inverse)", 2.0);
         unsetenv("TSENOR_CUDA_ALPS_SOLVER");

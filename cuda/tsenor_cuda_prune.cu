@@ -19,7 +19,8 @@
    Differences from the CPU, all in rounding: products are cuBLAS's (in FP32; ALPS's ADMM products
    and CG products on TF32 tensor cores with TSENOR_CUDA_PRUNE_MATH=tf32), the ALPS solve
    takes the CPU's route (an explicit (H + rho I)^-1, or two triangular solves with its
-   Cholesky factor: see alps_route below) in cuBLAS and cuSOLVER, and sums taken by
+   Cholesky factor: see alps_route below) in cuBLAS and cuSOLVER, the triangular solves
+   blocked with split-TF32 products above 1024 inputs (blocked_solves), and sums taken by
    atomics are not in a fixed order. */
 #define _TSENOR_COMMON   /* the definitions tsenor.h shares with this backend */
 #include "tsenor_cuda_internal.h"
@@ -147,6 +148,38 @@ cublasComputeType_t iterate_math()
 {
     const char *m = getenv("TSENOR_CUDA_PRUNE_MATH");
     return m && strcmp(m, "tf32") == 0 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
+
+/* ALPS's triangular solves (the TRIANGULAR route below) in blocks of kSolveBlock
+   columns, every product split-TF32 (split_tf32_kernel, split_stack_kernel): each
+   diagonal block by its inverse (formed per rho by a batched trsm), the updates of the
+   rest by the factor's panels. cublasStrsm runs on the FP32 units: on 4096 x 14336 its two
+   solves per iteration took about 48 ms of 3.7 s, the blocked ones about 27 ms of 2.5 s.
+   TSENOR_CUDA_PRUNE_MATH=fp32 (or tf32) keeps the plain trsm. */
+const size_t kSolveBlock = 1024;
+
+bool split_solves()
+{
+    const char *m = getenv("TSENOR_CUDA_PRUNE_MATH");
+    return !(m && (strcmp(m, "fp32") == 0 || strcmp(m, "tf32") == 0));
+}
+
+/* column-major C (m x n) = alpha op(A) B + beta C from split operands: three TF32
+   products, the small terms first */
+tsenor_status gemm_split_cm(cublasHandle_t h, bool ta, size_t m, size_t n, size_t k, float alpha, const float *a_hi,
+                            const float *a_lo, size_t lda, const float *b_hi, const float *b_lo, size_t ldb, float beta,
+                            float *c, size_t ldc)
+{
+    const float one = 1.0f;
+    const float *as[3] = {a_hi, a_lo, a_hi}, *bs[3] = {b_lo, b_hi, b_hi};
+    for (int t = 0; t < 3; t++) {
+        const cublasStatus_t st = cublasGemmEx_64(h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, (int64_t)m, (int64_t)n,
+                                                  (int64_t)k, &alpha, as[t], CUDA_R_32F, (int64_t)lda, bs[t], CUDA_R_32F,
+                                                  (int64_t)ldb, t == 0 ? &beta : &one, c, CUDA_R_32F, (int64_t)ldc,
+                                                  CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+        if (st != CUBLAS_STATUS_SUCCESS) return blas_error("cublasGemmEx", st);
+    }
+    return TSENOR_OK;
 }
 
 /* ---- device buffers of one call: stream-ordered, freed when the call ends ------------- */
@@ -350,6 +383,74 @@ __global__ void live_inputs_kernel(const float *src, size_t ld, const uint8_t *d
 
 /* the full symmetric matrix from the lower triangle of its column-major storage */
 /* zeroes the strict upper triangle of a column-major n x n matrix */
+/* A column-major block (m x n, lda) split into hi, its values rounded to TF32 (10
+   mantissa bits, to nearest), and lo = a - hi, both m x n with leading dimension m. On
+   TF32 tensor cores hi is exact and lo loses ~2^-11 of itself, so hi*hi + hi*lo + lo*hi
+   is an FP32-accurate product (the dropped lo*lo is ~2^-22 of it). The inputs are
+   finite (checked before ALPS starts). */
+__global__ void split_tf32_kernel(const float *a, size_t m, size_t n, size_t lda, float *hi, float *lo)
+{
+    const size_t count = m * n;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < count; k += (size_t)gridDim.x * blockDim.x) {
+        const size_t i = k % m, j = k / m;
+        const float v = a[j * lda + i];
+        const float h = __uint_as_float((__float_as_uint(v) + 0x1000u) & 0xffffe000u);
+        hi[k] = h;
+        lo[k] = v - h;
+    }
+}
+
+/* The K-stacked operands of one split product C -= [A_hi | A_lo | A_hi] [B_lo; B_hi; B_hi]
+   (one product of depth 3k instead of three of depth k: C is read and written once).
+   split_stack_kernel: the block B (k x n of a column-major matrix, ldb) into stack
+   (3k x n, ld 3k) as [lo; hi; hi]. */
+__global__ void split_stack_kernel(const float *b, size_t k, size_t n, size_t ldb, float *stack)
+{
+    const size_t count = k * n;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < count; q += (size_t)gridDim.x * blockDim.x) {
+        const size_t i = q % k, j = q / k;
+        const float v = b[j * ldb + i];
+        const float h = __uint_as_float((__float_as_uint(v) + 0x1000u) & 0xffffe000u);
+        float *col = stack + j * 3 * k;
+        col[i] = v - h;
+        col[k + i] = h;
+        col[2 * k + i] = h;
+    }
+}
+
+/* The factor's panels as the A of those products, per block column J = [j0, j0 + jb) of
+   L (column-major, ld n). below: L[j1:, J] as (n - j1) x 3jb = [hi | lo | hi] (ld n - j1);
+   left: L[J, :j0] as 3jb x j0 = [hi; lo; hi] (ld 3jb), used transposed. */
+__global__ void panel_below_kernel(const float *l, size_t n, size_t j0, size_t jb, float *panel)
+{
+    const size_t j1 = j0 + jb, m = n - j1, count = m * 3 * jb;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < count; q += (size_t)gridDim.x * blockDim.x) {
+        const size_t i = q % m, c = q / m, part = c / jb;
+        const float v = l[(j0 + c % jb) * n + j1 + i];
+        const float h = __uint_as_float((__float_as_uint(v) + 0x1000u) & 0xffffe000u);
+        panel[q] = part == 1 ? v - h : h;
+    }
+}
+
+__global__ void panel_left_kernel(const float *l, size_t n, size_t j0, size_t jb, float *panel)
+{
+    const size_t k3 = 3 * jb, count = k3 * j0;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < count; q += (size_t)gridDim.x * blockDim.x) {
+        const size_t r = q % k3, c = q / k3, part = r / jb;
+        const float v = l[c * n + j0 + r % jb];
+        const float h = __uint_as_float((__float_as_uint(v) + 0x1000u) & 0xffffe000u);
+        panel[q] = part == 1 ? v - h : h;
+    }
+}
+
+/* count identity blocks of nb x nb, one after the other */
+__global__ void identity_blocks_kernel(float *a, size_t nb, size_t count)
+{
+    const size_t total = nb * nb * count;
+    for (size_t q = blockIdx.x * (size_t)blockDim.x + threadIdx.x; q < total; q += (size_t)gridDim.x * blockDim.x)
+        a[q] = q % (nb * nb) % nb == q % (nb * nb) / nb ? 1.0f : 0.0f;
+}
+
 __global__ void clear_upper_kernel(float *a, size_t n)
 {
     const size_t total = n * n, stride = (size_t)gridDim.x * blockDim.x;
@@ -879,6 +980,7 @@ struct Run {
                                 "cudaMemcpyAsync"));
             PRUNE_TRY(add_diagonal(inverse, n, (float)rho));
             PRUNE_TRY(cholesky(inverse, n));
+            if (diag) PRUNE_TRY(solve_prepare(inverse, n));   /* the blocked solves' operands */
         } else if (route == ALPS_EIGEN) {   /* Q diag(1 / (lambda + rho)) Q^T */
             inverse_eigen_scale_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(q, lambda, rho, n, scaled);
             PRUNE_TRY(launched("eigen scaling"));
@@ -926,12 +1028,120 @@ struct Run {
         PRUNE_TRY(cuda_step(cudaMemcpyAsync(out, rhs, rows * n * sizeof(float), cudaMemcpyDeviceToDevice, stream),
                             "cudaMemcpyAsync"));
         const float one = 1.0f;
+        if (diag) return blocked_solves(rows, n, out);
         for (int pass = 0; pass < 2; pass++) {
             const cublasStatus_t bs = cublasStrsm_64(lib->blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER,
                                                      pass ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_DIAG_NON_UNIT, (int64_t)n,
                                                      (int64_t)rows, &one, inverse, (int64_t)n, out, (int64_t)n);
             if (bs != CUBLAS_STATUS_SUCCESS) return blas_error("cublasStrsm", bs);
         }
+        return TSENOR_OK;
+    }
+
+    /* split_solves(): per rho, the inverses of L's diagonal blocks (trsm on identities,
+       the full blocks in one batched call) and their split, and the factor's panels
+       (panel_below_kernel, panel_left_kernel); per product the stacked right side */
+    float *diag = nullptr, *diag_hi = nullptr, *diag_lo = nullptr, *below = nullptr, *left = nullptr, *stack = nullptr;
+    float **diag_ptrs = nullptr;   /* device: the batched trsm's A (L's blocks), then B (diag's blocks) */
+    std::vector<size_t> below_at, left_at;   /* each block column's panel offsets */
+
+    tsenor_status solve_setup(const float *l, size_t n, size_t rows)
+    {
+        const size_t NB = kSolveBlock, blocks = (n + NB - 1) / NB;
+        size_t at_below = 0, at_left = 0;
+        PRUNE_TRY(arrays.get(&diag, blocks * NB * NB));
+        PRUNE_TRY(arrays.get(&diag_hi, blocks * NB * NB));
+        PRUNE_TRY(arrays.get(&diag_lo, blocks * NB * NB));
+        PRUNE_TRY(arrays.get(&stack, 3 * NB * rows));
+        PRUNE_TRY(arrays.get(&diag_ptrs, 2 * blocks));
+        for (size_t b = 0; b < blocks; b++) {
+            const size_t j0 = b * NB, jb = n - j0 < NB ? n - j0 : NB;
+            below_at.push_back(at_below);
+            left_at.push_back(at_left);
+            at_below += (n - j0 - jb) * 3 * jb;
+            at_left += 3 * jb * j0;
+        }
+        PRUNE_TRY(arrays.get(&below, at_below + 1));
+        PRUNE_TRY(arrays.get(&left, at_left + 1));
+        std::vector<float *> ptrs(2 * blocks);
+        for (size_t b = 0; b < blocks; b++) {
+            ptrs[b] = const_cast<float *>(l) + b * NB * n + b * NB;
+            ptrs[blocks + b] = diag + b * NB * NB;
+        }
+        PRUNE_TRY(cuda_step(cudaMemcpyAsync(diag_ptrs, ptrs.data(), 2 * blocks * sizeof(float *), cudaMemcpyHostToDevice,
+                                            stream), "cudaMemcpyAsync"));
+        return cuda_step(cudaStreamSynchronize(stream), "cudaStreamSynchronize");   /* ptrs goes out of scope */
+    }
+
+    /* after each Cholesky factor l (lower, column-major, ld n) */
+    tsenor_status solve_prepare(const float *l, size_t n)
+    {
+        const size_t NB = kSolveBlock, blocks = (n + NB - 1) / NB, full = n / NB;
+        const float one = 1.0f;
+        identity_blocks_kernel<<<grid_for(blocks * NB * NB), kThreads, 0, stream>>>(diag, NB, blocks);
+        PRUNE_TRY(launched("identity blocks"));
+        if (full) {
+            const cublasStatus_t bs = cublasStrsmBatched(lib->blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
+                                                         CUBLAS_DIAG_NON_UNIT, (int)NB, (int)NB, &one, diag_ptrs, (int)n,
+                                                         diag_ptrs + blocks, (int)NB, (int)full);
+            if (bs != CUBLAS_STATUS_SUCCESS) return blas_error("cublasStrsmBatched", bs);
+        }
+        if (full < blocks) {   /* the last, partial block (ld = its size) */
+            const size_t j0 = full * NB, jb = n - j0;
+            identity_blocks_kernel<<<grid_for(jb * jb), kThreads, 0, stream>>>(diag + full * NB * NB, jb, 1);
+            PRUNE_TRY(launched("identity block"));
+            const cublasStatus_t bs = cublasStrsm_64(lib->blas, CUBLAS_SIDE_LEFT, CUBLAS_FILL_MODE_LOWER, CUBLAS_OP_N,
+                                                     CUBLAS_DIAG_NON_UNIT, (int64_t)jb, (int64_t)jb, &one, l + j0 * n + j0,
+                                                     (int64_t)n, diag + full * NB * NB, (int64_t)jb);
+            if (bs != CUBLAS_STATUS_SUCCESS) return blas_error("cublasStrsm", bs);
+        }
+        split_tf32_kernel<<<grid_for(blocks * NB * NB), kThreads, 0, stream>>>(diag, blocks * NB * NB, 1, blocks * NB * NB,
+                                                                               diag_hi, diag_lo);
+        PRUNE_TRY(launched("split diagonal blocks"));
+        for (size_t b = 0; b < blocks; b++) {
+            const size_t j0 = b * NB, jb = n - j0 < NB ? n - j0 : NB;
+            if (j0 + jb < n) {
+                panel_below_kernel<<<grid_for((n - j0 - jb) * 3 * jb), kThreads, 0, stream>>>(l, n, j0, jb, below + below_at[b]);
+                PRUNE_TRY(launched("panel below"));
+            }
+            if (j0 > 0) {
+                panel_left_kernel<<<grid_for(3 * jb * j0), kThreads, 0, stream>>>(l, n, j0, jb, left + left_at[b]);
+                PRUNE_TRY(launched("panel left"));
+            }
+        }
+        return TSENOR_OK;
+    }
+
+    /* out (column-major n x rows, ld n) <- (L L^T)^-1 out, right-looking, every product
+       split-TF32: L Y = R from the first block down (Y_J = L_JJ^-1 R_J, then the rows
+       below lose L[j1:, J] Y_J), then L^T X = Y from the last block up (X_J = L_JJ^-T Y_J,
+       then the rows above lose L[J, :j0]^T X_J) */
+    tsenor_status blocked_solves(size_t rows, size_t n, float *out)
+    {
+        const size_t NB = kSolveBlock, blocks = (n + NB - 1) / NB;
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t t = 0; t < blocks; t++) {
+                const size_t b = pass ? blocks - 1 - t : t, j0 = b * NB, jb = n - j0 < NB ? n - j0 : NB, j1 = j0 + jb;
+                const bool last = pass ? j0 == 0 : j1 == n;
+                split_stack_kernel<<<grid_for(jb * rows), kThreads, 0, stream>>>(out + j0, jb, rows, n, stack);
+                PRUNE_TRY(launched("split block"));
+                PRUNE_TRY(gemm_split_cm(lib->blas, pass == 1, jb, rows, jb, 1.0f, diag_hi + b * NB * NB, diag_lo + b * NB * NB,
+                                        jb, stack + jb, stack, 3 * jb, 0.0f, out + j0, n));
+                if (last) continue;
+                split_stack_kernel<<<grid_for(jb * rows), kThreads, 0, stream>>>(out + j0, jb, rows, n, stack);
+                PRUNE_TRY(launched("split block"));
+                const float minus = -1.0f, one = 1.0f;
+                const cublasStatus_t st =
+                    pass == 0 ? cublasGemmEx_64(lib->blas, CUBLAS_OP_N, CUBLAS_OP_N, (int64_t)(n - j1), (int64_t)rows,
+                                                (int64_t)(3 * jb), &minus, below + below_at[b], CUDA_R_32F, (int64_t)(n - j1),
+                                                stack, CUDA_R_32F, (int64_t)(3 * jb), &one, out + j1, CUDA_R_32F, (int64_t)n,
+                                                CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT)
+                              : cublasGemmEx_64(lib->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int64_t)j0, (int64_t)rows,
+                                                (int64_t)(3 * jb), &minus, left + left_at[b], CUDA_R_32F, (int64_t)(3 * jb),
+                                                stack, CUDA_R_32F, (int64_t)(3 * jb), &one, out, CUDA_R_32F, (int64_t)n,
+                                                CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+                if (st != CUBLAS_STATUS_SUCCESS) return blas_error("cublasGemmEx", st);
+            }
         return TSENOR_OK;
     }
 
@@ -972,6 +1182,9 @@ struct Run {
         PRUNE_TRY(gemm_rm(lib->blas, false, false, rows, n, n, 1.0f, w0, n, hn, n, 0.0f, g, n, CUBLAS_COMPUTE_32F));   /* W0 H */
 
         if (route != ALPS_TRIANGULAR) PRUNE_TRY(arrays.get(&scaled, n * n));   /* EIGEN's Q S, INVERSE's product */
+        if (route == ALPS_TRIANGULAR && split_solves() && n > kSolveBlock) {
+            PRUNE_TRY(solve_setup(inv, n, rows));
+        }
         if (eigen) {   /* H = Q diag(lambda) Q^T once; positive definite after + rho iff lambda_min + rho > 0 */
             PRUNE_TRY(arrays.get(&q, n * n));
             PRUNE_TRY(arrays.get(&lambda, n));

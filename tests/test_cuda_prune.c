@@ -205,15 +205,22 @@ static void test_agreement(void)
     }
 }
 
+/* compare_with_cpu with one environment switch of the GPU backend set for the call */
+static void compare_with_cpu_env(const layer *L, const tsenor_prune_options *o, const char *name, const char *value,
+                                 const char *what)
+{
+    setenv(name, value, 1);
+    compare_with_cpu(L, o, what);
+    unsetenv(name);
+}
+
 /* ALPS with TF32 products, and by each route of its solve (eigendecomposition, explicit
    inverse, triangular solves) */
 static void test_alps_variants(void)
 {
     layer L = make_layer(128, 160, 21);
     tsenor_prune_options o = popt(TSENOR_PRUNE_ALPS, 8, 16, TSENOR_METHOD_TSENOR);
-    setenv("TSENOR_CUDA_PRUNE_MATH", "tf32", 1);
-    compare_with_cpu(&L, &o, "alps T8:16 tf32");
-    unsetenv("TSENOR_CUDA_PRUNE_MATH");
+    compare_with_cpu_env(&L, &o, "TSENOR_CUDA_PRUNE_MATH", "tf32", "alps T8:16 tf32");
     setenv("TSENOR_CUDA_ALPS_SOLVER", "eigen", 1);
     compare_with_cpu(&L, &o, "alps T8:16 eigen");
     o = popt(TSENOR_PRUNE_ALPS, 2, 4, TSENOR_METHOD_ROWWISE);
@@ -226,21 +233,36 @@ static void test_alps_variants(void)
     o.damping = 0.05f;
     compare_with_cpu(&L, &o, "alps T8:16 4 iterations no CG");
     o = popt(TSENOR_PRUNE_ALPS, 8, 16, TSENOR_METHOD_TSENOR);
-    setenv("TSENOR_CUDA_ALPS_SOLVER", "triangular", 1);
-    compare_with_cpu(&L, &o, "alps T8:16 triangular solves");
-    unsetenv("TSENOR_CUDA_ALPS_SOLVER");
+    compare_with_cpu_env(&L, &o, "TSENOR_CUDA_ALPS_SOLVER", "triangular", "alps T8:16 triangular solves");
     free_layer(&L);
     {   /* rows < cols / 2: triangular solves by default (the CPU's rule), and the inverse forced */
         layer F = make_layer(40, 192, 22);
         o = popt(TSENOR_PRUNE_ALPS, 16, 32, TSENOR_METHOD_TSENOR);
         compare_with_cpu(&F, &o, "alps T16:32 40x192 (triangular)");
-        setenv("TSENOR_CUDA_ALPS_SOLVER", "inverse", 1);
-        compare_with_cpu(&F, &o, "alps T16:32 40x192 inverse");
-        unsetenv("TSENOR_CUDA_ALPS_SOLVER");
+        compare_with_cpu_env(&F, &o, "TSENOR_CUDA_ALPS_SOLVER", "inverse", "alps T16:32 40x192 inverse");
         o = popt(TSENOR_PRUNE_ALPS, 2, 4, TSENOR_METHOD_ROWWISE);
         compare_with_cpu(&F, &o, "alps R2:4 40x192 (triangular)");
         free_layer(&F);
     }
+}
+
+/* more inputs than one solve block (1024): the blocked split-TF32 solves of the
+   triangular route (1 full block and a partial one; 2 full and a partial), against the
+   CPU and against the plain FP32 trsm. Runs in the quick (sanitizer) set too. */
+static void test_blocked_solves(void)
+{
+    tsenor_prune_options o = popt(TSENOR_PRUNE_ALPS, 16, 32, TSENOR_METHOD_TSENOR);
+    layer F = make_layer(96, 1280, 23);
+    compare_with_cpu(&F, &o, "alps T16:32 96x1280 (blocked split-TF32 solves)");
+    if (!g_quick) {
+        layer G = make_layer(64, 2300, 24);
+        compare_with_cpu(&G, &o, "alps T16:32 64x2300 (blocked split-TF32 solves)");
+        free_layer(&G);
+        compare_with_cpu_env(&F, &o, "TSENOR_CUDA_PRUNE_MATH", "fp32", "alps T16:32 96x1280 fp32 trsm");
+        o = popt(TSENOR_PRUNE_ALPS, 2, 4, TSENOR_METHOD_ROWWISE);
+        compare_with_cpu(&F, &o, "alps R2:4 96x1280 (blocked split-TF32 solves)");
+    }
+    free_layer(&F);
 }
 
 /* device pointers on a stream of our own = host pointers; in place = out of place */
@@ -485,6 +507,7 @@ int main(void)
     test_device_pointers_and_in_place();
     test_agreement();
     if (!g_quick) test_alps_variants();
+    test_blocked_solves();
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }
