@@ -49,26 +49,31 @@
    TSENOR_ERR_NONFINITE_INPUT; gram asymmetric, or not positive definite after damping:
    TSENOR_ERR_INVALID_ARGUMENT; neither out nor mask written on any error). cuBLAS does
    the products, cuSOLVER the factorisations, the block solver the projections. The
-   results equal the CPU's up to rounding: FP32 products with double sums
-   (TSENOR_CUDA_PRUNE_MATH=tf32 runs ALPS's ADMM products, where the route below has
-   them, and its CG products on TF32 tensor cores: faster products, but with the inverse
-   route more ADMM iterations). Every mask solver projects on the
+   results equal the CPU's up to rounding: FP32-accurate products with double sums. ALPS's
+   large products (its ADMM solves, the products with H and the CG products) run
+   split-TF32: each FP32 operand split into its TF32 rounding and the rest, three TF32
+   tensor-core products (hi*lo + lo*hi + hi*hi), FP32-accurate at about 3x less time
+   than FP32 products. TSENOR_CUDA_PRUNE_MATH=fp32 runs them as cuBLAS FP32 products
+   (and cuBLAS's trsm, cuSOLVER's potrf); =tf32 as plain TF32 products: faster, but with
+   the inverse route more ADMM iterations. Every mask solver projects on the
    GPU (EXACT, up to m = 32, with its cycle cancelling from TSENOR's mask at every call);
    pruning with EXACT and m > 32 runs on the CPU from host pointers (report->backend then
    names the CPU) and is refused (TSENOR_ERR_INVALID_ARGUMENT) from device pointers.
    ALPS applies (H + rho I)^-1 by the CPU's rule: an explicit inverse per value of rho
    (potrf, trtri, syrk; one product per iteration) when 2 rows >= cols, else the Cholesky
-   factor alone (potrf; two triangular solves per iteration). With more than 1024 inputs
-   the triangular solves are blocked, each product split-TF32 (three TF32 tensor-core
-   products of operands split into a TF32 part and the rest, FP32-accurate);
-   TSENOR_CUDA_PRUNE_MATH=fp32 keeps cuBLAS's FP32 trsm. TSENOR_CUDA_ALPS_SOLVER=
+   factor alone (two triangular solves per iteration). With more than 1024 inputs and
+   split products that factor is blocked (1024 columns, right-looking, the next diagonal
+   block factored on a second stream while the trailing update runs) and the solves are
+   blocked left-looking, one deep split product per block. TSENOR_CUDA_ALPS_SOLVER=
    inverse or triangular forces one, =eigen takes one eigendecomposition of H at the start
    and one n^3 product per rho.
    Device memory beyond the inputs, n = cols, r = rows (the host-pointer call adds its
    copies of w and gram, r n + n^2 floats; cuSOLVER adds its workspace):
-       ALPS               3 n^2 + 8 r n + n floats, 2 r n + n bytes, r doubles
-                          (triangular solves: n^2 floats fewer, and with n > 1024 at
-                          most 3 n^2 + 3072 (n + r + 1024) more; eigen: n^2 + n more)
+       ALPS               5 n^2 + 10 r n + n floats, 2 r n + n bytes, r doubles (split
+                          products; 3 n^2 + 8 r n + n floats with TSENOR_CUDA_PRUNE_MATH)
+                          (inverse and eigen routes, split: 2 n^2 more; triangular solves:
+                          n^2 fewer, and with n > 1024 at most
+                          3 n^2 + 3 r n + 1024 (19 n + 3 r + 7168) more; eigen: n^2 + n more)
        SPARSEGPT          2 n^2 + 3 r n + (128 + m) r floats, r n + m r + n bytes
        WANDA, MAGNITUDE   n^2 + 3 r n floats, r n + n bytes (without gram: r n floats, r n bytes) */
 #ifndef TSENOR_CUDA_H

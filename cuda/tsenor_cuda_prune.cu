@@ -16,12 +16,12 @@
    ADMM iteration (support changes, kept count, |B - D|^2 and |D|^2: the penalty schedule
    and the stop are decided there, by the CPU's rules) and one double per CG iteration (the stopping test).
 
-   Differences from the CPU, all in rounding: products are cuBLAS's (in FP32; ALPS's ADMM products
-   and CG products on TF32 tensor cores with TSENOR_CUDA_PRUNE_MATH=tf32), the ALPS solve
-   takes the CPU's route (an explicit (H + rho I)^-1, or two triangular solves with its
-   Cholesky factor: see alps_route below) in cuBLAS and cuSOLVER, the triangular solves
-   blocked with split-TF32 products above 1024 inputs (blocked_solves), and sums taken by
-   atomics are not in a fixed order. */
+   Differences from the CPU, all in rounding: products are cuBLAS's, ALPS's large ones
+   split-TF32 (FP32-accurate on the tensor cores: product_math below), the ALPS solve takes
+   the CPU's route (an explicit (H + rho I)^-1, or two triangular solves with its Cholesky
+   factor: see alps_route below) in cuBLAS and cuSOLVER, above 1024 inputs with a blocked
+   factor and blocked solves (cholesky_blocked, blocked_solves), and sums taken by atomics
+   are not in a fixed order. */
 #define _TSENOR_COMMON   /* the definitions tsenor.h shares with this backend */
 #include "tsenor_cuda_internal.h"
 
@@ -193,8 +193,8 @@ ProductMath product_math()
    factor right-looking (cuSOLVER potrf on each diagonal block, FP32 trsm for the panel
    below it, the trailing update as split products), and the solves by the inverses of
    the diagonal blocks (one batched trsm per rho) and the factor's panels. cuBLAS's trsm
-   and potrf run on the FP32 units: on 4096 x 14336 its two solves per iteration took
-   about 48 ms, the blocked ones about 20 ms. */
+   and potrf run on the FP32 units: on 4096 x 14336 (H200) its two solves per iteration
+   took about 48 ms and its potrf 28 ms, the blocked ones 14 ms and 27 ms. */
 const size_t kSolveBlock = 1024;
 
 /* a TF32 value nearest to v (10 mantissa bits); v - tf32_hi(v) is exact in FP32 */
@@ -1276,8 +1276,8 @@ struct Run {
 
     /* out (column-major n x rows, ld n) <- (L L^T)^-1 out, left-looking by blocks of
        kSolveBlock, every product split-TF32 and K-stacked (one deep product per block
-       instead of one per block pair: 14.2 ms against 18.0 for the two solves of
-       4096 x 14336 on the H200): L Y = R from the first block down,
+       instead of one per block pair: the products of the two solves of 4096 x 14336 took
+       14.2 ms against 18.0 right-looking on the H200): L Y = R from the first block down,
        Y_J = L_JJ^-1 (R_J - L[J, :j0] Y[:j0]), then L^T X = Y from the last block up,
        X_J = L_JJ^-T (Y_J - L[j1:, J]^T X[j1:]); solved keeps each finished block split. */
     tsenor_status blocked_solves(size_t rows, size_t n, float *out)
